@@ -1,0 +1,43 @@
+// `tally serve`: run the server until SIGTERM or SIGINT, then shut down gracefully.
+import { Command } from "commander";
+import { startTally } from "../app.js";
+import { ConfigError, loadConfig } from "../config.js";
+import { TallyError } from "../domain/tally-error.js";
+
+export function serveCommand(): Command {
+  return new Command("serve")
+    .description("run the Tally server (gRPC, gRPC-Web, Connect, webhooks, dashboard) on PORT")
+    .option("-p, --port <port>", "port to listen on (env PORT, default 9001)")
+    .option("--data-dir <dir>", "embedded database directory when DATABASE_URL is unset (env TALLY_DATA_DIR)")
+    .action(async (options: { port?: string; dataDir?: string }) => {
+      const env = { ...process.env };
+      if (options.port !== undefined) env.PORT = options.port;
+      if (options.dataDir !== undefined) env.TALLY_DATA_DIR = options.dataDir;
+      let tally;
+      try {
+        tally = await startTally(loadConfig(env));
+      } catch (error) {
+        if (error instanceof ConfigError || error instanceof TallyError) {
+          process.stderr.write(`tally: ${error.message}\n`);
+          process.exit(error instanceof ConfigError ? 2 : 1);
+        }
+        throw error;
+      }
+      const running = tally;
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        running.logger.info({ signal }, "shutting down");
+        running.close().then(
+          () => process.exit(0),
+          (error: unknown) => {
+            running.logger.error({ err: error }, "shutdown failed");
+            process.exit(1);
+          },
+        );
+      };
+      process.on("SIGTERM", () => stop("SIGTERM"));
+      process.on("SIGINT", () => stop("SIGINT"));
+    });
+}

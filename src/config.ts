@@ -1,0 +1,160 @@
+// Configuration: environment variables, optionally over a JSON file (TALLY_CONFIG) with the keys
+// of SPEC.md. Environment variables win over the file. Invalid values stop the start with a message.
+import fs from "node:fs";
+import type { DefaultSpendingLimits } from "./domain/cost-center.js";
+import { validateSpendingLimit } from "./domain/cost-center.js";
+import { buildPriceTable, type PriceTable } from "./domain/pricing.js";
+
+export interface StripeConfig {
+  readonly secretKey: string;
+  readonly webhookSecret: string;
+  /** Another Stripe-compatible server, e.g. the emulator: http://127.0.0.1:12111 */
+  readonly apiBase: string | undefined;
+  readonly usagePriceIds: { readonly EUR?: string; readonly USD?: string };
+}
+
+export interface TallyConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly ledgerIntervalMs: number;
+  readonly resetIntervalMs: number;
+  readonly invoiceIntervalMs: number;
+  /** When false, the server answers RPCs but runs no scheduled jobs (e.g. tests, read replicas). */
+  readonly jobsEnabled: boolean;
+  readonly defaultSpendingLimit: DefaultSpendingLimits;
+  readonly creditsPerMinuteByWorkspaceClass: Readonly<Record<string, number>>;
+  readonly priceTable: PriceTable;
+  readonly stripe: StripeConfig | undefined;
+  readonly logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+interface FileConfig {
+  port?: number;
+  host?: string;
+  databaseUrl?: string;
+  dataDir?: string;
+  ledgerInterval?: string;
+  resetInterval?: string;
+  invoiceInterval?: string;
+  jobsEnabled?: boolean;
+  defaultSpendingLimit?: { forTeams?: number; forUsers?: number };
+  creditsPerMinuteByWorkspaceClass?: Record<string, number>;
+  stripe?: { secretKey?: string; webhookSecret?: string; apiBase?: string; usagePriceIds?: { EUR?: string; USD?: string } };
+  logLevel?: string;
+}
+
+const durationUnitsMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Parses Go-style durations: "90s", "1m", "1h30m", "250ms". */
+export function parseDurationMs(text: string, key: string): number {
+  const trimmed = text.trim();
+  const pattern = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  let total = 0;
+  let matched = 0;
+  for (let match = pattern.exec(trimmed); match; match = pattern.exec(trimmed)) {
+    total += Number(match[1]) * durationUnitsMs[match[2]!]!;
+    matched = pattern.lastIndex;
+  }
+  if (trimmed === "" || matched !== trimmed.length) {
+    throw new ConfigError(`${key} ${JSON.stringify(text)} is not a duration like "90s", "1m" or "1h30m"`);
+  }
+  if (total < 1000) throw new ConfigError(`${key} ${JSON.stringify(text)} must be at least 1s`);
+  return Math.round(total);
+}
+
+export function formatDurationMs(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
+
+function readFileConfig(file: string | undefined): FileConfig {
+  if (!file) return {};
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (error) {
+    throw new ConfigError(`cannot read TALLY_CONFIG ${file}: ${(error as Error).message}`);
+  }
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("not a JSON object");
+    return parsed as FileConfig;
+  } catch (error) {
+    throw new ConfigError(`TALLY_CONFIG ${file} is not a JSON object: ${(error as Error).message}`);
+  }
+}
+
+function parseInteger(text: string | number | undefined, key: string, fallback: number): number {
+  if (text === undefined || text === "") return fallback;
+  const value = typeof text === "number" ? text : Number(text);
+  if (!Number.isInteger(value)) throw new ConfigError(`${key} ${JSON.stringify(text)} must be an integer`);
+  return value;
+}
+
+function spendingLimit(text: string | number | undefined, key: string, fallback: number): number {
+  const value = parseInteger(text, key, fallback);
+  try {
+    return validateSpendingLimit(value, key);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): TallyConfig {
+  const file = readFileConfig(env.TALLY_CONFIG);
+  const port = parseInteger(env.PORT ?? file.port, "PORT", 9001);
+  if (port < 0 || port > 65535) throw new ConfigError(`PORT ${port} must be between 0 and 65535`);
+  const creditsPerMinuteByWorkspaceClass = file.creditsPerMinuteByWorkspaceClass ?? {};
+  if (env.TALLY_CREDITS_PER_MINUTE_BY_WORKSPACE_CLASS) {
+    try {
+      Object.assign(creditsPerMinuteByWorkspaceClass, JSON.parse(env.TALLY_CREDITS_PER_MINUTE_BY_WORKSPACE_CLASS));
+    } catch {
+      throw new ConfigError("TALLY_CREDITS_PER_MINUTE_BY_WORKSPACE_CLASS must be a JSON object of class -> credits per minute");
+    }
+  }
+  let priceTable: PriceTable;
+  try {
+    priceTable = buildPriceTable(creditsPerMinuteByWorkspaceClass);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  const secretKey = env.STRIPE_SECRET_KEY ?? file.stripe?.secretKey;
+  const stripe: StripeConfig | undefined = secretKey
+    ? {
+        secretKey,
+        webhookSecret: env.STRIPE_WEBHOOK_SECRET ?? file.stripe?.webhookSecret ?? "",
+        apiBase: env.STRIPE_API_BASE ?? file.stripe?.apiBase,
+        usagePriceIds: {
+          EUR: env.STRIPE_USAGE_PRICE_ID_EUR ?? file.stripe?.usagePriceIds?.EUR,
+          USD: env.STRIPE_USAGE_PRICE_ID_USD ?? file.stripe?.usagePriceIds?.USD,
+        },
+      }
+    : undefined;
+  const databaseUrl = env.DATABASE_URL ?? file.databaseUrl;
+  return {
+    port,
+    host: env.HOST ?? file.host ?? "0.0.0.0",
+    databaseUrl: databaseUrl || undefined,
+    dataDir: env.TALLY_DATA_DIR ?? file.dataDir ?? "./data",
+    ledgerIntervalMs: parseDurationMs(env.TALLY_LEDGER_INTERVAL ?? file.ledgerInterval ?? "1m", "ledgerInterval"),
+    resetIntervalMs: parseDurationMs(env.TALLY_RESET_INTERVAL ?? file.resetInterval ?? "15m", "resetInterval"),
+    invoiceIntervalMs: parseDurationMs(env.TALLY_INVOICE_INTERVAL ?? file.invoiceInterval ?? "1h", "invoiceInterval"),
+    jobsEnabled: (env.TALLY_JOBS ?? (file.jobsEnabled === false ? "off" : "on")) !== "off",
+    defaultSpendingLimit: {
+      forTeams: spendingLimit(env.TALLY_DEFAULT_SPENDING_LIMIT_TEAMS ?? file.defaultSpendingLimit?.forTeams, "defaultSpendingLimit.forTeams", 0),
+      forUsers: spendingLimit(env.TALLY_DEFAULT_SPENDING_LIMIT_USERS ?? file.defaultSpendingLimit?.forUsers, "defaultSpendingLimit.forUsers", 500),
+    },
+    creditsPerMinuteByWorkspaceClass,
+    priceTable,
+    stripe,
+    logLevel: env.LOG_LEVEL ?? file.logLevel ?? "info",
+  };
+}

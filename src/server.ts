@@ -1,0 +1,113 @@
+// Wiring: the RPC services, health, reflection and plain HTTP endpoints on one port.
+import type http from "node:http";
+import { randomUUID } from "node:crypto";
+import type { DescFile } from "@bufbuild/protobuf";
+import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { file_health_v1_health, Health } from "./gen/health/v1/health_pb.js";
+import * as reflectionV1 from "./gen/grpc/reflection/v1/reflection_pb.js";
+import * as reflectionV1alpha from "./gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { BillingService, file_usage_v1_billing } from "./gen/usage/v1/billing_pb.js";
+import { file_usage_v1_usage, UsageService } from "./gen/usage/v1/usage_pb.js";
+import { listen, type HttpFront } from "./http-front.js";
+import type { Logger } from "./logger.js";
+import { errorMappingInterceptor } from "./rpc/errors.js";
+import { minimalGrpcMessageEncoding } from "./rpc/grpc-message.js";
+import { healthServiceImpl } from "./rpc/health-service.js";
+import { createReflection } from "./rpc/reflection-service.js";
+import { usageServiceImpl, type UsageServiceDeps } from "./rpc/usage-service.js";
+
+/** Largest request body accepted, in bytes; an ingestion batch of 1000 instances fits easily. */
+export const requestBytesMax = 8 * 1024 * 1024;
+
+export type Request = Parameters<NodeHandler>[0];
+export type Response = Parameters<NodeHandler>[1];
+type NodeHandler = ReturnType<typeof connectNodeAdapter>;
+
+/** A plain HTTP endpoint next to the RPCs (health probes, metrics, webhooks, dashboard). */
+export type HttpRoute = (request: Request, response: Response) => Promise<boolean> | boolean;
+
+export interface ServerDeps {
+  readonly logger: Logger;
+  readonly usage: UsageServiceDeps;
+  /** Database reachable and not shutting down. */
+  readonly isServing: () => Promise<boolean>;
+  /** Extra HTTP routes; each returns true when it handled the request. */
+  readonly httpRoutes?: readonly HttpRoute[];
+  readonly interceptors?: readonly Interceptor[];
+}
+
+export function rpcHandler(deps: ServerDeps) {
+  const hosted = [UsageService.typeName, Health.typeName, reflectionV1.ServerReflection.typeName, reflectionV1alpha.ServerReflection.typeName];
+  const files: DescFile[] = [file_usage_v1_usage, file_usage_v1_billing, file_health_v1_health];
+  const reflection = createReflection(files, hosted);
+  const routes = (router: ConnectRouter) => {
+    router.service(UsageService, usageServiceImpl(deps.usage));
+    router.service(Health, healthServiceImpl({ serviceNames: [UsageService.typeName, BillingService.typeName], isServing: deps.isServing }));
+    router.service(reflectionV1.ServerReflection, reflection.v1);
+    router.service(reflectionV1alpha.ServerReflection, reflection.v1alpha);
+  };
+  const builtInRoutes: HttpRoute[] = [
+    (request, response) => {
+      if (request.url !== "/healthz") return false;
+      sendJson(response, 200, { status: "ok" });
+      return true;
+    },
+    async (request, response) => {
+      if (request.url !== "/readyz") return false;
+      const ready = await deps.isServing().catch(() => false);
+      sendJson(response, ready ? 200 : 503, { status: ready ? "ready" : "not ready" });
+      return true;
+    },
+  ];
+  const httpRoutes = [...builtInRoutes, ...(deps.httpRoutes ?? [])];
+  const connectHandler = connectNodeAdapter({
+    routes,
+    readMaxBytes: requestBytesMax,
+    interceptors: [requestLogInterceptor(deps.logger), ...(deps.interceptors ?? []), errorMappingInterceptor(deps.logger)],
+    fallback: (request, response) => {
+      void (async () => {
+        for (const route of httpRoutes) {
+          if (await route(request, response)) return;
+        }
+        sendJson(response, 404, { error: `no route for ${request.method} ${request.url}` });
+      })().catch((error: unknown) => {
+        deps.logger.error({ err: error, url: request.url }, "http route failed");
+        if (!response.headersSent) sendJson(response, 500, { error: "internal error" });
+      });
+    },
+  });
+  return (request: Request, response: Response) => {
+    const contentType = request.headers["content-type"];
+    if (typeof contentType === "string" && /^application\/grpc(\+|;|$)/.test(contentType)) minimalGrpcMessageEncoding(response);
+    connectHandler(request, response);
+  };
+}
+
+export function sendJson(response: Response, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  (response as http.ServerResponse).writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  response.end(text);
+}
+
+/** Logs every RPC with a request id (taken from x-request-id, else generated) and its duration. */
+function requestLogInterceptor(logger: Logger): Interceptor {
+  return (next) => async (request) => {
+    const requestId = request.header.get("x-request-id") || randomUUID();
+    const started = performance.now();
+    const log = logger.child({ requestId, procedure: request.method.name, service: request.service.typeName });
+    try {
+      const response = await next(request);
+      response.header.set("x-request-id", requestId);
+      log.debug({ durationMs: Math.round(performance.now() - started) }, "rpc ok");
+      return response;
+    } catch (error) {
+      log.info({ durationMs: Math.round(performance.now() - started), error: String(error) }, "rpc failed");
+      throw error;
+    }
+  };
+}
+
+export async function startServer(deps: ServerDeps, port: number, host: string): Promise<HttpFront> {
+  return listen(rpcHandler(deps), port, host);
+}

@@ -1,0 +1,171 @@
+// Cost centers: get-or-create, versioned changes, and cycle resets. Each change runs in one
+// transaction holding the attribution lock, with its ledger entries and balance change.
+import { randomUUID } from "node:crypto";
+import type { Clock } from "../domain/clock.js";
+import { parseAttributionId, type AttributionId } from "../domain/attribution-id.js";
+import {
+  defaultSpendingLimitFor,
+  initialCostCenter,
+  isResetDue,
+  planCostCenterChange,
+  planReset,
+  validateSpendingLimit,
+  type BillingStrategy,
+  type DefaultSpendingLimits,
+  type StoredCostCenter,
+  type BalancingInvoice,
+} from "../domain/cost-center.js";
+import { sourceKeys, type LedgerEntry } from "../domain/ledger-entry.js";
+import { failedPrecondition } from "../domain/tally-error.js";
+import { lockAttribution } from "../store/balances.js";
+import {
+  getCurrentCostCenter,
+  insertCostCenterVersion,
+  lastOtherSpendingLimit,
+  listDueAttributionIds,
+} from "../store/cost-centers.js";
+import type { Database } from "../store/database.js";
+import { insertEntries } from "../store/ledger.js";
+import { inTransaction, type Transaction } from "../store/transactions.js";
+
+/** Cost centers reset per batch query; the reset run pages through all due ones. */
+export const resetBatchSizeMax = 500;
+
+export interface CostCenterServiceDeps {
+  readonly db: Database;
+  readonly clock: Clock;
+  readonly defaultSpendingLimit: DefaultSpendingLimits;
+  /** Whether anything would ever invoice a STRIPE cost center. */
+  readonly stripeEnabled: boolean;
+}
+
+export interface ResetOutcome {
+  readonly reset: number;
+  readonly failed: ReadonlyArray<{ attributionId: string; error: unknown }>;
+}
+
+export class CostCenterService {
+  constructor(private readonly deps: CostCenterServiceDeps) {}
+
+  /** The current cost center, created on first use and reset first if its cycle expired. */
+  async get(attributionIdText: string): Promise<StoredCostCenter> {
+    const attribution = parseAttributionId(attributionIdText);
+    const now = this.deps.clock.now();
+    // Fast path without locks: the common case is an existing, current cost center.
+    const existing = await getCurrentCostCenter(this.deps.db, attribution.text);
+    if (existing && !isResetDue(existing, now)) return existing;
+    return inTransaction(this.deps.db, async (tx) => {
+      const balanceCents = await lockAttribution(tx, attribution.text, now);
+      const current = await this.currentOrCreate(tx, attribution, now);
+      return (await this.resetLocked(tx, current, balanceCents, now)) ?? current;
+    });
+  }
+
+  async set(request: {
+    attributionId: string;
+    spendingLimitCredits: number;
+    billingStrategy: BillingStrategy;
+  }): Promise<StoredCostCenter> {
+    const attribution = parseAttributionId(request.attributionId, "cost_center.attribution_id");
+    const spendingLimitCredits = validateSpendingLimit(request.spendingLimitCredits, "cost_center.spending_limit");
+    if (request.billingStrategy === "stripe" && !this.deps.stripeEnabled) {
+      throw failedPrecondition(
+        "billing is not configured: a cost center billed by Stripe would never be invoiced or reset; set STRIPE_SECRET_KEY first",
+      );
+    }
+    const now = this.deps.clock.now();
+    return inTransaction(this.deps.db, async (tx) => {
+      const balanceCents = await lockAttribution(tx, attribution.text, now);
+      const current = await this.currentOrCreate(tx, attribution, now);
+      const change = planCostCenterChange({
+        current,
+        requested: { spendingLimitCredits, billingStrategy: request.billingStrategy },
+        lastOtherSpendingLimitCredits: await lastOtherSpendingLimit(tx, attribution.text),
+        defaultSpendingLimitCredits: defaultSpendingLimitFor(attribution, this.deps.defaultSpendingLimit),
+        balanceCents,
+        now,
+      });
+      const version = current.version + 1;
+      if (change.invoice) {
+        const description = "Balanced out on switch to Stripe billing";
+        await this.bookInvoice(tx, attribution.text, sourceKeys.strategySwitch(attribution.text, version), change.invoice, description, now);
+      }
+      return insertCostCenterVersion(tx, change.next, version, now);
+    });
+  }
+
+  /** Resets every due OTHER cost center. One failure does not stop the others. */
+  async resetAllDue(): Promise<ResetOutcome> {
+    let reset = 0;
+    const failed: Array<{ attributionId: string; error: unknown }> = [];
+    let afterId = "";
+    for (;;) {
+      const now = this.deps.clock.now();
+      const due = await listDueAttributionIds(this.deps.db, "other", now, resetBatchSizeMax, afterId);
+      for (const attributionId of due) {
+        try {
+          if (await this.resetOne(attributionId)) reset += 1;
+        } catch (error) {
+          failed.push({ attributionId, error });
+        }
+      }
+      if (due.length < resetBatchSizeMax) return { reset, failed };
+      afterId = due[due.length - 1]!;
+    }
+  }
+
+  /** Resets one cost center if due; false if there was nothing to do (e.g. another replica did it). */
+  async resetOne(attributionId: string): Promise<boolean> {
+    const now = this.deps.clock.now();
+    return inTransaction(this.deps.db, async (tx) => {
+      const balanceCents = await lockAttribution(tx, attributionId, now);
+      const current = await getCurrentCostCenter(tx, attributionId);
+      if (!current) return false;
+      return (await this.resetLocked(tx, current, balanceCents, now)) !== undefined;
+    });
+  }
+
+  private async resetLocked(
+    tx: Transaction,
+    current: StoredCostCenter,
+    balanceCents: bigint,
+    now: Date,
+  ): Promise<StoredCostCenter | undefined> {
+    const change = planReset(current, balanceCents, now);
+    if (!change) return undefined;
+    if (change.invoice) {
+      const key = sourceKeys.cycleReset(current.attributionId, change.next.billingCycleStart);
+      await this.bookInvoice(tx, current.attributionId, key, change.invoice, "Balanced out at the end of the billing cycle", now);
+    }
+    return insertCostCenterVersion(tx, change.next, current.version + 1, now);
+  }
+
+  private async currentOrCreate(tx: Transaction, attribution: AttributionId, now: Date): Promise<StoredCostCenter> {
+    const current = await getCurrentCostCenter(tx, attribution.text);
+    if (current) return current;
+    return insertCostCenterVersion(tx, initialCostCenter(attribution, this.deps.defaultSpendingLimit, now), 1, now);
+  }
+
+  private async bookInvoice(
+    tx: Transaction,
+    attributionId: string,
+    sourceKey: string,
+    invoice: BalancingInvoice,
+    description: string,
+    now: Date,
+  ): Promise<void> {
+    const entry: LedgerEntry = {
+      id: randomUUID(),
+      attributionId,
+      sourceKey,
+      kind: "invoice",
+      description,
+      creditCents: invoice.creditCents,
+      effectiveTime: invoice.effectiveTime,
+      workspaceInstanceId: null,
+      draft: false,
+      metadata: {},
+    };
+    await insertEntries(tx, [entry], now);
+  }
+}

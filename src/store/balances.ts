@@ -1,0 +1,57 @@
+// The balance row of each attribution id: read in O(1), changed only with ledger entries.
+import { eq, sql } from "drizzle-orm";
+import type { Database } from "./database.js";
+import { balances } from "./schema.js";
+import type { Transaction } from "./transactions.js";
+
+const selectBalance = (db: Database) =>
+  db
+    .select({ balanceCents: balances.balanceCents })
+    .from(balances)
+    .where(eq(balances.attributionId, sql.placeholder("attributionId")))
+    .prepare("tally_select_balance");
+
+const preparedByDb = new WeakMap<Database, ReturnType<typeof selectBalance>>();
+
+/** The balance in credit cents; 0 for an attribution id never seen. One indexed row read. */
+export async function getBalanceCents(db: Database, attributionId: string): Promise<bigint> {
+  let prepared = preparedByDb.get(db);
+  if (!prepared) {
+    prepared = selectBalance(db);
+    preparedByDb.set(db, prepared);
+  }
+  const [row] = await prepared.execute({ attributionId });
+  return row?.balanceCents ?? 0n;
+}
+
+/**
+ * Locks the attribution id's balance row for the rest of the transaction, creating it at 0 if new,
+ * and returns the balance. All mutations of one attribution id take this lock first, which
+ * serialises them (cost-center versions, resets, ledger entries) without advisory locks.
+ */
+export async function lockAttribution(tx: Transaction, attributionId: string, now: Date): Promise<bigint> {
+  await tx.insert(balances).values({ attributionId, balanceCents: 0n, updatedAt: now }).onConflictDoNothing();
+  const [row] = await tx
+    .select({ balanceCents: balances.balanceCents })
+    .from(balances)
+    .where(eq(balances.attributionId, attributionId))
+    .for("update");
+  if (!row) throw new Error(`balance row of ${attributionId} vanished inside its transaction`);
+  return row.balanceCents;
+}
+
+/** Adds `deltaCents` to each attribution id's balance, in a stable order so transactions never deadlock. */
+export async function addToBalances(tx: Transaction, deltas: ReadonlyMap<string, bigint>, now: Date): Promise<void> {
+  const sorted = [...deltas.entries()].filter(([, delta]) => delta !== 0n).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (sorted.length === 0) return;
+  await tx
+    .insert(balances)
+    .values(sorted.map(([attributionId, balanceCents]) => ({ attributionId, balanceCents, updatedAt: now })))
+    .onConflictDoUpdate({
+      target: balances.attributionId,
+      set: {
+        balanceCents: sql`${balances.balanceCents} + excluded.balance_cents`,
+        updatedAt: sql`excluded.updated_at`,
+      },
+    });
+}

@@ -1,0 +1,112 @@
+// Versioned cost centers: the highest version of an attribution id is current.
+import { and, desc, eq, lte, sql } from "drizzle-orm";
+import type { BillingStrategy, StoredCostCenter } from "../domain/cost-center.js";
+import type { CostCenter } from "../domain/cost-center.js";
+import type { Database } from "./database.js";
+import { costCenters } from "./schema.js";
+import type { Transaction } from "./transactions.js";
+
+export async function getCurrentCostCenter(db: Database, attributionId: string): Promise<StoredCostCenter | undefined> {
+  const [row] = await db
+    .select()
+    .from(costCenters)
+    .where(eq(costCenters.attributionId, attributionId))
+    .orderBy(desc(costCenters.version))
+    .limit(1);
+  return row ? toCostCenter(row) : undefined;
+}
+
+/** The spending limit of the newest version billed OTHER, if any. */
+export async function lastOtherSpendingLimit(db: Database, attributionId: string): Promise<number | undefined> {
+  const [row] = await db
+    .select({ spendingLimitCredits: costCenters.spendingLimitCredits })
+    .from(costCenters)
+    .where(and(eq(costCenters.attributionId, attributionId), eq(costCenters.billingStrategy, "other")))
+    .orderBy(desc(costCenters.version))
+    .limit(1);
+  return row?.spendingLimitCredits;
+}
+
+/** Inserts the next version. The caller holds the attribution lock, so `version` is free. */
+export async function insertCostCenterVersion(
+  tx: Transaction,
+  costCenter: CostCenter,
+  version: number,
+  now: Date,
+): Promise<StoredCostCenter> {
+  const [row] = await tx
+    .insert(costCenters)
+    .values({ ...costCenter, version, createdAt: now })
+    .returning();
+  if (!row) throw new Error("insert returned no row");
+  return toCostCenter(row);
+}
+
+export async function listCostCenterHistory(db: Database, attributionId: string): Promise<StoredCostCenter[]> {
+  const rows = await db
+    .select()
+    .from(costCenters)
+    .where(eq(costCenters.attributionId, attributionId))
+    .orderBy(desc(costCenters.version));
+  return rows.map(toCostCenter);
+}
+
+/** Attribution ids whose current cost center has `strategy` and a next billing time at or before `now`. */
+export async function listDueAttributionIds(
+  db: Database,
+  strategy: BillingStrategy,
+  now: Date,
+  limit: number,
+  afterId: string,
+): Promise<string[]> {
+  const rows = await db
+    .select({ attributionId: costCenters.attributionId })
+    .from(costCenters)
+    .where(
+      and(
+        eq(costCenters.billingStrategy, strategy),
+        lte(costCenters.nextBillingTime, now),
+        sql`${costCenters.attributionId} > ${afterId}`,
+        sql`NOT EXISTS (SELECT 1 FROM cost_centers newer
+              WHERE newer.attribution_id = ${costCenters.attributionId} AND newer.version > ${costCenters.version})`,
+      ),
+    )
+    .orderBy(costCenters.attributionId)
+    .limit(limit);
+  return rows.map((row) => row.attributionId);
+}
+
+/** Attribution ids whose current cost center has `strategy`, after `afterId`, in id order (for paging). */
+export async function listAttributionIdsWithStrategy(
+  db: Database,
+  strategy: BillingStrategy,
+  afterId: string,
+  limit: number,
+): Promise<string[]> {
+  const rows = await db
+    .select({ attributionId: costCenters.attributionId })
+    .from(costCenters)
+    .where(
+      and(
+        eq(costCenters.billingStrategy, strategy),
+        sql`${costCenters.attributionId} > ${afterId}`,
+        sql`NOT EXISTS (SELECT 1 FROM cost_centers newer
+              WHERE newer.attribution_id = ${costCenters.attributionId} AND newer.version > ${costCenters.version})`,
+      ),
+    )
+    .orderBy(costCenters.attributionId)
+    .limit(limit);
+  return rows.map((row) => row.attributionId);
+}
+
+function toCostCenter(row: typeof costCenters.$inferSelect): StoredCostCenter {
+  return {
+    attributionId: row.attributionId,
+    version: row.version,
+    spendingLimitCredits: row.spendingLimitCredits,
+    billingStrategy: row.billingStrategy,
+    billingCycleStart: row.billingCycleStart,
+    nextBillingTime: row.nextBillingTime,
+    createdAt: row.createdAt,
+  };
+}

@@ -1,0 +1,26 @@
+// Transactions with retries on serialization failures and deadlocks.
+import type { Database } from "./database.js";
+import { isRetryable, toTallyError } from "./pg-error.js";
+
+/** Retries of one transaction before giving up with Aborted. */
+export const transactionAttemptsMax = 5;
+
+export type Transaction = Parameters<Parameters<Database["transaction"]>[0]>[0];
+
+/**
+ * Runs `work` in a transaction. Inside, every query must go through `tx`: on PGlite, a query on the
+ * outer handle waits for the transaction to end, a deadlock. No network calls inside.
+ */
+export async function inTransaction<T>(db: Database, work: (tx: Transaction) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction(work);
+    } catch (error) {
+      if (attempt < transactionAttemptsMax && isRetryable(error)) {
+        await new Promise((resolve) => setTimeout(resolve, 5 * attempt * Math.random()));
+        continue;
+      }
+      throw toTallyError(error);
+    }
+  }
+}
