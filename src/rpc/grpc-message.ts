@@ -1,7 +1,11 @@
-// connect-es percent-encodes the grpc-message header with encodeURIComponent; grpc-js decodes it
-// with decodeURI, which leaves reserved characters (":", "=", "/", ",") encoded, so plain gRPC
-// clients would read `attribution_id "team%3Axyz"`. The gRPC spec asks only for percent-encoding
-// of bytes outside printable ASCII and of "%" itself; encoded that way, every client reads it right.
+// Two mends to gRPC status headers on their way out, at the wire where they arise:
+// 1. connect-es percent-encodes grpc-message with encodeURIComponent; grpc-js decodes it with
+//    decodeURI, which leaves reserved characters (":", "=", "/", ",") encoded, so plain gRPC
+//    clients would read `attribution_id "team%3Axyz"`. The gRPC spec asks only for percent-encoding
+//    of bytes outside printable ASCII and of "%" itself; encoded that way, every client reads it.
+// 2. connect-es reports a request body that is not a valid protobuf message as INTERNAL (its
+//    serializer is shared with clients, where a bad response is the server's fault). On a server
+//    it is the caller's bad input: INVALID_ARGUMENT.
 import type http from "node:http";
 
 type Headers = http.OutgoingHttpHeaders | Record<string, string | string[]>;
@@ -16,10 +20,21 @@ export function reencodeGrpcMessage(value: string): string {
   return text.replace(/[^\x20-\x24\x26-\x7e]/gu, (character) => encodeURIComponent(character));
 }
 
+const grpcInternal = "13";
+const grpcInvalidArgument = "3";
+
 function fixHeaders<T extends Headers | undefined>(headers: T): T {
   if (headers && typeof headers === "object") {
-    const message = (headers as Record<string, unknown>)["grpc-message"];
-    if (typeof message === "string") (headers as Record<string, unknown>)["grpc-message"] = reencodeGrpcMessage(message);
+    const fields = headers as Record<string, unknown>;
+    const message = fields["grpc-message"];
+    if (typeof message === "string") {
+      const text = reencodeGrpcMessage(message);
+      fields["grpc-message"] = text;
+      if (fields["grpc-status"] === grpcInternal && text.startsWith("parse binary:")) {
+        fields["grpc-status"] = grpcInvalidArgument;
+        fields["grpc-message"] = `request is not a valid protobuf message (${text})`;
+      }
+    }
   }
   return headers;
 }

@@ -41,6 +41,9 @@ export class LedgerService {
     if (description.length > descriptionLengthMax) {
       throw invalidArgument(`description is ${description.length} characters long, at most ${descriptionLengthMax} allowed`);
     }
+    if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(description)) {
+      throw invalidArgument("description must not contain control characters");
+    }
     const userId = parseOptionalUserId(request.userId);
     if (!Number.isInteger(request.credits) || request.credits <= 0) {
       throw invalidArgument(`credits ${request.credits} must be a whole number above 0`);

@@ -38,6 +38,10 @@ export function toTallyError(error: unknown): unknown {
   if (state === "53300" || state === "57P01" || state === "57P03") {
     return new TallyError("Unavailable", "the database is busy or restarting, try again later", { cause: error });
   }
+  // Text PostgreSQL cannot store (a NUL character, invalid UTF-8): the caller's bad input.
+  if (state === "22021" || state === "22P05") {
+    return new TallyError("InvalidArgument", "text contains characters that cannot be stored (such as NUL)", { cause: error });
+  }
   // A retryable conflict that outlived our retries.
   if (state === "40001" || state === "40P01") {
     return new TallyError("Aborted", "the change conflicted with a concurrent one, try again", { cause: error });
