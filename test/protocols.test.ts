@@ -11,7 +11,8 @@ import { createFileRegistry, fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createGrpcWebTransport } from "@connectrpc/connect-node";
+import { createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../src/gen/health/v1/health_pb.js";
 import { UsageService } from "../src/gen/usage/v1/usage_pb.js";
 import { teamId } from "./support/ledger-fixtures.js";
 import { startTestTally, type TestTally } from "./support/test-tally.js";
@@ -86,6 +87,19 @@ describe("protocols on one port", () => {
       assert.equal(list.statuses["usage.v1.UsageService"].status, "SERVING");
     } finally {
       client.close();
+    }
+  });
+
+  it("streams the serving status to Health/Watch and reports unknown services as SERVICE_UNKNOWN", async () => {
+    const health = createClient(Health, createGrpcTransport({ baseUrl: t.tally.url }));
+    for (const [service, expected] of [["usage.v1.UsageService", ServingStatus.SERVING], ["no.Such", ServingStatus.SERVICE_UNKNOWN]] as const) {
+      const abort = new AbortController();
+      const stream = health.watch({ service }, { signal: abort.signal });
+      for await (const response of stream) {
+        assert.equal(response.status, expected);
+        break;
+      }
+      abort.abort();
     }
   });
 
