@@ -51,7 +51,7 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
     });
     const ledger = new LedgerService({ db, clock });
     const instances = new WorkspaceInstanceService({ db, clock });
-    const reconciler = new UsageReconciler({ db, clock, prices: config.priceTable });
+    const reconciler = new UsageReconciler({ db, clock, prices: config.priceTable, writesInFlight: database.kind === "postgres" ? 2 : 1 });
     // The invoice job (billing) joins this list when Stripe is configured.
     const scheduledJobs: ScheduledJob[] = [
       ledgerJob(reconciler, config.ledgerIntervalMs),

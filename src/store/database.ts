@@ -92,6 +92,13 @@ async function tryWithPgAdvisoryLock<T>(
 ): Promise<{ acquired: true; value: T } | { acquired: false }> {
   const client = await pool.connect();
   let broken = false;
+  // The lock's session can die while the job runs (server restart, terminated backend). A checked-out
+  // client reports that as an 'error' event, which would crash the process without a listener. The
+  // lock is then gone and another replica may start the job: safe, as every job is idempotent.
+  const onError = () => {
+    broken = true;
+  };
+  client.on("error", onError);
   try {
     let locked: boolean;
     try {
@@ -111,6 +118,7 @@ async function tryWithPgAdvisoryLock<T>(
       });
     }
   } finally {
+    client.off("error", onError);
     client.release(broken);
   }
 }
