@@ -123,7 +123,7 @@ export function validateInstanceReport(input: InstanceReportInput, prefix: strin
   for (const [name, time] of Object.entries(times)) {
     if (time !== undefined && time.getTime() - now.getTime() > reportedTimeAheadMsMax) {
       throw invalidArgument(
-        `${field(name)} ${time.toISOString()} is more than 24 hours ahead of the server's clock (${now.toISOString()})`,
+        `${field(name)} ${time.toISOString()} is more than 24 hours ahead of the current time ${now.toISOString()}`,
       );
     }
   }
