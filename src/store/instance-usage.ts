@@ -13,6 +13,7 @@ import { sql } from "drizzle-orm";
 import { balanceDeltas, instanceUsageDescription, type DraftUpdate, type InstanceUsage } from "../domain/reconciliation.js";
 import { addToBalances } from "./balances.js";
 import { rowsOf } from "./raw-result.js";
+import { uuidV7 } from "./uuid-v7.js";
 import type { Transaction } from "./transactions.js";
 
 export interface AppliedUsage {
@@ -41,6 +42,7 @@ async function insertUsage(
 ): Promise<Array<{ attributionId: string; creditCents: bigint }>> {
   if (inserts.length === 0) return [];
   const rows = inserts.map((usage) => ({
+    id: uuidV7(now),
     source_key: usage.sourceKey,
     attribution_id: usage.attributionId,
     workspace_instance_id: usage.workspaceInstanceId,
@@ -53,11 +55,11 @@ async function insertUsage(
   const result = await tx.execute(sql`
     INSERT INTO usage (id, attribution_id, source_key, kind, description, credit_cents, effective_time,
       workspace_instance_id, draft, metadata, created_at, updated_at)
-    SELECT gen_random_uuid(), x.attribution_id, x.source_key, 'workspaceinstance', ${instanceUsageDescription},
+    SELECT x.id, x.attribution_id, x.source_key, 'workspaceinstance', ${instanceUsageDescription},
       x.credit_cents, x.effective_time, x.workspace_instance_id, x.draft, x.metadata,
       ${nowText}::timestamptz, ${nowText}::timestamptz
     FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(
-      source_key text, attribution_id text, workspace_instance_id uuid, credit_cents int8,
+      id uuid, source_key text, attribution_id text, workspace_instance_id uuid, credit_cents int8,
       effective_time timestamptz, draft boolean, metadata jsonb)
     ORDER BY x.source_key
     ON CONFLICT (source_key) DO NOTHING
