@@ -317,6 +317,37 @@ describe("ledger job and ReconcileUsage", () => {
     assert.equal(runs, seen, "no runs after stop()");
   });
 
+  it("asks a running job to stop when the scheduler stops, and records the run as failed", async () => {
+    let sawAbort = false;
+    const jobs = new JobScheduler({
+      database: t.tally.database,
+      clock: t.clock,
+      logger: silentLogger,
+      replica: "test",
+      jobs: [
+        {
+          name: `long-${randomUUID()}`,
+          intervalMs: 60_000,
+          run: ({ signal }) =>
+            new Promise((_resolve, reject) => {
+              signal.addEventListener("abort", () => {
+                sawAbort = true;
+                reject(signal.reason);
+              });
+            }),
+        },
+      ],
+    });
+    const run = jobs.runOnce(jobs.jobNames[0]!);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await jobs.stop();
+    const outcome = await run;
+    assert.ok(sawAbort && outcome.ran && !outcome.ok);
+    assert.equal((await jobs.status())[0]!.lastError, "the scheduler is stopping");
+    // A reconcile asked to stop writes nothing more.
+    await assert.rejects(t.tally.reconciler.reconcile(at(-day), at(0), AbortSignal.abort(new Error("stop"))), /stop/);
+  });
+
   it("the reset job closes expired cycles of cost centers billed OTHER", async () => {
     const user = userAttributionId();
     await t.grpc.getCostCenter({ attributionId: user });

@@ -15,6 +15,8 @@ export interface JobContext {
   readonly now: Date;
   /** Start of the last successful run on any replica, if any. */
   readonly lastSuccessAt: Date | undefined;
+  /** Aborted when the scheduler stops (shutdown): long work should end at its next safe point. */
+  readonly signal: AbortSignal;
 }
 
 export interface ScheduledJob {
@@ -68,6 +70,7 @@ export class JobScheduler {
   private readonly jobs: ReadonlyMap<string, ScheduledJob>;
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly running = new Map<string, Promise<JobOutcome>>();
+  private abort = new AbortController();
   private started = false;
 
   constructor(private readonly deps: JobSchedulerDeps) {
@@ -87,15 +90,20 @@ export class JobScheduler {
   start(): void {
     if (this.started) return;
     this.started = true;
+    if (this.abort.signal.aborted) this.abort = new AbortController();
     for (const job of this.jobs.values()) this.schedule(job, Math.min(firstRunDelayMs, job.intervalMs));
     this.deps.logger.info({ jobs: this.jobNames }, "scheduled jobs started");
   }
 
-  /** Stops the timers and waits for runs in progress on this replica. */
+  /**
+   * Stops the timers, asks runs in progress on this replica to end at their next safe point (a
+   * ledger run ends after its current page; the next run redoes the window) and waits for them.
+   */
   async stop(): Promise<void> {
     this.started = false;
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
+    this.abort.abort(new Error("the scheduler is stopping"));
     await Promise.allSettled([...this.running.values()]);
   }
 
@@ -151,7 +159,7 @@ export class JobScheduler {
       await recordJobStart(db, job.name, now, replica);
       const startedMs = performance.now();
       try {
-        const summary = await job.run({ now, lastSuccessAt });
+        const summary = await job.run({ now, lastSuccessAt, signal: this.abort.signal });
         const durationMs = Math.round(performance.now() - startedMs);
         await recordJobSuccess(db, job.name, now, clock.now(), durationMs);
         logger.info({ job: job.name, durationMs, ...summary }, "job %s succeeded", job.name);

@@ -7,9 +7,9 @@ export function ledgerJob(reconciler: UsageReconciler, intervalMs: number): Sche
   return {
     name: "ledger",
     intervalMs,
-    async run({ now, lastSuccessAt }) {
+    async run({ now, lastSuccessAt, signal }) {
       const { from, to } = ledgerWindow(lastSuccessAt, now);
-      const summary = await reconciler.reconcile(from, to);
+      const summary = await reconciler.reconcile(from, to, signal);
       return {
         from: from.toISOString(),
         to: to.toISOString(),

@@ -53,8 +53,11 @@ export class UsageReconciler {
     this.writesInFlight = Math.max(1, Math.min(deps.writesInFlight ?? 1, reconcileWritesInFlightMax));
   }
 
-  /** Books usage of the instances that stopped in [from, to), the running ones and those with drafts. */
-  async reconcile(from: Date, to: Date): Promise<ReconcileSummary> {
+  /**
+   * Books usage of the instances that stopped in [from, to), the running ones and those with drafts.
+   * An aborted `signal` ends the run after the pages in flight (what is written stays consistent).
+   */
+  async reconcile(from: Date, to: Date, signal?: AbortSignal): Promise<ReconcileSummary> {
     if (to < from) throw invalidArgument(`to ${to.toISOString()} must not be before from ${from.toISOString()}`);
     const now = this.deps.clock.now();
     const window = { from, to, runningSince: new Date(now.getTime() - runningInstanceLookbackMs) };
@@ -66,6 +69,7 @@ export class UsageReconciler {
       for (const stream of candidateStreams) {
         let after: CandidateCursor | undefined;
         do {
+          signal?.throwIfAborted();
           const page = await candidatePage(this.deps.db, stream, window, after, this.pageSize);
           after = page.next;
           const plan = planReconciliation(page.candidates, this.deps.prices, now);
