@@ -1,4 +1,5 @@
 // Tally as one running unit: database, services, server. Used by `tally serve` and by tests.
+import os from "node:os";
 import type { Clock } from "./domain/clock.js";
 import { systemClock } from "./system-clock.js";
 import type { TallyConfig } from "./config.js";
@@ -6,6 +7,11 @@ import { createLogger, type Logger } from "./logger.js";
 import { startServer, type HttpRoute } from "./server.js";
 import { CostCenterService } from "./services/cost-center-service.js";
 import { LedgerService } from "./services/ledger-service.js";
+import { UsageReconciler } from "./services/usage-reconciler.js";
+import { WorkspaceInstanceService } from "./services/workspace-instance-service.js";
+import { JobScheduler, type ScheduledJob } from "./jobs/job-scheduler.js";
+import { ledgerJob } from "./jobs/ledger-job.js";
+import { resetJob } from "./jobs/reset-job.js";
 import { openDatabase, pingDatabase, type DatabaseHandle } from "./store/database.js";
 
 /** In-flight requests get this long to finish on shutdown. */
@@ -17,6 +23,10 @@ export interface Tally {
   readonly database: DatabaseHandle;
   readonly costCenters: CostCenterService;
   readonly ledger: LedgerService;
+  readonly instances: WorkspaceInstanceService;
+  readonly reconciler: UsageReconciler;
+  /** Scheduled jobs; started only when `jobsEnabled`, but tests may run them with `runOnce`. */
+  readonly jobs: JobScheduler;
   readonly logger: Logger;
   close(): Promise<void>;
 }
@@ -40,11 +50,20 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
       stripeEnabled: config.stripe !== undefined,
     });
     const ledger = new LedgerService({ db, clock });
+    const instances = new WorkspaceInstanceService({ db, clock });
+    const reconciler = new UsageReconciler({ db, clock, prices: config.priceTable, writesInFlight: database.kind === "postgres" ? 2 : 1 });
+    // The invoice job (billing) joins this list when Stripe is configured.
+    const scheduledJobs: ScheduledJob[] = [
+      ledgerJob(reconciler, config.ledgerIntervalMs),
+      resetJob(costCenters, config.resetIntervalMs),
+    ];
+    const jobs = new JobScheduler({ database, clock, logger, replica: `${os.hostname()}:${process.pid}`, jobs: scheduledJobs });
     const routes: HttpRoute[] = [];
     const front = await startServer(
       {
         logger,
-        usage: { costCenters, ledger, ledgerIntervalMs: config.ledgerIntervalMs },
+        usage: { costCenters, ledger, ledgerIntervalMs: config.ledgerIntervalMs, reconcileUsage: (from, to) => reconciler.reconcile(from, to) },
+        instances,
         isServing: async () => {
           if (closing) return false;
           return pingDatabase(db).then(
@@ -59,16 +78,21 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
     );
     const url = `http://${config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host}:${front.port}`;
     logger.info({ url, database: database.description }, "tally is serving");
+    if (config.jobsEnabled) jobs.start();
     return {
       port: front.port,
       url,
       database,
       costCenters,
       ledger,
+      instances,
+      reconciler,
+      jobs,
       logger,
       async close() {
         if (closing) return;
         closing = true;
+        await jobs.stop();
         await front.close(shutdownGraceMs);
         await database.close();
         logger.info("tally stopped");

@@ -9,6 +9,7 @@ import * as reflectionV1 from "./gen/grpc/reflection/v1/reflection_pb.js";
 import * as reflectionV1alpha from "./gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { BillingService, file_usage_v1_billing } from "./gen/usage/v1/billing_pb.js";
 import { file_usage_v1_usage, UsageService } from "./gen/usage/v1/usage_pb.js";
+import { file_usage_v1_workspace_instance, WorkspaceInstanceService } from "./gen/usage/v1/workspace_instance_pb.js";
 import { listen, type HttpFront } from "./http-front.js";
 import type { Logger } from "./logger.js";
 import { errorMappingInterceptor } from "./rpc/errors.js";
@@ -16,6 +17,8 @@ import { minimalGrpcMessageEncoding } from "./rpc/grpc-message.js";
 import { healthServiceImpl } from "./rpc/health-service.js";
 import { createReflection } from "./rpc/reflection-service.js";
 import { usageServiceImpl, type UsageServiceDeps } from "./rpc/usage-service.js";
+import { workspaceInstanceServiceImpl } from "./rpc/workspace-instance-service.js";
+import type { WorkspaceInstanceService as WorkspaceInstances } from "./services/workspace-instance-service.js";
 
 /** Largest request body accepted, in bytes; an ingestion batch of 1000 instances fits easily. */
 export const requestBytesMax = 8 * 1024 * 1024;
@@ -30,6 +33,7 @@ export type HttpRoute = (request: Request, response: Response) => Promise<boolea
 export interface ServerDeps {
   readonly logger: Logger;
   readonly usage: UsageServiceDeps;
+  readonly instances: WorkspaceInstances;
   /** Database reachable and not shutting down. */
   readonly isServing: () => Promise<boolean>;
   /** Extra HTTP routes; each returns true when it handled the request. */
@@ -38,12 +42,13 @@ export interface ServerDeps {
 }
 
 export function rpcHandler(deps: ServerDeps) {
-  const hosted = [UsageService.typeName, Health.typeName, reflectionV1.ServerReflection.typeName, reflectionV1alpha.ServerReflection.typeName];
-  const files: DescFile[] = [file_usage_v1_usage, file_usage_v1_billing, file_health_v1_health];
+  const hosted = [UsageService.typeName, WorkspaceInstanceService.typeName, Health.typeName, reflectionV1.ServerReflection.typeName, reflectionV1alpha.ServerReflection.typeName];
+  const files: DescFile[] = [file_usage_v1_usage, file_usage_v1_billing, file_usage_v1_workspace_instance, file_health_v1_health];
   const reflection = createReflection(files, hosted);
   const routes = (router: ConnectRouter) => {
     router.service(UsageService, usageServiceImpl(deps.usage));
-    router.service(Health, healthServiceImpl({ serviceNames: [UsageService.typeName, BillingService.typeName], isServing: deps.isServing }));
+    router.service(WorkspaceInstanceService, workspaceInstanceServiceImpl(deps.instances));
+    router.service(Health, healthServiceImpl({ serviceNames: [UsageService.typeName, BillingService.typeName, WorkspaceInstanceService.typeName], isServing: deps.isServing }));
     router.service(reflectionV1.ServerReflection, reflection.v1);
     router.service(reflectionV1alpha.ServerReflection, reflection.v1alpha);
   };

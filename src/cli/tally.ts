@@ -2,6 +2,7 @@
 // The `tally` command.
 import { Command } from "commander";
 import { serveCommand } from "./serve.js";
+import { instancesCommand } from "./instances-import.js";
 
 const program = new Command();
 program
@@ -10,5 +11,6 @@ program
   .showHelpAfterError();
 
 program.addCommand(serveCommand());
+program.addCommand(instancesCommand());
 
 await program.parseAsync(process.argv);

@@ -1,6 +1,6 @@
 // usage.v1.UsageService: thin handlers over the cost-center and ledger services.
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import { centsToCredits } from "../domain/credit-cents.js";
 import { invalidArgument } from "../domain/tally-error.js";
 import { totalPages } from "../domain/usage-query.js";
@@ -18,8 +18,8 @@ export interface UsageServiceDeps {
   readonly costCenters: CostCenterService;
   readonly ledger: LedgerService;
   readonly ledgerIntervalMs: number;
-  /** Books workspace-instance usage in [from, to); absent until ingestion is wired. */
-  readonly reconcileUsage?: (from: Date, to: Date) => Promise<unknown>;
+  /** Books workspace-instance usage in [from, to). */
+  readonly reconcileUsage: (from: Date, to: Date) => Promise<unknown>;
 }
 
 export function usageServiceImpl(deps: UsageServiceDeps): ServiceImpl<typeof UsageService> {
@@ -45,9 +45,6 @@ export function usageServiceImpl(deps: UsageServiceDeps): ServiceImpl<typeof Usa
       if (!from) throw invalidArgument("from is required");
       if (!to) throw invalidArgument("to is required");
       if (to < from) throw invalidArgument(`to ${to.toISOString()} must not be before from ${from.toISOString()}`);
-      if (!deps.reconcileUsage) {
-        throw new ConnectError("ReconcileUsage is not implemented yet: workspace-instance ingestion is not wired", Code.Unimplemented);
-      }
       await deps.reconcileUsage(from, to);
       return {};
     },

@@ -22,6 +22,13 @@ export interface DatabaseHandle {
   readonly db: Database;
   /** A short description for logs, without secrets. */
   readonly description: string;
+  /**
+   * Runs `work` while holding the session-level advisory lock `key` on a dedicated connection, or
+   * returns `{ acquired: false }` at once when another session holds it. If this process dies, its
+   * connection closes and PostgreSQL releases the lock, so another replica takes over. On PGlite
+   * (one process owns the data directory) the lock never contends.
+   */
+  tryWithAdvisoryLock<T>(key: bigint, work: () => Promise<T>): Promise<{ acquired: true; value: T } | { acquired: false }>;
   close(): Promise<void>;
 }
 
@@ -69,7 +76,51 @@ async function openPostgres(databaseUrl: string, poolSize: number): Promise<Data
     client.release();
   }
   const db = drizzlePg(pool, { schema }) as unknown as Database;
-  return { kind: "postgres", db, description: `PostgreSQL ${redact(databaseUrl)}`, close: () => pool.end() };
+  return {
+    kind: "postgres",
+    db,
+    description: `PostgreSQL ${redact(databaseUrl)}`,
+    tryWithAdvisoryLock: (key, work) => tryWithPgAdvisoryLock(pool, key, work),
+    close: () => pool.end(),
+  };
+}
+
+async function tryWithPgAdvisoryLock<T>(
+  pool: pg.Pool,
+  key: bigint,
+  work: () => Promise<T>,
+): Promise<{ acquired: true; value: T } | { acquired: false }> {
+  const client = await pool.connect();
+  let broken = false;
+  // The lock's session can die while the job runs (server restart, terminated backend). A checked-out
+  // client reports that as an 'error' event, which would crash the process without a listener. The
+  // lock is then gone and another replica may start the job: safe, as every job is idempotent.
+  const onError = () => {
+    broken = true;
+  };
+  client.on("error", onError);
+  try {
+    let locked: boolean;
+    try {
+      const { rows } = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1::int8) AS locked", [key.toString()]);
+      locked = rows[0]?.locked === true;
+    } catch (error) {
+      broken = true;
+      throw error;
+    }
+    if (!locked) return { acquired: false };
+    try {
+      return { acquired: true, value: await work() };
+    } finally {
+      // If the unlock fails the connection is suspect: destroy it, which releases the lock too.
+      await client.query("SELECT pg_advisory_unlock($1::int8)", [key.toString()]).catch(() => {
+        broken = true;
+      });
+    }
+  } finally {
+    client.off("error", onError);
+    client.release(broken);
+  }
 }
 
 async function openPglite(dataDir: string): Promise<DatabaseHandle> {
@@ -89,6 +140,8 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
       kind: "pglite",
       db: db as unknown as Database,
       description: memory ? "embedded PGlite in memory" : `embedded PGlite in ${dataDir}`,
+      // One process owns the data directory (lock file), so there is nobody to contend with.
+      tryWithAdvisoryLock: async (_key, work) => ({ acquired: true, value: await work() }),
       close: async () => {
         await client.close();
         releaseLock();

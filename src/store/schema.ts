@@ -78,3 +78,58 @@ export const usage = pgTable(
     check("usage_draft_kind_check", sql`NOT ${t.draft} OR ${t.kind} = 'workspaceinstance'`),
   ],
 );
+
+// --- Workspace instances and scheduled jobs (issue 3: ingestion, ReconcileUsage, jobs) ---
+
+/**
+ * Workspace instances as the platform reports them (WorkspaceInstanceService, `tally instances
+ * import`): the source of workspace-instance usage. A field a report leaves empty keeps its value.
+ */
+export const workspaceInstances = pgTable(
+  "workspace_instances",
+  {
+    id: uuid("id").primaryKey(),
+    /** Who pays; null until reported (such instances are not booked). */
+    attributionId: text("attribution_id"),
+    workspaceId: text("workspace_id").notNull(),
+    userId: uuid("user_id"),
+    workspaceClass: text("workspace_class").notNull().default(""),
+    workspaceType: text("workspace_type", { enum: ["regular", "prebuild"] }),
+    creationTime: timestamptz("creation_time"),
+    startedTime: timestamptz("started_time"),
+    stoppingTime: timestamptz("stopping_time"),
+    stoppedTime: timestamptz("stopped_time"),
+    projectId: text("project_id").notNull().default(""),
+    contextUrl: text("context_url").notNull().default(""),
+    userName: text("user_name").notNull().default(""),
+    userAvatarUrl: text("user_avatar_url").notNull().default(""),
+    /** When the last report arrived: lets the ledger book stops that were reported late. */
+    reportedAt: timestamptz("reported_at").notNull(),
+  },
+  (t) => [
+    // ReconcileUsage (a): instances that stopped in [from, to), paged by (stop time, id).
+    index("workspace_instances_stop_idx").on(sql`coalesce(${t.stoppingTime}, ${t.stoppedTime})`, t.id),
+    // ReconcileUsage (b): running instances, paged by id.
+    index("workspace_instances_running_idx")
+      .on(t.id)
+      .where(sql`${t.stoppingTime} IS NULL AND ${t.stoppedTime} IS NULL`),
+    // ReconcileUsage (d): stopped instances reported in [from, to), paged by (reported_at, id).
+    index("workspace_instances_reported_idx").on(t.reportedAt, t.id),
+  ],
+);
+
+/** One row per scheduled job: its last run, across all replicas (the ledger window starts here). */
+export const jobRuns = pgTable("job_runs", {
+  job: text("job").primaryKey(),
+  /** Clock time at which the last successful run started: the end of the window it covered. */
+  lastSuccessAt: timestamptz("last_success_at"),
+  /** Duration of the last successful run. */
+  lastDurationMs: integer("last_duration_ms"),
+  lastStartedAt: timestamptz("last_started_at"),
+  lastFinishedAt: timestamptz("last_finished_at"),
+  lastFailureAt: timestamptz("last_failure_at"),
+  lastError: text("last_error"),
+  lastReplica: text("last_replica"),
+  runsSucceeded: bigint("runs_succeeded", { mode: "bigint" }).notNull().default(sql`0`),
+  runsFailed: bigint("runs_failed", { mode: "bigint" }).notNull().default(sql`0`),
+});

@@ -1,0 +1,189 @@
+// Workspace instances as the platform reports them: validation of a report, and the merge rule for
+// reports of one instance (a field a report leaves empty keeps its value; a set time is never erased).
+import { parseAttributionId } from "./attribution-id.js";
+import { invalidArgument } from "./tally-error.js";
+import { explainNotUuid } from "./uuid.js";
+
+export type WorkspaceType = "regular" | "prebuild";
+export const workspaceTypes: readonly WorkspaceType[] = ["regular", "prebuild"];
+
+/** Instances per UpsertWorkspaceInstances request (and per CLI import batch). */
+export const instanceBatchSizeMax = 1000;
+/** A reported time may run ahead of Tally's clock by this much (clock skew); further is a bug upstream. */
+export const reportedTimeAheadMsMax = 24 * 60 * 60 * 1000;
+
+/** Longest accepted value of each string field, in characters. */
+export const instanceFieldLengthMax = {
+  workspace_id: 256,
+  workspace_class: 128,
+  project_id: 256,
+  context_url: 4096,
+  user_name: 256,
+  user_avatar_url: 4096,
+} as const;
+
+/**
+ * One report of an instance, as received: strings are "" when not reported, times undefined. The
+ * wire layer converts timestamps (naming the field when one is malformed) and fills this in.
+ */
+export interface InstanceReportInput {
+  readonly id: string;
+  readonly workspaceId: string;
+  readonly attributionId: string;
+  readonly userId: string;
+  readonly workspaceClass: string;
+  readonly workspaceType: string;
+  readonly creationTime: Date | undefined;
+  readonly startedTime: Date | undefined;
+  readonly stoppingTime: Date | undefined;
+  readonly stoppedTime: Date | undefined;
+  readonly projectId: string;
+  readonly contextUrl: string;
+  readonly userName: string;
+  readonly userAvatarUrl: string;
+}
+
+/**
+ * A validated report: ids in canonical lower-case form; `undefined` means "not reported, keep what is
+ * stored". Strings are never "" here.
+ */
+export interface InstanceReport {
+  readonly id: string;
+  readonly workspaceId: string;
+  readonly attributionId: string | undefined;
+  readonly userId: string | undefined;
+  readonly workspaceClass: string | undefined;
+  readonly workspaceType: WorkspaceType | undefined;
+  readonly creationTime: Date | undefined;
+  readonly startedTime: Date | undefined;
+  readonly stoppingTime: Date | undefined;
+  readonly stoppedTime: Date | undefined;
+  readonly projectId: string | undefined;
+  readonly contextUrl: string | undefined;
+  readonly userName: string | undefined;
+  readonly userAvatarUrl: string | undefined;
+}
+
+/** An instance as stored: the merge of all its reports. Strings are "" when never reported. */
+export interface WorkspaceInstance {
+  readonly id: string;
+  readonly workspaceId: string;
+  readonly attributionId: string | undefined;
+  readonly userId: string | undefined;
+  readonly workspaceClass: string;
+  readonly workspaceType: WorkspaceType | undefined;
+  readonly creationTime: Date | undefined;
+  readonly startedTime: Date | undefined;
+  readonly stoppingTime: Date | undefined;
+  readonly stoppedTime: Date | undefined;
+  readonly projectId: string;
+  readonly contextUrl: string;
+  readonly userName: string;
+  readonly userAvatarUrl: string;
+}
+
+export function checkBatchSize(count: number, field = "instances"): void {
+  if (count > instanceBatchSizeMax) {
+    throw invalidArgument(`${field} has ${count} entries, at most ${instanceBatchSizeMax} are allowed per request`);
+  }
+}
+
+/**
+ * Validates one report; `prefix` names it in messages (e.g. "instances[3]"). Throws InvalidArgument
+ * naming the field, the value and the rule.
+ */
+export function validateInstanceReport(input: InstanceReportInput, prefix: string, now: Date): InstanceReport {
+  const field = (name: string) => `${prefix}.${name}`;
+  if (input.id === "") throw invalidArgument(`${field("id")} is required`);
+  const idProblem = explainNotUuid(input.id);
+  if (idProblem) throw invalidArgument(`${field("id")} ${quote(input.id)} ${idProblem}`);
+  const workspaceId = text(input.workspaceId, field("workspace_id"), instanceFieldLengthMax.workspace_id);
+  if (workspaceId === undefined) throw invalidArgument(`${field("workspace_id")} is required`);
+  const attributionId = input.attributionId === "" ? undefined : parseAttributionId(input.attributionId, field("attribution_id")).text;
+  let userId: string | undefined;
+  if (input.userId !== "") {
+    const problem = explainNotUuid(input.userId);
+    if (problem) throw invalidArgument(`${field("user_id")} ${quote(input.userId)} ${problem}`);
+    userId = input.userId.toLowerCase();
+  }
+  const workspaceClass = text(input.workspaceClass, field("workspace_class"), instanceFieldLengthMax.workspace_class);
+  let workspaceType: WorkspaceType | undefined;
+  if (input.workspaceType !== "") {
+    if (!(workspaceTypes as readonly string[]).includes(input.workspaceType)) {
+      throw invalidArgument(`${field("workspace_type")} ${quote(input.workspaceType)} must be "regular" or "prebuild"`);
+    }
+    workspaceType = input.workspaceType as WorkspaceType;
+  }
+  const times = {
+    creation_time: input.creationTime,
+    started_time: input.startedTime,
+    stopping_time: input.stoppingTime,
+    stopped_time: input.stoppedTime,
+  };
+  for (const [name, time] of Object.entries(times)) {
+    if (time !== undefined && time.getTime() - now.getTime() > reportedTimeAheadMsMax) {
+      throw invalidArgument(
+        `${field(name)} ${time.toISOString()} is more than 24 hours ahead of the current time ${now.toISOString()}`,
+      );
+    }
+  }
+  if (input.startedTime !== undefined) {
+    for (const name of ["stopping_time", "stopped_time"] as const) {
+      const time = times[name];
+      if (time !== undefined && time < input.startedTime) {
+        throw invalidArgument(`${field(name)} ${time.toISOString()} must not be before started_time ${input.startedTime.toISOString()}`);
+      }
+    }
+  }
+  return {
+    id: input.id.toLowerCase(),
+    workspaceId,
+    attributionId,
+    userId,
+    workspaceClass,
+    workspaceType,
+    creationTime: input.creationTime,
+    startedTime: input.startedTime,
+    stoppingTime: input.stoppingTime,
+    stoppedTime: input.stoppedTime,
+    projectId: text(input.projectId, field("project_id"), instanceFieldLengthMax.project_id),
+    contextUrl: text(input.contextUrl, field("context_url"), instanceFieldLengthMax.context_url),
+    userName: text(input.userName, field("user_name"), instanceFieldLengthMax.user_name),
+    userAvatarUrl: text(input.userAvatarUrl, field("user_avatar_url"), instanceFieldLengthMax.user_avatar_url),
+  };
+}
+
+/**
+ * Merges reports of the same instance in the order given: later values win, values a report leaves
+ * out keep earlier ones. The store applies the same rule against what it holds. Returns one report
+ * per instance, sorted by id (a stable lock order for the upsert).
+ */
+export function mergeReports(reports: readonly InstanceReport[]): InstanceReport[] {
+  const byId = new Map<string, InstanceReport>();
+  for (const report of reports) {
+    const earlier = byId.get(report.id);
+    byId.set(report.id, earlier ? mergeReport(earlier, report) : report);
+  }
+  return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+function mergeReport(earlier: InstanceReport, later: InstanceReport): InstanceReport {
+  const merged: Record<string, unknown> = { ...earlier };
+  for (const [key, value] of Object.entries(later)) {
+    if (value !== undefined) merged[key] = value;
+  }
+  return merged as unknown as InstanceReport;
+}
+
+/** "" becomes undefined (not reported); otherwise checks length and characters. */
+function text(value: string, field: string, lengthMax: number): string | undefined {
+  if (value === "") return undefined;
+  if (value.length > lengthMax) throw invalidArgument(`${field} is ${value.length} characters long, at most ${lengthMax} allowed`);
+  // PostgreSQL text cannot hold NUL; refuse it here rather than fail the whole batch in the database.
+  if (value.includes("\u0000")) throw invalidArgument(`${field} ${quote(value)} contains a NUL character`);
+  return value;
+}
+
+function quote(value: string): string {
+  return JSON.stringify(value.length > 80 ? value.slice(0, 80) + "…" : value);
+}

@@ -1,0 +1,106 @@
+// ReconcileUsage: pages through the instances SPEC.md Part B names, plans each page in the domain
+// and applies it in one transaction per page. Safe to run concurrently and repeatedly: the ledger's
+// unique source key allows one entry per instance, and drafts change only from what was read.
+import type { Clock } from "../domain/clock.js";
+import type { PriceTable } from "../domain/pricing.js";
+import { planReconciliation, runningInstanceLookbackMs, type ReconciliationPlan } from "../domain/reconciliation.js";
+import { invalidArgument } from "../domain/tally-error.js";
+import type { Database } from "../store/database.js";
+import { applyInstanceUsage } from "../store/instance-usage.js";
+import { inTransaction } from "../store/transactions.js";
+import { candidatePage, candidateStreams, type CandidateCursor } from "../store/workspace-instances.js";
+
+/** Instances per page: one read, one transaction. A crash loses only uncommitted pages. */
+export const reconcilePageSizeMax = 1000;
+/** Pages written at once, each in its own transaction on its own connection. */
+export const reconcileWritesInFlightMax = 4;
+
+export interface UsageReconcilerDeps {
+  readonly db: Database;
+  readonly clock: Clock;
+  readonly prices: PriceTable;
+  readonly pageSize?: number;
+  /**
+   * Pages written concurrently while the next page is read (default 1). Worth 2 on PostgreSQL,
+   * where each transaction has its own connection; PGlite has one connection.
+   */
+  readonly writesInFlight?: number;
+}
+
+export interface ReconcileSummary {
+  readonly from: Date;
+  readonly to: Date;
+  readonly now: Date;
+  /** Candidates read, counting an instance once per stream that met it. */
+  readonly considered: number;
+  readonly inserted: number;
+  readonly updated: number;
+  readonly unchanged: number;
+  readonly alreadyFinal: number;
+  /** Planned writes another reconcile made first (a concurrent replica). */
+  readonly lostRaces: number;
+  readonly pages: number;
+}
+
+type Totals = { -readonly [K in keyof Omit<ReconcileSummary, "from" | "to" | "now">]: number };
+
+export class UsageReconciler {
+  private readonly pageSize: number;
+  private readonly writesInFlight: number;
+
+  constructor(private readonly deps: UsageReconcilerDeps) {
+    this.pageSize = Math.min(deps.pageSize ?? reconcilePageSizeMax, reconcilePageSizeMax);
+    this.writesInFlight = Math.max(1, Math.min(deps.writesInFlight ?? 1, reconcileWritesInFlightMax));
+  }
+
+  /**
+   * Books usage of the instances that stopped in [from, to), the running ones and those with drafts.
+   * An aborted `signal` ends the run after the pages in flight (what is written stays consistent).
+   */
+  async reconcile(from: Date, to: Date, signal?: AbortSignal): Promise<ReconcileSummary> {
+    if (to < from) throw invalidArgument(`to ${to.toISOString()} must not be before from ${from.toISOString()}`);
+    const now = this.deps.clock.now();
+    const window = { from, to, runningSince: new Date(now.getTime() - runningInstanceLookbackMs) };
+    const totals: Totals = { considered: 0, inserted: 0, updated: 0, unchanged: 0, alreadyFinal: 0, lostRaces: 0, pages: 0 };
+    const writes = new Set<Promise<void>>();
+    let failure: { error: unknown } | undefined;
+    try {
+      // Drafts first: they are finalised or grown before the other streams meet them again.
+      for (const stream of candidateStreams) {
+        let after: CandidateCursor | undefined;
+        do {
+          signal?.throwIfAborted();
+          const page = await candidatePage(this.deps.db, stream, window, after, this.pageSize);
+          after = page.next;
+          const plan = planReconciliation(page.candidates, this.deps.prices, now);
+          totals.pages += 1;
+          totals.considered += page.candidates.length;
+          totals.unchanged += plan.unchanged;
+          totals.alreadyFinal += plan.alreadyFinal;
+          if (plan.inserts.length === 0 && plan.updates.length === 0) continue;
+          const write = this.write(plan, now, totals).catch((error: unknown) => {
+            failure ??= { error };
+          });
+          writes.add(write);
+          void write.finally(() => writes.delete(write));
+          while (writes.size >= this.writesInFlight) await Promise.race(writes);
+          if (failure) throw failure.error;
+        } while (after);
+        // Each stream ends written before the next reads, so "drafts first" holds.
+        await Promise.all(writes);
+        if (failure) throw failure.error;
+      }
+    } finally {
+      await Promise.all(writes);
+    }
+    if (failure) throw failure.error;
+    return { from, to, now, ...totals };
+  }
+
+  private async write(plan: ReconciliationPlan, now: Date, totals: Totals): Promise<void> {
+    const applied = await inTransaction(this.deps.db, (tx) => applyInstanceUsage(tx, plan, now));
+    totals.inserted += applied.inserted;
+    totals.updated += applied.updated;
+    totals.lostRaces += plan.inserts.length + plan.updates.length - applied.inserted - applied.updated;
+  }
+}

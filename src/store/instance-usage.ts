@@ -1,0 +1,119 @@
+// Applies a reconciliation plan to the ledger in the caller's transaction: new entries, draft updates
+// and the balance change, each a single batched statement.
+//
+// Correctness does not depend on what the plan saw still being true: inserts skip source keys that
+// exist (one entry per instance, even with two replicas at once), and a draft is updated only if it
+// still holds what the plan expected. The balance moves by exactly what was written, computed from
+// the rows the statements report back.
+//
+// Lock order (so concurrent reconciles and cost-center changes never deadlock): draft rows sorted by
+// id, then new source keys sorted, then balance rows sorted by attribution id (addToBalances).
+import assert from "node:assert/strict";
+import { sql } from "drizzle-orm";
+import { balanceDeltas, instanceUsageDescription, type DraftUpdate, type InstanceUsage } from "../domain/reconciliation.js";
+import { addToBalances } from "./balances.js";
+import { rowsOf } from "./raw-result.js";
+import { uuidV7 } from "./uuid-v7.js";
+import type { Transaction } from "./transactions.js";
+
+export interface AppliedUsage {
+  readonly inserted: number;
+  readonly updated: number;
+  /** The balance change per attribution id this transaction made. */
+  readonly deltas: ReadonlyMap<string, bigint>;
+}
+
+export async function applyInstanceUsage(
+  tx: Transaction,
+  plan: { readonly inserts: readonly InstanceUsage[]; readonly updates: readonly DraftUpdate[] },
+  now: Date,
+): Promise<AppliedUsage> {
+  const updated = await updateDrafts(tx, plan.updates, now);
+  const inserted = await insertUsage(tx, plan.inserts, now);
+  const deltas = balanceDeltas(inserted, updated);
+  await addToBalances(tx, deltas, now);
+  return { inserted: inserted.length, updated: updated.length, deltas };
+}
+
+async function insertUsage(
+  tx: Transaction,
+  inserts: readonly InstanceUsage[],
+  now: Date,
+): Promise<Array<{ attributionId: string; creditCents: bigint }>> {
+  if (inserts.length === 0) return [];
+  const rows = inserts.map((usage) => ({
+    id: uuidV7(now),
+    source_key: usage.sourceKey,
+    attribution_id: usage.attributionId,
+    workspace_instance_id: usage.workspaceInstanceId,
+    credit_cents: usage.creditCents.toString(),
+    effective_time: usage.effectiveTime.toISOString(),
+    draft: usage.draft,
+    metadata: usage.metadata,
+  }));
+  const nowText = now.toISOString();
+  const result = await tx.execute(sql`
+    INSERT INTO usage (id, attribution_id, source_key, kind, description, credit_cents, effective_time,
+      workspace_instance_id, draft, metadata, created_at, updated_at)
+    SELECT x.id, x.attribution_id, x.source_key, 'workspaceinstance', ${instanceUsageDescription},
+      x.credit_cents, x.effective_time, x.workspace_instance_id, x.draft, x.metadata,
+      ${nowText}::timestamptz, ${nowText}::timestamptz
+    FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(
+      id uuid, source_key text, attribution_id text, workspace_instance_id uuid, credit_cents int8,
+      effective_time timestamptz, draft boolean, metadata jsonb)
+    ORDER BY x.source_key
+    ON CONFLICT (source_key) DO NOTHING
+    RETURNING attribution_id, credit_cents`);
+  const written = rowsOf<{ attribution_id: string; credit_cents: bigint | string | number }>(result).map((row) => ({
+    attributionId: row.attribution_id,
+    creditCents: BigInt(row.credit_cents),
+  }));
+  assert(written.length <= inserts.length, "inserted more usage entries than planned");
+  return written;
+}
+
+async function updateDrafts(
+  tx: Transaction,
+  updates: readonly DraftUpdate[],
+  now: Date,
+): Promise<Array<{ previous: { attributionId: string; creditCents: bigint }; next: { attributionId: string; creditCents: bigint } }>> {
+  if (updates.length === 0) return [];
+  const rows = updates.map((update) => ({
+    id: update.entryId,
+    expected_attribution_id: update.expected.attributionId,
+    expected_credit_cents: update.expected.creditCents.toString(),
+    attribution_id: update.next.attributionId,
+    credit_cents: update.next.creditCents.toString(),
+    effective_time: update.next.effectiveTime.toISOString(),
+    draft: update.next.draft,
+    metadata: update.next.metadata,
+  }));
+  const json = JSON.stringify(rows);
+  // Lock the drafts in id order first: the UPDATE's join order is the planner's choice.
+  await tx.execute(sql`
+    SELECT id FROM usage
+    WHERE id IN (SELECT x.id FROM jsonb_to_recordset(${json}::jsonb) AS x(id uuid))
+    ORDER BY id
+    FOR UPDATE`);
+  const result = await tx.execute(sql`
+    UPDATE usage AS u SET
+      attribution_id = x.attribution_id, credit_cents = x.credit_cents, effective_time = x.effective_time,
+      draft = x.draft, metadata = x.metadata, updated_at = ${now.toISOString()}::timestamptz
+    FROM jsonb_to_recordset(${json}::jsonb) AS x(
+      id uuid, expected_attribution_id text, expected_credit_cents int8, attribution_id text, credit_cents int8,
+      effective_time timestamptz, draft boolean, metadata jsonb)
+    WHERE u.id = x.id AND u.draft
+      AND u.attribution_id = x.expected_attribution_id AND u.credit_cents = x.expected_credit_cents
+    RETURNING u.attribution_id, u.credit_cents, x.expected_attribution_id, x.expected_credit_cents`);
+  const rowsOut = rowsOf<{
+    attribution_id: string;
+    credit_cents: bigint | string | number;
+    expected_attribution_id: string;
+    expected_credit_cents: bigint | string | number;
+  }>(result);
+  assert(rowsOut.length <= updates.length, "updated more drafts than planned");
+  return rowsOut.map((row) => ({
+    previous: { attributionId: row.expected_attribution_id, creditCents: BigInt(row.expected_credit_cents) },
+    next: { attributionId: row.attribution_id, creditCents: BigInt(row.credit_cents) },
+  }));
+}

@@ -1,0 +1,252 @@
+// Workspace instances: the batched upsert of reports, reads by id, and the pages of instances that
+// ReconcileUsage considers, each joined with its ledger entry.
+//
+// Hot paths send a whole batch as one JSON parameter and expand it with jsonb_to_recordset: one
+// statement per batch, the same SQL on PostgreSQL and PGlite, no per-row parameters.
+import { eq, sql, type SQL } from "drizzle-orm";
+import type { ExistingInstanceEntry, ReconciliationCandidate } from "../domain/reconciliation.js";
+import type { InstanceReport, WorkspaceInstance, WorkspaceType } from "../domain/workspace-instance.js";
+import type { Database } from "./database.js";
+import { affectedRows, rowsOf } from "./raw-result.js";
+import { workspaceInstances } from "./schema.js";
+
+/**
+ * Upserts reports (one per id, sorted by id so concurrent batches lock rows in the same order) in
+ * one statement. A value a report leaves out (null here) keeps the stored one; strings are kept when
+ * the report has none. Returns the number of instances written.
+ */
+export async function upsertInstances(db: Database, reports: readonly InstanceReport[], now: Date): Promise<number> {
+  if (reports.length === 0) return 0;
+  const rows = reports.map((r) => ({
+    id: r.id,
+    attribution_id: r.attributionId ?? null,
+    workspace_id: r.workspaceId,
+    user_id: r.userId ?? null,
+    workspace_class: r.workspaceClass ?? null,
+    workspace_type: r.workspaceType ?? null,
+    creation_time: r.creationTime?.toISOString() ?? null,
+    started_time: r.startedTime?.toISOString() ?? null,
+    stopping_time: r.stoppingTime?.toISOString() ?? null,
+    stopped_time: r.stoppedTime?.toISOString() ?? null,
+    project_id: r.projectId ?? null,
+    context_url: r.contextUrl ?? null,
+    user_name: r.userName ?? null,
+    user_avatar_url: r.userAvatarUrl ?? null,
+  }));
+  const keep = (column: string) => sql.raw(`coalesce(excluded.${column}, workspace_instances.${column})`);
+  const keepText = (column: string) => sql.raw(`coalesce(nullif(excluded.${column}, ''), workspace_instances.${column})`);
+  const result = await db.execute(sql`
+    INSERT INTO workspace_instances (
+      id, attribution_id, workspace_id, user_id, workspace_class, workspace_type,
+      creation_time, started_time, stopping_time, stopped_time,
+      project_id, context_url, user_name, user_avatar_url, reported_at)
+    SELECT x.id, x.attribution_id, x.workspace_id, x.user_id, coalesce(x.workspace_class, ''), x.workspace_type,
+      x.creation_time, x.started_time, x.stopping_time, x.stopped_time,
+      coalesce(x.project_id, ''), coalesce(x.context_url, ''), coalesce(x.user_name, ''), coalesce(x.user_avatar_url, ''),
+      ${now.toISOString()}::timestamptz
+    FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(
+      id uuid, attribution_id text, workspace_id text, user_id uuid, workspace_class text, workspace_type text,
+      creation_time timestamptz, started_time timestamptz, stopping_time timestamptz, stopped_time timestamptz,
+      project_id text, context_url text, user_name text, user_avatar_url text)
+    ORDER BY x.id
+    ON CONFLICT (id) DO UPDATE SET
+      attribution_id = ${keep("attribution_id")},
+      workspace_id = ${keepText("workspace_id")},
+      user_id = ${keep("user_id")},
+      workspace_class = ${keepText("workspace_class")},
+      workspace_type = ${keep("workspace_type")},
+      creation_time = ${keep("creation_time")},
+      started_time = ${keep("started_time")},
+      stopping_time = ${keep("stopping_time")},
+      stopped_time = ${keep("stopped_time")},
+      project_id = ${keepText("project_id")},
+      context_url = ${keepText("context_url")},
+      user_name = ${keepText("user_name")},
+      user_avatar_url = ${keepText("user_avatar_url")},
+      reported_at = excluded.reported_at`);
+  return affectedRows(result);
+}
+
+export async function getInstance(db: Database, id: string): Promise<WorkspaceInstance | undefined> {
+  const [row] = await db.select().from(workspaceInstances).where(eq(workspaceInstances.id, id));
+  return row ? toInstance(row) : undefined;
+}
+
+/** The position after the last candidate of a page; the next page starts after it. */
+export interface CandidateCursor {
+  readonly time: Date | undefined;
+  readonly id: string;
+}
+
+/**
+ * The streams of instances ReconcileUsage considers (SPEC.md Part B), each paged in index order:
+ * - `drafts`: instances whose entry is a draft (c);
+ * - `stopped`: instances whose stop (stopping time, else stopped time) is in [from, to) (a);
+ * - `running`: no stop yet, started at or after `runningSince` (b);
+ * - `reportedStopped`: stopped outside [from, to) but reported in it, so a stop that arrived late
+ *   is still booked (Tally's addition).
+ * Streams overlap only where harmless: an instance met twice plans no second write.
+ */
+export type CandidateStream = "drafts" | "stopped" | "running" | "reportedStopped";
+export const candidateStreams: readonly CandidateStream[] = ["drafts", "stopped", "running", "reportedStopped"];
+
+export interface CandidateWindow {
+  readonly from: Date;
+  readonly to: Date;
+  readonly runningSince: Date;
+}
+
+export interface CandidatePage {
+  readonly candidates: ReconciliationCandidate[];
+  /** Undefined when the stream has no more pages. */
+  readonly next: CandidateCursor | undefined;
+}
+
+const stopTime = sql`coalesce(wi.stopping_time, wi.stopped_time)`;
+
+export async function candidatePage(
+  db: Database,
+  stream: CandidateStream,
+  window: CandidateWindow,
+  after: CandidateCursor | undefined,
+  pageSize: number,
+): Promise<CandidatePage> {
+  const from = window.from.toISOString();
+  const to = window.to.toISOString();
+  let where: SQL;
+  let orderBy: SQL;
+  let cursorTime: SQL | undefined;
+  switch (stream) {
+    case "drafts":
+      where = sql`u.draft AND u.kind = 'workspaceinstance'${after ? sql` AND u.workspace_instance_id > ${after.id}::uuid` : sql``}`;
+      orderBy = sql`u.workspace_instance_id`;
+      break;
+    case "stopped":
+      where = sql`${stopTime} >= ${from}::timestamptz AND ${stopTime} < ${to}::timestamptz${
+        after ? sql` AND (${stopTime}, wi.id) > (${after.time!.toISOString()}::timestamptz, ${after.id}::uuid)` : sql``
+      }`;
+      orderBy = sql`${stopTime}, wi.id`;
+      cursorTime = stopTime;
+      break;
+    case "running":
+      where = sql`wi.stopping_time IS NULL AND wi.stopped_time IS NULL AND wi.started_time >= ${window.runningSince.toISOString()}::timestamptz${
+        after ? sql` AND wi.id > ${after.id}::uuid` : sql``
+      }`;
+      orderBy = sql`wi.id`;
+      break;
+    case "reportedStopped":
+      where = sql`wi.reported_at >= ${from}::timestamptz AND wi.reported_at < ${to}::timestamptz
+        AND ${stopTime} IS NOT NULL AND NOT (${stopTime} >= ${from}::timestamptz AND ${stopTime} < ${to}::timestamptz)${
+          after ? sql` AND (wi.reported_at, wi.id) > (${after.time!.toISOString()}::timestamptz, ${after.id}::uuid)` : sql``
+        }`;
+      orderBy = sql`wi.reported_at, wi.id`;
+      cursorTime = sql`wi.reported_at`;
+      break;
+  }
+  // The drafts stream starts from the ledger's partial index of drafts; the others from instances.
+  const source =
+    stream === "drafts"
+      ? sql`usage u JOIN workspace_instances wi ON wi.id = u.workspace_instance_id`
+      : sql`workspace_instances wi LEFT JOIN usage u ON u.source_key = 'instance:' || wi.id::text`;
+  const result = await db.execute(sql`
+    SELECT wi.*, ${cursorTime ?? sql`NULL::timestamptz`} AS cursor_time,
+      u.id AS entry_id, u.attribution_id AS entry_attribution_id, u.credit_cents AS entry_credit_cents,
+      u.draft AS entry_draft, u.effective_time AS entry_effective_time
+    FROM ${source}
+    WHERE wi.started_time IS NOT NULL AND wi.attribution_id IS NOT NULL AND ${where}
+    ORDER BY ${orderBy}
+    LIMIT ${pageSize}`);
+  const rows = rowsOf<CandidateRow>(result);
+  const candidates = rows.map(toCandidate);
+  const last = rows[rows.length - 1];
+  return {
+    candidates,
+    next: last && rows.length === pageSize ? { time: last.cursor_time ? toDate(last.cursor_time) : undefined, id: last.id } : undefined,
+  };
+}
+
+interface InstanceRow {
+  id: string;
+  attribution_id: string | null;
+  workspace_id: string;
+  user_id: string | null;
+  workspace_class: string;
+  workspace_type: string | null;
+  creation_time: Date | string | null;
+  started_time: Date | string | null;
+  stopping_time: Date | string | null;
+  stopped_time: Date | string | null;
+  project_id: string;
+  context_url: string;
+  user_name: string;
+  user_avatar_url: string;
+}
+
+interface CandidateRow extends InstanceRow {
+  cursor_time: Date | string | null;
+  entry_id: string | null;
+  entry_attribution_id: string | null;
+  entry_credit_cents: bigint | string | number | null;
+  entry_draft: boolean | null;
+  entry_effective_time: Date | string | null;
+}
+
+function toCandidate(row: CandidateRow): ReconciliationCandidate {
+  const existing: ExistingInstanceEntry | undefined =
+    row.entry_id === null
+      ? undefined
+      : {
+          entryId: row.entry_id,
+          attributionId: row.entry_attribution_id!,
+          creditCents: BigInt(row.entry_credit_cents!),
+          draft: row.entry_draft!,
+          effectiveTime: toDate(row.entry_effective_time!),
+        };
+  return {
+    instance: {
+      id: row.id,
+      workspaceId: row.workspace_id,
+      attributionId: row.attribution_id ?? undefined,
+      userId: row.user_id ?? undefined,
+      workspaceClass: row.workspace_class,
+      workspaceType: (row.workspace_type as WorkspaceType | null) ?? undefined,
+      creationTime: optionalDate(row.creation_time),
+      startedTime: optionalDate(row.started_time),
+      stoppingTime: optionalDate(row.stopping_time),
+      stoppedTime: optionalDate(row.stopped_time),
+      projectId: row.project_id,
+      contextUrl: row.context_url,
+      userName: row.user_name,
+      userAvatarUrl: row.user_avatar_url,
+    },
+    existing,
+  };
+}
+
+function toInstance(row: typeof workspaceInstances.$inferSelect): WorkspaceInstance {
+  return {
+    id: row.id,
+    workspaceId: row.workspaceId,
+    attributionId: row.attributionId ?? undefined,
+    userId: row.userId ?? undefined,
+    workspaceClass: row.workspaceClass,
+    workspaceType: row.workspaceType ?? undefined,
+    creationTime: row.creationTime ?? undefined,
+    startedTime: row.startedTime ?? undefined,
+    stoppingTime: row.stoppingTime ?? undefined,
+    stoppedTime: row.stoppedTime ?? undefined,
+    projectId: row.projectId,
+    contextUrl: row.contextUrl,
+    userName: row.userName,
+    userAvatarUrl: row.userAvatarUrl,
+  };
+}
+
+// Raw queries return timestamptz as Date from both drivers; strings are accepted defensively.
+function toDate(value: Date | string): Date {
+  return value instanceof Date ? value : new Date(value);
+}
+
+function optionalDate(value: Date | string | null): Date | undefined {
+  return value === null ? undefined : toDate(value);
+}
