@@ -1,6 +1,6 @@
 // GetBalance benchmark: throughput and p50/p99 latency for an attribution id with 1,000 and with
-// 1,000,000 ledger entries, against a no-op RPC (grpc.health.v1.Health/Check answering without
-// touching the database) on the same server, all in one run. Prints ratios:
+// 1,000,000 ledger entries, against a no-op RPC (grpc.health.v1.Health/Check, which reuses one
+// database ping a second) on the same server, all in one run. Prints ratios:
 //   p50(1M) / p50(1k) -- target at most 1.2 (O(1): the balance is one row, not a scan)
 //   rps(1M) / rps(no-op) -- target at least 0.6
 // Usage: npm run bench [-- --requests 20000]; DATABASE_URL=... to measure on PostgreSQL.
@@ -11,10 +11,8 @@ import { sql } from "drizzle-orm";
 import { HealthCheckRequestSchema } from "../src/gen/health/v1/health_pb.js";
 import { GetBalanceRequestSchema, UsageService } from "../src/gen/usage/v1/usage_pb.js";
 import { silentLogger } from "../src/logger.js";
-import { startServer } from "../src/server.js";
-import { CostCenterService } from "../src/services/cost-center-service.js";
-import { LedgerService } from "../src/services/ledger-service.js";
-import { systemClock } from "../src/system-clock.js";
+import { startTally } from "../src/app.js";
+import { loadConfig } from "../src/config.js";
 import { openDatabase, type Database } from "../src/store/database.js";
 import { benchDatabase, grpcFrameFile, h2load, median, requireH2load, type LoadResult } from "./support.js";
 
@@ -52,23 +50,13 @@ async function main() {
     await seed(handle.db, small, 1_000);
     await seed(handle.db, large, 1_000_000);
     process.stdout.write(`database: ${handle.kind}; seeded 1,001,000 entries in ${((performance.now() - seeded) / 1000).toFixed(1)} s\n`);
+    await handle.close();
 
-    const db = handle.db;
-    const front = await startServer(
-      {
-        logger: silentLogger,
-        usage: {
-          costCenters: new CostCenterService({ db, clock: systemClock, defaultSpendingLimit: { forTeams: 0, forUsers: 0 }, stripeEnabled: false }),
-          ledger: new LedgerService({ db, clock: systemClock }),
-          ledgerIntervalMs: 60_000,
-        },
-        // The no-op baseline: Health/Check answers without a database round trip.
-        isServing: async () => true,
-      },
-      0,
-      "127.0.0.1",
+    const tally = await startTally(
+      loadConfig({ PORT: "0", HOST: "127.0.0.1", TALLY_JOBS: "off", TALLY_DATA_DIR: testDatabase.dataDir, DATABASE_URL: testDatabase.databaseUrl ?? "" }),
+      { logger: silentLogger },
     );
-    const base = `http://127.0.0.1:${front.port}`;
+    const base = tally.url;
     const client = createClient(UsageService, createGrpcTransport({ baseUrl: base }));
     const expected = (await client.getBalance({ attributionId: large })).credits;
     if (!(expected > 0)) throw new Error("seeded balance is not visible over the RPC");
@@ -105,9 +93,8 @@ async function main() {
     process.stdout.write(`\np50 latency 1M / 1k entries:      ${latencyRatio.toFixed(2)}  (target at most 1.20) ${latencyRatio <= 1.2 ? "ok" : "MISSED"}\n`);
     process.stdout.write(`p99 latency 1M / 1k entries:      ${(m.p99 / k.p99).toFixed(2)}\n`);
     process.stdout.write(`throughput GetBalance 1M / no-op: ${throughputRatio.toFixed(2)}  (target at least 0.60) ${throughputRatio >= 0.6 ? "ok" : "MISSED"}\n`);
-    await front.close(1000);
+    await tally.close();
   } finally {
-    await handle.close();
     await testDatabase.drop();
   }
 }
