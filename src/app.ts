@@ -1,4 +1,5 @@
 // Tally as one running unit: database, services, server. Used by `tally serve` and by tests.
+import { buildBilling, type BillingModule } from "./billing/billing-module.js";
 import type { Clock } from "./domain/clock.js";
 import { systemClock } from "./system-clock.js";
 import type { TallyConfig } from "./config.js";
@@ -17,6 +18,7 @@ export interface Tally {
   readonly database: DatabaseHandle;
   readonly costCenters: CostCenterService;
   readonly ledger: LedgerService;
+  readonly billing: BillingModule;
   readonly logger: Logger;
   close(): Promise<void>;
 }
@@ -40,7 +42,8 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
       stripeEnabled: config.stripe !== undefined,
     });
     const ledger = new LedgerService({ db, clock });
-    const routes: HttpRoute[] = [];
+    const billing = buildBilling({ config, db, clock, logger, costCenters });
+    const routes: HttpRoute[] = [...billing.httpRoutes];
     const front = await startServer(
       {
         logger,
@@ -53,11 +56,13 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
           );
         },
         httpRoutes: routes,
+        services: billing.services,
       },
       config.port,
       config.host,
     );
     const url = `http://${config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host}:${front.port}`;
+    billing.start();
     logger.info({ url, database: database.description }, "tally is serving");
     return {
       port: front.port,
@@ -65,11 +70,13 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
       database,
       costCenters,
       ledger,
+      billing,
       logger,
       async close() {
         if (closing) return;
         closing = true;
         await front.close(shutdownGraceMs);
+        await billing.close();
         await database.close();
         logger.info("tally stopped");
       },
