@@ -79,9 +79,17 @@ export class InboxWorker {
   /** Claims and handles one due event. */
   async processNext(): Promise<ProcessOutcome> {
     const now = this.deps.clock.now();
-    const event = await claimDueInboxEvent(this.deps.db, now, new Date(now.getTime() + inboxLeaseMs));
-    if (!event) return "idle";
+    // Counted from before the claim, so `settle` never sees a claimed event as neither due nor in flight.
     this.inFlight += 1;
+    try {
+      const event = await claimDueInboxEvent(this.deps.db, now, new Date(now.getTime() + inboxLeaseMs));
+      return event ? await this.process(event) : "idle";
+    } finally {
+      this.inFlight -= 1;
+    }
+  }
+
+  private async process(event: InboxEvent): Promise<ProcessOutcome> {
     try {
       await this.deps.handle(event);
       await markInboxEventProcessed(this.deps.db, event.eventId, this.deps.clock.now());
@@ -96,8 +104,6 @@ export class InboxWorker {
       if (giveUp) this.deps.logger.error(log, "stripe event failed too often: given up, needs an operator");
       else this.deps.logger.warn({ ...log, retryAt }, "stripe event failed: will retry");
       return giveUp ? "failed" : "retry";
-    } finally {
-      this.inFlight -= 1;
     }
   }
 
