@@ -208,9 +208,13 @@ export class BillingService {
     if (customerId === "") throw invalidArgument("customer_id is required");
     const customer = await this.deps.provider.getCustomer(customerId);
     if (!customer) throw notFound(`Stripe customer ${JSON.stringify(customerId)} does not exist`);
-    await this.store(customer);
+    const invalid = customer.automaticTax === "unrecognized_location";
     const now = this.deps.clock.now();
-    const stored = await setInvalidBillingAddress(this.deps.db, customerId, customer.automaticTax === "unrecognized_location", now);
+    let stored = await setInvalidBillingAddress(this.deps.db, customerId, invalid, now);
+    if (!stored) {
+      await this.store(customer);
+      stored = await setInvalidBillingAddress(this.deps.db, customerId, invalid, now);
+    }
     if (!stored) {
       const canonical = await getStripeCustomerByAttributionId(this.deps.db, customer.attributionId ?? "");
       throw failedPrecondition(
@@ -249,11 +253,11 @@ export class BillingService {
     if (invoiceId === "") throw invalidArgument("invoice_id is required");
     const invoice = await this.deps.provider.getInvoice(invoiceId);
     if (!invoice) throw notFound(`Stripe invoice ${JSON.stringify(invoiceId)} does not exist`);
-    const { booked, attributionId, billedByStripe } = await this.bookInvoice(invoice);
+    const { booked, attributionId, billedByStripe, balanceCents } = await this.bookInvoice(invoice);
     if (booked && billedByStripe) {
       // The new cycle starts with what was used since the invoice's period ended; later reports
       // (ReconcileInvoices) refresh it. Not worth failing the booking for.
-      await this.reportBalance(attributionId).catch((error: unknown) => {
+      await this.reportBalance(attributionId, undefined, balanceCents).catch((error: unknown) => {
         this.deps.logger.warn({ err: error, attributionId, invoiceId }, "could not report the balance after booking an invoice");
       });
     }
@@ -350,7 +354,9 @@ export class BillingService {
     return { invoicesBooked, cycleAdvanced };
   }
 
-  private async bookInvoice(invoice: ProviderInvoice): Promise<{ booked: boolean; attributionId: string; billedByStripe: boolean }> {
+  private async bookInvoice(
+    invoice: ProviderInvoice,
+  ): Promise<{ booked: boolean; attributionId: string; billedByStripe: boolean; balanceCents: bigint }> {
     const cents = invoicedCents(invoice.id, invoice.lines);
     if (!invoice.finalizedAt) {
       throw failedPrecondition(`Stripe invoice ${invoice.id} is ${invoice.status}, not finalized: nothing to book yet`);
@@ -374,14 +380,14 @@ export class BillingService {
     };
     const now = this.deps.clock.now();
     return inTransaction(this.deps.db, async (tx) => {
-      await lockAttribution(tx, attributionId, now);
+      const balanceBefore = await lockAttribution(tx, attributionId, now);
       const inserted = await insertEntries(tx, [entry], now);
       const current = await getCurrentCostCenter(tx, attributionId);
       const billedByStripe = current?.billingStrategy === "stripe";
-      if (!inserted.has(entry.sourceKey)) return { booked: false, attributionId, billedByStripe };
+      if (!inserted.has(entry.sourceKey)) return { booked: false, attributionId, billedByStripe, balanceCents: balanceBefore };
       const next = current && planInvoiceCycle(current, invoice.periodEnd);
       if (current && next) await insertCostCenterVersion(tx, next, current.version + 1, now);
-      return { booked: true, attributionId, billedByStripe };
+      return { booked: true, attributionId, billedByStripe, balanceCents: balanceBefore + entry.creditCents };
     });
   }
 
@@ -398,9 +404,9 @@ export class BillingService {
     });
   }
 
-  private async reportBalance(attributionId: string, known?: StoredStripeCustomer): Promise<void> {
+  private async reportBalance(attributionId: string, known?: StoredStripeCustomer, knownBalanceCents?: bigint): Promise<void> {
     const customer = known ?? (await this.requireCustomer(parseAttributionId(attributionId)));
-    const credits = usageReportCredits(await getBalanceCents(this.deps.db, attributionId));
+    const credits = usageReportCredits(knownBalanceCents ?? (await getBalanceCents(this.deps.db, attributionId)));
     const timestamp = this.deps.clock.now();
     const seconds = Math.floor(timestamp.getTime() / 1000);
     await this.deps.provider.reportUsage({
