@@ -4,7 +4,10 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { after, before, describe, it } from "node:test";
 import Stripe from "stripe";
-import { webhookBodyBytesMax } from "../src/billing/stripe-webhook.js";
+import { storeWebhookEvent, webhookBodyBytesMax } from "../src/billing/stripe-webhook.js";
+import { inboxAttemptsMax, inboxRetryDelayMs, InboxWorker } from "../src/billing/webhook-inbox-worker.js";
+import { ManualClock } from "../src/domain/clock.js";
+import { silentLogger } from "../src/logger.js";
 import { getInboxEvent, inboxBacklog } from "../src/store/webhook-inbox.js";
 import { startTestTally, type TestTally } from "./support/test-tally.js";
 
@@ -106,5 +109,39 @@ describe("the Stripe webhook endpoint", () => {
     const response = await fetch(`${t.tally.url}/webhooks/stripe`);
     assert.equal(response.status, 405);
     assert.equal(response.headers.get("allow"), "POST");
+  });
+
+  it("retries a failing event with growing backoff, then gives up on it for an operator", async () => {
+    assert.deepEqual([1, 2, 3, 12, 30].map(inboxRetryDelayMs), [5_000, 10_000, 20_000, 3_600_000, 3_600_000]);
+    const clock = new ManualClock(t.clock.now());
+    let calls = 0;
+    const worker = new InboxWorker({
+      db: t.tally.database.db,
+      clock,
+      logger: silentLogger,
+      handle: async () => {
+        calls += 1;
+        throw new Error("Stripe said no");
+      },
+    });
+    const db = t.tally.database.db;
+    const before = await inboxBacklog(db);
+    // Events stored by earlier tests are pending too; this worker works them all off, so count ours.
+    await storeWebhookEvent(db, { id: "evt_always_fails", type: "invoice.finalized", data: { object: { id: "in_x" } } }, clock.now());
+    assert.equal(await worker.processNext(), "retry");
+    assert.equal((await getInboxEvent(db, "evt_always_fails"))?.lastError, "Stripe said no");
+    const notYet = await worker.drain();
+    assert.ok(notYet <= before.pending, "nothing is retried before its backoff");
+    for (let round = 0; round < inboxAttemptsMax + 5; round++) {
+      clock.advanceMs(inboxRetryDelayMs(inboxAttemptsMax));
+      await worker.drain();
+    }
+    const row = await getInboxEvent(db, "evt_always_fails");
+    assert.equal(row?.status, "failed");
+    assert.equal(row?.attempts, inboxAttemptsMax);
+    const after = await inboxBacklog(db);
+    assert.equal(after.pending, 0);
+    assert.ok(after.failed >= 1);
+    assert.ok(calls >= inboxAttemptsMax);
   });
 });
