@@ -1,10 +1,13 @@
 // Tally as one running unit: database, services, server. Used by `tally serve` and by tests.
 import os from "node:os";
+import { buildBilling, type BillingModule } from "./billing/billing-module.js";
 import type { Clock } from "./domain/clock.js";
 import { systemClock } from "./system-clock.js";
 import type { TallyConfig } from "./config.js";
 import { createLogger, type Logger } from "./logger.js";
-import { startServer, type HttpRoute } from "./server.js";
+import { file_usage_v1_workspace_instance, WorkspaceInstanceService as WorkspaceInstanceServiceDesc } from "./gen/usage/v1/workspace_instance_pb.js";
+import { workspaceInstanceServiceImpl } from "./rpc/workspace-instance-service.js";
+import { hostedService, startServer, type HttpRoute } from "./server.js";
 import { CostCenterService } from "./services/cost-center-service.js";
 import { LedgerService } from "./services/ledger-service.js";
 import { UsageReconciler } from "./services/usage-reconciler.js";
@@ -12,6 +15,7 @@ import { WorkspaceInstanceService } from "./services/workspace-instance-service.
 import { JobScheduler, type ScheduledJob } from "./jobs/job-scheduler.js";
 import { ledgerJob } from "./jobs/ledger-job.js";
 import { resetJob } from "./jobs/reset-job.js";
+import { invoiceJob } from "./jobs/invoice-job.js";
 import { openDatabase, pingDatabase, type DatabaseHandle } from "./store/database.js";
 
 /** In-flight requests get this long to finish on shutdown. */
@@ -29,6 +33,7 @@ export interface Tally {
   readonly reconciler: UsageReconciler;
   /** Scheduled jobs; started only when `jobsEnabled`, but tests may run them with `runOnce`. */
   readonly jobs: JobScheduler;
+  readonly billing: BillingModule;
   readonly logger: Logger;
   close(): Promise<void>;
 }
@@ -54,13 +59,13 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
     const ledger = new LedgerService({ db, clock });
     const instances = new WorkspaceInstanceService({ db, clock });
     const reconciler = new UsageReconciler({ db, clock, prices: config.priceTable, writesInFlight: database.kind === "postgres" ? 2 : 1 });
-    // The invoice job (billing) joins this list when Stripe is configured.
+    const billing = buildBilling({ config, db, clock, logger, costCenters });
     const scheduledJobs: ScheduledJob[] = [
       ledgerJob(reconciler, config.ledgerIntervalMs),
       resetJob(costCenters, config.resetIntervalMs),
+      ...(billing.billing ? [invoiceJob(billing.billing, config.invoiceIntervalMs)] : []),
     ];
     const jobs = new JobScheduler({ database, clock, logger, replica: `${os.hostname()}:${process.pid}`, jobs: scheduledJobs });
-    const routes: HttpRoute[] = [];
     // Health probes may come many times a second from several checkers; one ping a second is enough.
     let lastPing: { atMs: number; ok: Promise<boolean> } | undefined;
     const databaseReachable = () => {
@@ -70,18 +75,24 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
       }
       return lastPing.ok;
     };
+    const routes: HttpRoute[] = [...billing.httpRoutes];
+    const services = [
+      hostedService(WorkspaceInstanceServiceDesc, workspaceInstanceServiceImpl(instances), file_usage_v1_workspace_instance),
+      ...billing.services,
+    ];
     const front = await startServer(
       {
         logger,
         usage: { costCenters, ledger, ledgerIntervalMs: config.ledgerIntervalMs, reconcileUsage: (from, to) => reconciler.reconcile(from, to) },
-        instances,
         isServing: async () => !closing && (await databaseReachable()),
         httpRoutes: routes,
+        services,
       },
       config.port,
       config.host,
     );
     const url = `http://${config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host}:${front.port}`;
+    billing.start();
     logger.info({ url, database: database.description }, "tally is serving");
     if (config.jobsEnabled) jobs.start();
     return {
@@ -93,12 +104,14 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
       instances,
       reconciler,
       jobs,
+      billing,
       logger,
       async close() {
         if (closing) return;
         closing = true;
         await jobs.stop();
         await front.close(shutdownGraceMs);
+        await billing.close();
         await database.close();
         logger.info("tally stopped");
       },

@@ -1,15 +1,14 @@
 // Wiring: the RPC services, health, reflection and plain HTTP endpoints on one port.
 import type http from "node:http";
 import { randomUUID } from "node:crypto";
-import type { DescFile } from "@bufbuild/protobuf";
-import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+import type { DescFile, DescService } from "@bufbuild/protobuf";
+import type { ConnectRouter, Interceptor, ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { file_health_v1_health, Health } from "./gen/health/v1/health_pb.js";
 import * as reflectionV1 from "./gen/grpc/reflection/v1/reflection_pb.js";
 import * as reflectionV1alpha from "./gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { BillingService, file_usage_v1_billing } from "./gen/usage/v1/billing_pb.js";
 import { file_usage_v1_usage, UsageService } from "./gen/usage/v1/usage_pb.js";
-import { file_usage_v1_workspace_instance, WorkspaceInstanceService } from "./gen/usage/v1/workspace_instance_pb.js";
 import { listen, type HttpFront } from "./http-front.js";
 import type { Logger } from "./logger.js";
 import { errorMappingInterceptor } from "./rpc/errors.js";
@@ -17,8 +16,6 @@ import { minimalGrpcMessageEncoding } from "./rpc/grpc-message.js";
 import { healthServiceImpl } from "./rpc/health-service.js";
 import { createReflection } from "./rpc/reflection-service.js";
 import { usageServiceImpl, type UsageServiceDeps } from "./rpc/usage-service.js";
-import { workspaceInstanceServiceImpl } from "./rpc/workspace-instance-service.js";
-import type { WorkspaceInstanceService as WorkspaceInstances } from "./services/workspace-instance-service.js";
 
 /** Largest request body accepted, in bytes; an ingestion batch of 1000 instances fits easily. */
 export const requestBytesMax = 8 * 1024 * 1024;
@@ -30,10 +27,22 @@ type NodeHandler = ReturnType<typeof connectNodeAdapter>;
 /** A plain HTTP endpoint next to the RPCs (health probes, metrics, webhooks, dashboard). */
 export type HttpRoute = (request: Request, response: Response) => Promise<boolean> | boolean;
 
+/** One more RPC service on the port, with the file that defines it (for reflection). */
+export interface HostedService {
+  readonly service: DescService;
+  readonly impl: ServiceImpl<DescService>;
+  readonly file: DescFile;
+}
+
+export function hostedService<S extends DescService>(service: S, impl: ServiceImpl<S>, file: DescFile): HostedService {
+  return { service, impl: impl as unknown as ServiceImpl<DescService>, file };
+}
+
 export interface ServerDeps {
   readonly logger: Logger;
   readonly usage: UsageServiceDeps;
-  readonly instances: WorkspaceInstances;
+  /** More RPC services (billing, accounts, ...). */
+  readonly services?: readonly HostedService[];
   /** Database reachable and not shutting down. */
   readonly isServing: () => Promise<boolean>;
   /** Extra HTTP routes; each returns true when it handled the request. */
@@ -42,13 +51,17 @@ export interface ServerDeps {
 }
 
 export function rpcHandler(deps: ServerDeps) {
-  const hosted = [UsageService.typeName, WorkspaceInstanceService.typeName, Health.typeName, reflectionV1.ServerReflection.typeName, reflectionV1alpha.ServerReflection.typeName];
-  const files: DescFile[] = [file_usage_v1_usage, file_usage_v1_billing, file_usage_v1_workspace_instance, file_health_v1_health];
+  const extra = deps.services ?? [];
+  const extraNames = extra.map((hosted) => hosted.service.typeName);
+  const hosted = [UsageService.typeName, ...extraNames, Health.typeName, reflectionV1.ServerReflection.typeName, reflectionV1alpha.ServerReflection.typeName];
+  const files: DescFile[] = [file_usage_v1_usage, file_usage_v1_billing, file_health_v1_health];
+  for (const { file } of extra) if (!files.some((known) => known.name === file.name)) files.push(file);
   const reflection = createReflection(files, hosted);
+  const healthNames = [...new Set([UsageService.typeName, BillingService.typeName, ...extraNames])];
   const routes = (router: ConnectRouter) => {
     router.service(UsageService, usageServiceImpl(deps.usage));
-    router.service(WorkspaceInstanceService, workspaceInstanceServiceImpl(deps.instances));
-    router.service(Health, healthServiceImpl({ serviceNames: [UsageService.typeName, BillingService.typeName, WorkspaceInstanceService.typeName], isServing: deps.isServing }));
+    for (const { service, impl } of extra) router.service(service, impl);
+    router.service(Health, healthServiceImpl({ serviceNames: healthNames, isServing: deps.isServing }));
     router.service(reflectionV1.ServerReflection, reflection.v1);
     router.service(reflectionV1alpha.ServerReflection, reflection.v1alpha);
   };

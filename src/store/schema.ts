@@ -133,3 +133,68 @@ export const jobRuns = pgTable("job_runs", {
   runsSucceeded: bigint("runs_succeeded", { mode: "bigint" }).notNull().default(sql`0`),
   runsFailed: bigint("runs_failed", { mode: "bigint" }).notNull().default(sql`0`),
 });
+
+// ---- billing (Stripe customers, webhook inbox) and blocking ----
+
+/** Tally's own record of each attribution id's Stripe customer, so lookups need no Stripe call. */
+export const stripeCustomers = pgTable(
+  "stripe_customers",
+  {
+    stripeCustomerId: text("stripe_customer_id").primaryKey(),
+    attributionId: text("attribution_id").notNull(),
+    /** The preferred currency (metadata preferredCurrency): EUR or USD. */
+    currency: text("currency").notNull(),
+    invalidBillingAddress: boolean("invalid_billing_address").notNull(),
+    /** Bumped whenever invalid_billing_address changes; part of the automatic-tax idempotency keys. */
+    taxStateVersion: integer("tax_state_version").notNull().default(0),
+    /** The newest card-verification hold; a new hold's idempotency key derives from it. */
+    holdPaymentIntentId: text("hold_payment_intent_id"),
+    createdAt: timestamptz("created_at").notNull(),
+    updatedAt: timestamptz("updated_at").notNull(),
+  },
+  (t) => [uniqueIndex("stripe_customers_attribution_idx").on(t.attributionId)],
+);
+
+/**
+ * Stripe webhook events, stored before the 2xx and worked off by the inbox worker. One row per event
+ * id, so a redelivered event is never processed twice.
+ */
+export const stripeWebhookEvents = pgTable(
+  "stripe_webhook_events",
+  {
+    eventId: text("event_id").primaryKey(),
+    type: text("type").notNull(),
+    /** The Stripe object the event is about (data.object.id). */
+    objectId: text("object_id").notNull(),
+    payload: jsonb("payload").$type<Record<string, unknown>>().notNull(),
+    status: text("status", { enum: ["pending", "processed", "ignored", "failed"] }).notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    /** When a pending event is due; while one is being processed, the end of its lease. */
+    nextAttemptAt: timestamptz("next_attempt_at").notNull(),
+    lastError: text("last_error"),
+    receivedAt: timestamptz("received_at").notNull(),
+    processedAt: timestamptz("processed_at"),
+  },
+  (t) => [index("stripe_webhook_events_due_idx").on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`)],
+);
+
+/**
+ * Blocks of attribution ids (e.g. after a charge dispute). A block is active until unblocked; the
+ * source (e.g. the dispute id) is unique, so one dispute blocks once, even after an operator unblocks.
+ */
+export const blockedAttributions = pgTable(
+  "blocked_attributions",
+  {
+    id: uuid("id").primaryKey(),
+    attributionId: text("attribution_id").notNull(),
+    reason: text("reason").notNull(),
+    source: text("source").notNull(),
+    blockedAt: timestamptz("blocked_at").notNull(),
+    unblockedAt: timestamptz("unblocked_at"),
+    unblockReason: text("unblock_reason"),
+  },
+  (t) => [
+    uniqueIndex("blocked_attributions_source_idx").on(t.source),
+    index("blocked_attributions_active_idx").on(t.attributionId).where(sql`${t.unblockedAt} IS NULL`),
+  ],
+);

@@ -1,0 +1,77 @@
+// Builds billing and accounts for the server: the services, their RPC handlers, the Stripe webhook
+// route and the inbox worker. Without Stripe, BillingService is still hosted and refuses every call.
+import type { TallyConfig } from "../config.js";
+import type { Clock } from "../domain/clock.js";
+import { AccountService as AccountServiceDesc, file_usage_v1_account } from "../gen/usage/v1/account_pb.js";
+import { BillingService as BillingServiceDesc, file_usage_v1_billing } from "../gen/usage/v1/billing_pb.js";
+import type { Logger } from "../logger.js";
+import { accountServiceImpl } from "../rpc/account-service.js";
+import { billingServiceImpl, unconfiguredBillingServiceImpl } from "../rpc/billing-service.js";
+import { hostedService, type HostedService, type HttpRoute } from "../server.js";
+import { AccountService } from "../services/account-service.js";
+import { BillingService } from "../services/billing-service.js";
+import type { CostCenterService } from "../services/cost-center-service.js";
+import type { Database } from "../store/database.js";
+import { inboxBacklog, type InboxBacklog } from "../store/webhook-inbox.js";
+import type { PaymentProvider } from "./payment-provider.js";
+import { createStripeClient, StripePaymentProvider } from "./stripe-payment-provider.js";
+import { stripeWebhookRoute } from "./stripe-webhook.js";
+import { billingWebhookHandler, InboxWorker } from "./webhook-inbox-worker.js";
+
+export interface BillingModule {
+  readonly accounts: AccountService;
+  /** undefined when Stripe is not configured. */
+  readonly billing: BillingService | undefined;
+  readonly inbox: InboxWorker | undefined;
+  readonly services: HostedService[];
+  readonly httpRoutes: HttpRoute[];
+  /** Webhook events not yet processed, and given up on: for metrics. */
+  inboxBacklog(): Promise<InboxBacklog>;
+  /** Starts the inbox worker (when billing is on). */
+  start(): void;
+  close(): Promise<void>;
+}
+
+export interface BillingModuleDeps {
+  readonly config: Pick<TallyConfig, "stripe">;
+  readonly db: Database;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly costCenters: CostCenterService;
+  /** Replaces the Stripe adapter (tests). */
+  readonly provider?: PaymentProvider;
+}
+
+export function buildBilling(deps: BillingModuleDeps): BillingModule {
+  const { db, clock, logger, costCenters } = deps;
+  const stripe = deps.config.stripe;
+  const accounts = new AccountService({ db, clock, costCenters });
+  const accountsHosted = hostedService(AccountServiceDesc, accountServiceImpl(accounts), file_usage_v1_account);
+  if (!stripe) {
+    return {
+      accounts,
+      billing: undefined,
+      inbox: undefined,
+      services: [hostedService(BillingServiceDesc, unconfiguredBillingServiceImpl(), file_usage_v1_billing), accountsHosted],
+      httpRoutes: [stripeWebhookRoute({ db, clock, logger, webhookSecret: undefined, onStored: () => {} })],
+      inboxBacklog: () => inboxBacklog(db),
+      start() {},
+      async close() {},
+    };
+  }
+  const provider = deps.provider ?? new StripePaymentProvider(createStripeClient({ secretKey: stripe.secretKey, apiBase: stripe.apiBase }));
+  const billing = new BillingService({ db, clock, logger, provider, costCenters, accounts, usagePriceIds: stripe.usagePriceIds });
+  const inbox = new InboxWorker({ db, clock, logger, handle: billingWebhookHandler(billing) });
+  if (!stripe.webhookSecret) logger.warn("STRIPE_WEBHOOK_SECRET is not set: Stripe webhooks will be refused (503) until it is");
+  const webhook = stripeWebhookRoute({ db, clock, logger, webhookSecret: stripe.webhookSecret, onStored: () => inbox.wake() });
+  return {
+    accounts,
+    billing,
+    inbox,
+    services: [hostedService(BillingServiceDesc, billingServiceImpl(billing, logger), file_usage_v1_billing), accountsHosted],
+    httpRoutes: [webhook],
+    inboxBacklog: () => inboxBacklog(db),
+    start: () => inbox.start(),
+    close: () => inbox.stop(),
+  };
+}

@@ -1,0 +1,395 @@
+// The PaymentProvider port over the official Stripe SDK. Options are explicit: a pinned API version,
+// timeouts, retries, and host/port/protocol from `stripe.apiBase` for the emulator or stripe-mock.
+import Stripe from "stripe";
+import { TallyError } from "../domain/tally-error.js";
+import type {
+  AutomaticTaxStatus,
+  InvoiceStatus,
+  NewCustomer,
+  NewHoldPaymentIntent,
+  NewSubscription,
+  PaymentIntentStatus,
+  PaymentProvider,
+  ProviderCustomer,
+  ProviderDispute,
+  ProviderInvoice,
+  ProviderPaymentIntent,
+  ProviderPrice,
+  ProviderSubscription,
+  SubscriptionStatus,
+  UsageReport,
+} from "./payment-provider.js";
+
+/**
+ * The Stripe API version Tally is written against. Response shapes (invoice parents, line pricing,
+ * billing meters) depend on it; change it only together with the adapter and the emulator.
+ */
+export const stripeApiVersion = "2026-10-28.endive" as const satisfies Stripe.LatestApiVersion;
+/** One Stripe request may take this long before it fails (and is retried). */
+export const stripeRequestTimeoutMs = 20_000;
+/** Retries of a failed request (network errors, 409, 429, 5xx); the SDK backs off between them. */
+export const stripeNetworkRetriesMax = 2;
+/** Invoices listed per repair run of one customer; older ones have long been booked. */
+export const invoicesListedMax = 100;
+/** Invoice lines read per invoice. */
+export const invoiceLinesReadMax = 1000;
+
+export interface StripePaymentProviderOptions {
+  readonly secretKey: string;
+  /** e.g. http://127.0.0.1:12111; undefined for api.stripe.com. */
+  readonly apiBase: string | undefined;
+}
+
+export function createStripeClient(options: StripePaymentProviderOptions): Stripe {
+  const base = options.apiBase ? parseApiBase(options.apiBase) : {};
+  return new Stripe(options.secretKey, {
+    apiVersion: stripeApiVersion,
+    timeout: stripeRequestTimeoutMs,
+    maxNetworkRetries: stripeNetworkRetriesMax,
+    telemetry: false,
+    appInfo: { name: "tally" },
+    ...base,
+  });
+}
+
+function parseApiBase(apiBase: string): { host: string; port: number; protocol: "http" | "https" } {
+  let url: URL;
+  try {
+    url = new URL(apiBase);
+  } catch {
+    throw new TallyError("FailedPrecondition", `stripe.apiBase ${JSON.stringify(apiBase)} is not a URL like http://127.0.0.1:12111`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new TallyError("FailedPrecondition", `stripe.apiBase ${JSON.stringify(apiBase)} must use http or https`);
+  }
+  const protocol = url.protocol === "http:" ? "http" : "https";
+  return { host: url.hostname, port: url.port ? Number(url.port) : protocol === "http" ? 80 : 443, protocol };
+}
+
+export class StripePaymentProvider implements PaymentProvider {
+  /** Meter (event name, payload keys) per price id; prices and meters never change their meter. */
+  private readonly meterByPrice = new Map<string, Promise<MeterTarget>>();
+
+  constructor(private readonly stripe: Stripe) {}
+
+  async createCustomer(customer: NewCustomer, idempotencyKey: string): Promise<ProviderCustomer> {
+    const metadata: Record<string, string> = {
+      attributionId: customer.attributionId,
+      preferredCurrency: customer.preferredCurrency,
+    };
+    if (customer.billingCreatorUserId) metadata.billingCreatorUserId = customer.billingCreatorUserId;
+    const created = await call(() =>
+      this.stripe.customers.create(
+        { name: customer.name, email: customer.email, metadata, expand: ["tax"] },
+        { idempotencyKey },
+      ),
+    );
+    return toCustomer(created);
+  }
+
+  async getCustomer(customerId: string): Promise<ProviderCustomer | undefined> {
+    const customer = await callOrMissing(() => this.stripe.customers.retrieve(customerId, { expand: ["tax"] }));
+    if (!customer || customer.deleted) return undefined;
+    return toCustomer(customer);
+  }
+
+  async findCustomerByAttributionId(attributionId: string): Promise<ProviderCustomer | undefined> {
+    const query = `metadata['attributionId']:'${attributionId.replace(/['\\]/g, "\\$&")}'`;
+    const result = await call(() => this.stripe.customers.search({ query, limit: 10, expand: ["data.tax"] }));
+    const oldest = [...result.data].sort((a, b) => a.created - b.created)[0];
+    return oldest ? toCustomer(oldest) : undefined;
+  }
+
+  async setDefaultPaymentMethod(customerId: string, paymentMethodId: string, idempotencyKey: string): Promise<void> {
+    const method = await call(() => this.stripe.paymentMethods.retrieve(paymentMethodId));
+    const owner = typeof method.customer === "string" ? method.customer : method.customer?.id;
+    if (owner !== customerId) {
+      await call(() =>
+        this.stripe.paymentMethods.attach(paymentMethodId, { customer: customerId }, { idempotencyKey: `${idempotencyKey}:attach` }),
+      );
+    }
+    await call(() =>
+      this.stripe.customers.update(
+        customerId,
+        { invoice_settings: { default_payment_method: paymentMethodId } },
+        { idempotencyKey },
+      ),
+    );
+  }
+
+  async createHoldPaymentIntent(intent: NewHoldPaymentIntent, idempotencyKey: string): Promise<ProviderPaymentIntent> {
+    const created = await call(() =>
+      this.stripe.paymentIntents.create(
+        {
+          amount: intent.amountMinor,
+          currency: intent.currency,
+          customer: intent.customerId,
+          capture_method: "manual",
+          allowed_payment_method_types: ["card"],
+          setup_future_usage: "off_session",
+          description: "Card verification (released, never captured)",
+          metadata: { attributionId: intent.attributionId, purpose: "card-verification" },
+        },
+        { idempotencyKey },
+      ),
+    );
+    return toPaymentIntent(created);
+  }
+
+  async getPaymentIntent(paymentIntentId: string): Promise<ProviderPaymentIntent | undefined> {
+    const intent = await callOrMissing(() => this.stripe.paymentIntents.retrieve(paymentIntentId));
+    return intent ? toPaymentIntent(intent) : undefined;
+  }
+
+  async cancelPaymentIntent(paymentIntentId: string, idempotencyKey: string): Promise<void> {
+    await call(() => this.stripe.paymentIntents.cancel(paymentIntentId, {}, { idempotencyKey }));
+  }
+
+  async listActiveSubscriptions(customerId: string): Promise<ProviderSubscription[]> {
+    // The default status filter leaves out canceled subscriptions; at most a handful per customer.
+    const list = await call(() => this.stripe.subscriptions.list({ customer: customerId, limit: 100 }));
+    return list.data.map(toSubscription).filter((s) => s.status !== "canceled" && s.status !== "incomplete_expired");
+  }
+
+  async getSubscription(subscriptionId: string): Promise<ProviderSubscription | undefined> {
+    const subscription = await callOrMissing(() => this.stripe.subscriptions.retrieve(subscriptionId));
+    return subscription ? toSubscription(subscription) : undefined;
+  }
+
+  async createSubscription(subscription: NewSubscription, idempotencyKey: string): Promise<ProviderSubscription> {
+    const created = await call(() =>
+      this.stripe.subscriptions.create(
+        {
+          customer: subscription.customerId,
+          items: [{ price: subscription.priceId }],
+          automatic_tax: { enabled: subscription.automaticTax },
+          metadata: { ...subscription.metadata },
+        },
+        { idempotencyKey },
+      ),
+    );
+    return toSubscription(created);
+  }
+
+  async setSubscriptionAutomaticTax(subscriptionId: string, enabled: boolean, idempotencyKey: string): Promise<void> {
+    await call(() => this.stripe.subscriptions.update(subscriptionId, { automatic_tax: { enabled } }, { idempotencyKey }));
+  }
+
+  async getPrice(priceId: string): Promise<ProviderPrice | undefined> {
+    const price = await callOrMissing(() => this.stripe.prices.retrieve(priceId, { expand: ["product"] }));
+    if (!price) return undefined;
+    const product = typeof price.product === "object" && price.product !== null && !price.product.deleted ? price.product : undefined;
+    return {
+      id: price.id,
+      currency: price.currency,
+      unitAmountDecimal:
+        price.unit_amount_decimal !== null && price.unit_amount_decimal !== undefined
+          ? String(price.unit_amount_decimal)
+          : price.unit_amount !== null
+            ? String(price.unit_amount)
+            : undefined,
+      interval: price.recurring?.interval ?? undefined,
+      nickname: price.nickname ?? undefined,
+      productName: product?.name,
+      meterId: price.recurring?.meter ?? undefined,
+    };
+  }
+
+  async getInvoice(invoiceId: string): Promise<ProviderInvoice | undefined> {
+    const invoice = await callOrMissing(() => this.stripe.invoices.retrieve(invoiceId));
+    return invoice ? this.toInvoice(invoice) : undefined;
+  }
+
+  async listFinalizedInvoices(customerId: string, createdFrom: Date): Promise<ProviderInvoice[]> {
+    const invoices: ProviderInvoice[] = [];
+    const params = { customer: customerId, created: { gte: Math.floor(createdFrom.getTime() / 1000) }, limit: 100 };
+    for await (const invoice of this.stripe.invoices.list(params)) {
+      if (invoice.status !== "draft" && invoice.status_transitions.finalized_at) invoices.push(await this.toInvoice(invoice));
+      if (invoices.length >= invoicesListedMax) break;
+    }
+    return invoices.sort((a, b) => a.created.getTime() - b.created.getTime());
+  }
+
+  async reportUsage(report: UsageReport): Promise<void> {
+    const meter = await this.meterOf(report.priceId);
+    try {
+      await call(() =>
+        this.stripe.billing.meterEvents.create(
+          {
+            event_name: meter.eventName,
+            identifier: report.identifier,
+            timestamp: Math.floor(report.timestamp.getTime() / 1000),
+            payload: { [meter.customerKey]: report.customerId, [meter.valueKey]: report.credits.toString() },
+          },
+          { idempotencyKey: report.identifier },
+        ),
+      );
+    } catch (error) {
+      // The identifier was used before (a retried report, past the idempotency cache): already reported.
+      if ((error as { cause?: { code?: string } }).cause?.code === "resource_already_exists") return;
+      throw error;
+    }
+  }
+
+  async getDispute(disputeId: string): Promise<ProviderDispute | undefined> {
+    const dispute = await callOrMissing(() => this.stripe.disputes.retrieve(disputeId, { expand: ["charge"] }));
+    if (!dispute) return undefined;
+    const charge = typeof dispute.charge === "object" ? dispute.charge : undefined;
+    const customer = charge?.customer;
+    return {
+      id: dispute.id,
+      chargeId: charge?.id ?? (typeof dispute.charge === "string" ? dispute.charge : undefined),
+      customerId: typeof customer === "string" ? customer : customer?.id,
+      reason: dispute.reason,
+    };
+  }
+
+  private meterOf(priceId: string): Promise<MeterTarget> {
+    let target = this.meterByPrice.get(priceId);
+    if (!target) {
+      target = this.loadMeter(priceId);
+      this.meterByPrice.set(priceId, target);
+      target.catch(() => this.meterByPrice.delete(priceId));
+    }
+    return target;
+  }
+
+  private async loadMeter(priceId: string): Promise<MeterTarget> {
+    const price = await call(() => this.stripe.prices.retrieve(priceId));
+    const meterId = price.recurring?.meter;
+    if (!meterId) {
+      throw new TallyError("FailedPrecondition", `Stripe price ${priceId} is not a metered price with a billing meter`);
+    }
+    const meter = await call(() => this.stripe.billing.meters.retrieve(meterId));
+    // Tally reports the cycle's balance, not increments: only "last" bills the reported value.
+    if (meter.default_aggregation.formula !== "last") {
+      throw new TallyError(
+        "FailedPrecondition",
+        `Stripe billing meter ${meterId} of price ${priceId} aggregates with "${meter.default_aggregation.formula}"; Tally reports balances and needs "last"`,
+      );
+    }
+    return {
+      eventName: meter.event_name,
+      customerKey: meter.customer_mapping.event_payload_key,
+      valueKey: meter.value_settings.event_payload_key,
+    };
+  }
+
+  private async toInvoice(invoice: Stripe.Invoice): Promise<ProviderInvoice> {
+    let lines = invoice.lines.data;
+    if (invoice.lines.has_more) {
+      lines = [];
+      for await (const line of this.stripe.invoices.listLineItems(invoice.id, { limit: 100 })) {
+        lines.push(line);
+        if (lines.length >= invoiceLinesReadMax) break;
+      }
+    }
+    const customer = typeof invoice.customer === "string" ? invoice.customer : invoice.customer?.id;
+    if (!customer) throw new TallyError("FailedPrecondition", `Stripe invoice ${invoice.id} has no customer`);
+    const subscription = invoice.parent?.subscription_details?.subscription;
+    const periodEnds = lines.map((line) => line.period.end);
+    const finalizedAt = invoice.status_transitions.finalized_at;
+    return {
+      id: invoice.id,
+      number: invoice.number ?? undefined,
+      customerId: customer,
+      subscriptionId: typeof subscription === "string" ? subscription : subscription?.id,
+      status: (invoice.status ?? "draft") as InvoiceStatus,
+      created: fromUnix(invoice.created),
+      finalizedAt: finalizedAt ? fromUnix(finalizedAt) : undefined,
+      periodEnd: fromUnix(Math.max(invoice.period_end, ...periodEnds)),
+      lines: lines.map((line) => ({
+        quantity: line.quantity,
+        quantityDecimal: line.quantity_decimal === null || line.quantity_decimal === undefined ? null : String(line.quantity_decimal),
+        periodEnd: fromUnix(line.period.end),
+      })),
+    };
+  }
+}
+
+interface MeterTarget {
+  readonly eventName: string;
+  readonly customerKey: string;
+  readonly valueKey: string;
+}
+
+const fromUnix = (seconds: number) => new Date(seconds * 1000);
+
+function toCustomer(customer: Stripe.Customer): ProviderCustomer {
+  const metadata = customer.metadata ?? {};
+  return {
+    id: customer.id,
+    attributionId: metadata.attributionId || undefined,
+    preferredCurrency: metadata.preferredCurrency ? metadata.preferredCurrency.toUpperCase() : undefined,
+    billingCreatorUserId: metadata.billingCreatorUserId || undefined,
+    automaticTax: (customer.tax?.automatic_tax ?? "unrecognized_location") as AutomaticTaxStatus,
+    created: fromUnix(customer.created),
+  };
+}
+
+function toPaymentIntent(intent: Stripe.PaymentIntent): ProviderPaymentIntent {
+  const customer = intent.customer;
+  const method = intent.payment_method;
+  return {
+    id: intent.id,
+    status: intent.status as PaymentIntentStatus,
+    customerId: typeof customer === "string" ? customer : customer?.id,
+    paymentMethodId: typeof method === "string" ? method : method?.id,
+    clientSecret: intent.client_secret ?? "",
+  };
+}
+
+function toSubscription(subscription: Stripe.Subscription): ProviderSubscription {
+  const customer = subscription.customer;
+  return {
+    id: subscription.id,
+    customerId: typeof customer === "string" ? customer : customer.id,
+    status: subscription.status as SubscriptionStatus,
+    automaticTax: subscription.automatic_tax.enabled,
+    priceIds: subscription.items.data.map((item) => item.price.id),
+    metadata: { ...subscription.metadata },
+  };
+}
+
+/** Runs a Stripe call and maps its errors to TallyErrors, keeping the Stripe error as the cause. */
+async function call<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw toTallyError(error);
+  }
+}
+
+/** Like `call`, but a missing object (404 resource_missing) is `undefined`. */
+async function callOrMissing<T>(work: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof Stripe.errors.StripeError && error.statusCode === 404) return undefined;
+    throw toTallyError(error);
+  }
+}
+
+function toTallyError(error: unknown): unknown {
+  if (error instanceof TallyError || !(error instanceof Stripe.errors.StripeError)) return error;
+  const what = `Stripe: ${error.message}`;
+  // Network trouble, rate limits and Stripe's own errors outlived the SDK's retries: try again later.
+  if (
+    error instanceof Stripe.errors.StripeConnectionError ||
+    error instanceof Stripe.errors.StripeRateLimitError ||
+    error instanceof Stripe.errors.StripeAPIError ||
+    (error.statusCode ?? 0) >= 500
+  ) {
+    return new TallyError("Unavailable", `${what} (Stripe is unavailable, try again later)`, { cause: error });
+  }
+  // A declined card is the caller's input.
+  if (error instanceof Stripe.errors.StripeCardError) return new TallyError("InvalidArgument", what, { cause: error });
+  // A wrong key or missing permission is an operator's configuration problem.
+  if (error instanceof Stripe.errors.StripeAuthenticationError || error instanceof Stripe.errors.StripePermissionError) {
+    return new TallyError("FailedPrecondition", `${what} (check STRIPE_SECRET_KEY)`, { cause: error });
+  }
+  // The same idempotency key with other parameters, or still in flight elsewhere.
+  if (error instanceof Stripe.errors.StripeIdempotencyError) return new TallyError("Aborted", what, { cause: error });
+  // Stripe refused the request in the current state of its objects (or our configuration).
+  return new TallyError("FailedPrecondition", what, { cause: error });
+}

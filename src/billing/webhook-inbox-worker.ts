@@ -1,0 +1,165 @@
+// Works off the Stripe webhook inbox: claims one due event at a time (with a lease, so replicas and
+// a crashed worker never lose or double-process one), acts on it, and marks it processed. A failure
+// is retried with exponential backoff; after too many attempts the event is marked failed for an
+// operator. Acting twice is harmless anyway: every action is idempotent.
+import type { Clock } from "../domain/clock.js";
+import type { Logger } from "../logger.js";
+import type { BillingService } from "../services/billing-service.js";
+import type { Database } from "../store/database.js";
+import {
+  claimDueInboxEvent,
+  countDueInboxEvents,
+  markInboxEventFailed,
+  markInboxEventProcessed,
+  type InboxEvent,
+} from "../store/webhook-inbox.js";
+
+/** A claimed event is someone's for this long; if its worker dies, it is due again afterwards. */
+export const inboxLeaseMs = 5 * 60_000;
+/** Attempts before an event is given up on (about a day of retries with the backoff below). */
+export const inboxAttemptsMax = 30;
+export const inboxRetryDelayMsMin = 5_000;
+export const inboxRetryDelayMsMax = 60 * 60_000;
+/** How often the worker looks for due retries when nothing wakes it. */
+export const inboxPollIntervalMs = 5_000;
+/** Events processed per drain before the worker yields to its timer again. */
+export const inboxDrainBatchMax = 1000;
+
+/** 5 s, 10 s, 20 s, ... capped at 1 h. */
+export function inboxRetryDelayMs(attempts: number): number {
+  const exponent = Math.min(Math.max(attempts - 1, 0), 30);
+  return Math.min(inboxRetryDelayMsMin * 2 ** exponent, inboxRetryDelayMsMax);
+}
+
+export type WebhookEventHandler = (event: InboxEvent) => Promise<void>;
+
+/** What each handled Stripe event type does; each action re-reads Stripe, so order does not matter. */
+export function billingWebhookHandler(billing: BillingService): WebhookEventHandler {
+  return async (event) => {
+    switch (event.type) {
+      case "invoice.finalized":
+        await billing.finalizeInvoice(event.objectId);
+        return;
+      case "customer.subscription.deleted":
+        await billing.cancelSubscription(event.objectId);
+        return;
+      case "charge.dispute.created":
+        await billing.onChargeDispute(event.objectId);
+        return;
+      case "customer.updated":
+        await billing.updateCustomerSubscriptionsTaxState(event.objectId);
+        return;
+      default:
+        throw new Error(`no handler for Stripe event type ${event.type}`);
+    }
+  };
+}
+
+export interface InboxWorkerDeps {
+  readonly db: Database;
+  /** Decides when events are due; tests pass their own to step over backoffs. */
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly handle: WebhookEventHandler;
+  readonly pollIntervalMs?: number;
+}
+
+export type ProcessOutcome = "processed" | "retry" | "failed" | "idle";
+
+export class InboxWorker {
+  private running: Promise<void> | undefined;
+  private stopped = true;
+  private wakeUp: (() => void) | undefined;
+  /** A wake-up that came while draining: drain again before sleeping. */
+  private wokenWhileBusy = false;
+  private inFlight = 0;
+
+  constructor(private readonly deps: InboxWorkerDeps) {}
+
+  /** Claims and handles one due event. */
+  async processNext(): Promise<ProcessOutcome> {
+    const now = this.deps.clock.now();
+    // Counted from before the claim, so `settle` never sees a claimed event as neither due nor in flight.
+    this.inFlight += 1;
+    try {
+      const event = await claimDueInboxEvent(this.deps.db, now, new Date(now.getTime() + inboxLeaseMs));
+      return event ? await this.process(event) : "idle";
+    } finally {
+      this.inFlight -= 1;
+    }
+  }
+
+  private async process(event: InboxEvent): Promise<ProcessOutcome> {
+    try {
+      await this.deps.handle(event);
+      await markInboxEventProcessed(this.deps.db, event.eventId, this.deps.clock.now());
+      this.deps.logger.info({ eventId: event.eventId, type: event.type, attempts: event.attempts }, "stripe event processed");
+      return "processed";
+    } catch (error) {
+      const giveUp = event.attempts >= inboxAttemptsMax;
+      const retryAt = new Date(this.deps.clock.now().getTime() + inboxRetryDelayMs(event.attempts));
+      const message = error instanceof Error ? error.message : String(error);
+      await markInboxEventFailed(this.deps.db, event.eventId, message.slice(0, 2000), retryAt, giveUp);
+      const log = { eventId: event.eventId, type: event.type, attempts: event.attempts, err: error };
+      if (giveUp) this.deps.logger.error(log, "stripe event failed too often: given up, needs an operator");
+      else this.deps.logger.warn({ ...log, retryAt }, "stripe event failed: will retry");
+      return giveUp ? "failed" : "retry";
+    }
+  }
+
+  /** Handles due events until none is left (or a batch is done); returns how many were handled. */
+  async drain(): Promise<number> {
+    let handled = 0;
+    while (handled < inboxDrainBatchMax && (await this.processNext()) !== "idle") handled += 1;
+    return handled;
+  }
+
+  /** Resolves once nothing is due and nothing is being processed (for tests and shutdown). */
+  async settle(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      await this.drain();
+      if (this.inFlight === 0 && (await countDueInboxEvents(this.deps.db, this.deps.clock.now())) === 0) return;
+      if (Date.now() > deadline) throw new Error(`the webhook inbox did not settle within ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  wake(): void {
+    if (this.wakeUp) this.wakeUp();
+    else this.wokenWhileBusy = true;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.running = this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake();
+    await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      this.wokenWhileBusy = false;
+      try {
+        await this.drain();
+      } catch (error) {
+        this.deps.logger.error({ err: error }, "the webhook inbox worker failed; trying again");
+      }
+      if (this.stopped) break;
+      if (this.wokenWhileBusy) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.deps.pollIntervalMs ?? inboxPollIntervalMs);
+        this.wakeUp = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wakeUp = undefined;
+    }
+  }
+}

@@ -1,0 +1,28 @@
+// usage.v1.AccountService (Tally's own): account status for the platform, unblocking for operators.
+import type { ServiceImpl } from "@connectrpc/connect";
+import { centsToCredits } from "../domain/credit-cents.js";
+import { AccountService } from "../gen/usage/v1/account_pb.js";
+import type { AccountService as Accounts } from "../services/account-service.js";
+import { timestamp } from "./convert.js";
+
+export function accountServiceImpl(accounts: Accounts): ServiceImpl<typeof AccountService> {
+  return {
+    async getAccountStatus(request) {
+      const status = await accounts.status(request.attributionId);
+      return {
+        blocked: status.blocked,
+        reason: status.block?.reason ?? "",
+        blockedTime: status.block ? timestamp(status.block.blockedAt) : undefined,
+        balanceCredits: centsToCredits(status.balanceCents),
+        spendingLimit: status.spendingLimitCredits,
+        limitReached: status.limitReached,
+        almostReached: status.almostReached,
+      };
+    },
+
+    async unblockAttribution(request) {
+      const unblocked = await accounts.unblock({ attributionId: request.attributionId, reason: request.reason });
+      return { unblocked: BigInt(unblocked) };
+    },
+  };
+}

@@ -1,0 +1,73 @@
+// Account status and blocking: whether an attribution id is blocked (e.g. after a charge dispute),
+// and how close it is to its spending limit. The platform asks before starting a workspace.
+import { parseAttributionId } from "../domain/attribution-id.js";
+import type { Clock } from "../domain/clock.js";
+import { requireText, spendingLimitState } from "../domain/stripe-billing.js";
+import { getBalanceCents } from "../store/balances.js";
+import { insertBlock, listActiveBlocks, listBlockHistory, unblockAll, type Block } from "../store/blocked-attributions.js";
+import type { Database } from "../store/database.js";
+import type { CostCenterService } from "./cost-center-service.js";
+
+export const blockReasonLengthMax = 1000;
+
+export interface AccountStatus {
+  readonly attributionId: string;
+  readonly blocked: boolean;
+  /** The newest active block. */
+  readonly block: Block | undefined;
+  readonly balanceCents: bigint;
+  readonly spendingLimitCredits: number;
+  readonly limitReached: boolean;
+  readonly almostReached: boolean;
+}
+
+export interface AccountServiceDeps {
+  readonly db: Database;
+  readonly clock: Clock;
+  readonly costCenters: CostCenterService;
+}
+
+export class AccountService {
+  constructor(private readonly deps: AccountServiceDeps) {}
+
+  async status(attributionIdText: string): Promise<AccountStatus> {
+    const attribution = parseAttributionId(attributionIdText);
+    // The cost center first: creating or resetting it may change the balance.
+    const costCenter = await this.deps.costCenters.get(attribution.text);
+    const [balanceCents, blocks] = await Promise.all([
+      getBalanceCents(this.deps.db, attribution.text),
+      listActiveBlocks(this.deps.db, attribution.text),
+    ]);
+    return {
+      attributionId: attribution.text,
+      blocked: blocks.length > 0,
+      block: blocks[0],
+      balanceCents,
+      spendingLimitCredits: costCenter.spendingLimitCredits,
+      ...spendingLimitState(balanceCents, costCenter.spendingLimitCredits),
+    };
+  }
+
+  /**
+   * Blocks the attribution id. `source` names what blocked it (e.g. "stripe-dispute:dp_123"); a source
+   * blocks at most once, so replays change nothing. Returns true when a new block was recorded.
+   */
+  async block(request: { attributionId: string; reason: string; source: string }): Promise<boolean> {
+    const attribution = parseAttributionId(request.attributionId);
+    const reason = requireText(request.reason, "reason", blockReasonLengthMax);
+    const source = requireText(request.source, "source", blockReasonLengthMax);
+    return insertBlock(this.deps.db, { attributionId: attribution.text, reason, source }, this.deps.clock.now());
+  }
+
+  /** An operator lifts every active block, with a reason. Returns how many were lifted. */
+  async unblock(request: { attributionId: string; reason: string }): Promise<number> {
+    const attribution = parseAttributionId(request.attributionId);
+    const reason = requireText(request.reason, "reason", blockReasonLengthMax);
+    return unblockAll(this.deps.db, attribution.text, reason, this.deps.clock.now());
+  }
+
+  /** Every block ever recorded, newest first (for the CLI and dashboard). */
+  async blockHistory(attributionIdText: string): Promise<Block[]> {
+    return listBlockHistory(this.deps.db, parseAttributionId(attributionIdText).text);
+  }
+}

@@ -1,0 +1,487 @@
+// Billing through Stripe: customers, card holds, subscriptions, usage reports, invoices, disputes.
+// Stripe is asked first and Tally's transactions run afterwards, never with a Stripe call inside.
+// Every mutating Stripe call carries an idempotency key derived from what it acts on, so a retried
+// use case (an RPC retry, a redelivered webhook, a job re-run) never acts twice.
+import { randomUUID } from "node:crypto";
+import type { PaymentProvider, ProviderCustomer, ProviderInvoice } from "../billing/payment-provider.js";
+import { parseAttributionId, parseOptionalUserId, type AttributionId } from "../domain/attribution-id.js";
+import { advanceCycle, isCycleExpired } from "../domain/billing-cycle.js";
+import type { Clock } from "../domain/clock.js";
+import { validateSpendingLimit } from "../domain/cost-center.js";
+import { sourceKeys, type LedgerEntry } from "../domain/ledger-entry.js";
+import {
+  currencyOrDefault,
+  customerEmailLengthMax,
+  customerNameLengthMax,
+  describePrice,
+  holdAmountMinor,
+  invoicedCents,
+  parseCurrency,
+  planInvoiceCycle,
+  requireText,
+  usageReportCredits,
+  type Currency,
+} from "../domain/stripe-billing.js";
+import { failedPrecondition, invalidArgument, notFound, TallyError } from "../domain/tally-error.js";
+import type { Logger } from "../logger.js";
+import { getBalanceCents, lockAttribution } from "../store/balances.js";
+import { getCurrentCostCenter, insertCostCenterVersion, listAttributionIdsWithStrategy } from "../store/cost-centers.js";
+import type { Database } from "../store/database.js";
+import { insertEntries } from "../store/ledger.js";
+import {
+  getStripeCustomerByAttributionId,
+  getStripeCustomerById,
+  insertStripeCustomer,
+  setHoldPaymentIntent,
+  setInvalidBillingAddress,
+  type StoredStripeCustomer,
+} from "../store/stripe-customers.js";
+import { inTransaction } from "../store/transactions.js";
+import type { AccountService } from "./account-service.js";
+import type { CostCenterService } from "./cost-center-service.js";
+
+/** Cost centers read per page by ReconcileInvoices. */
+export const reconcileBatchSizeMax = 500;
+/** Payment-intent states in which a hold can still be confirmed by the client, so it is handed out again. */
+const reusableHoldStatuses = new Set(["requires_payment_method", "requires_confirmation", "requires_action"]);
+/** A hold that verified the card: authorised (manual capture) or, unusually, captured. */
+const verifiedHoldStatuses = new Set(["requires_capture", "succeeded"]);
+
+export interface BillingServiceDeps {
+  readonly db: Database;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly provider: PaymentProvider;
+  readonly costCenters: CostCenterService;
+  readonly accounts: AccountService;
+  /** The metered per-credit price of each currency. */
+  readonly usagePriceIds: { readonly EUR?: string | undefined; readonly USD?: string | undefined };
+}
+
+export type CustomerQuery = { attributionId: string } | { stripeCustomerId: string };
+
+export interface ReconcileInvoicesOutcome {
+  /** Cost centers whose balance was reported to Stripe. */
+  readonly reported: number;
+  /** Invoices booked that no webhook had booked. */
+  readonly invoicesBooked: number;
+  readonly cyclesAdvanced: number;
+  readonly failed: ReadonlyArray<{ attributionId: string; error: unknown }>;
+}
+
+export class BillingService {
+  constructor(private readonly deps: BillingServiceDeps) {}
+
+  // ---- customers ----
+
+  /** Tally's store first; else Stripe (by metadata), then stored. NotFound when neither knows it. */
+  async getStripeCustomer(query: CustomerQuery): Promise<StoredStripeCustomer> {
+    if ("attributionId" in query) {
+      const attribution = parseAttributionId(query.attributionId);
+      const customer = await this.customerOf(attribution);
+      if (!customer) throw notFound(`no Stripe customer for attribution_id ${JSON.stringify(attribution.text)}`);
+      return customer;
+    }
+    const id = query.stripeCustomerId.trim();
+    if (id === "") throw invalidArgument("stripe_customer_id is required");
+    const stored = await getStripeCustomerById(this.deps.db, id);
+    if (stored) return stored;
+    const found = await this.deps.provider.getCustomer(id);
+    if (!found) throw notFound(`Stripe customer ${JSON.stringify(id)} does not exist`);
+    return this.store(found);
+  }
+
+  /** Creates the attribution id's Stripe customer, once: a repeated call returns the first customer. */
+  async createStripeCustomer(request: {
+    attributionId: string;
+    name: string;
+    email: string;
+    currency: string;
+    billingCreatorUserId: string;
+  }): Promise<StoredStripeCustomer> {
+    const attribution = parseAttributionId(request.attributionId);
+    const name = requireText(request.name, "name", customerNameLengthMax);
+    const email = requireText(request.email, "email", customerEmailLengthMax);
+    if (!/^[^\s@]+@[^\s@]+$/.test(email)) throw invalidArgument(`email ${JSON.stringify(email)} is not an email address`);
+    const currency = parseCurrency(request.currency);
+    const billingCreatorUserId = parseOptionalUserId(request.billingCreatorUserId, "billing_creator_user_id");
+    const existing = await this.customerOf(attribution);
+    if (existing) return existing;
+    const created = await this.deps.provider.createCustomer(
+      { attributionId: attribution.text, name, email, preferredCurrency: currency, billingCreatorUserId },
+      `tally:customer:${attribution.text}`,
+    );
+    // The billing address is unknown until the customer enters one (customer.updated tells).
+    return insertStripeCustomer(
+      this.deps.db,
+      { stripeCustomerId: created.id, attributionId: attribution.text, currency, invalidBillingAddress: true },
+      this.deps.clock.now(),
+    );
+  }
+
+  // ---- card verification and subscriptions ----
+
+  /** A manual-capture payment intent of 1.00 that verifies a card; an unused one is handed out again. */
+  async createHoldPaymentIntent(attributionIdText: string): Promise<{ id: string; clientSecret: string }> {
+    const customer = await this.requireCustomer(parseAttributionId(attributionIdText));
+    const previous = customer.holdPaymentIntentId;
+    if (previous) {
+      const intent = await this.deps.provider.getPaymentIntent(previous);
+      if (intent && reusableHoldStatuses.has(intent.status)) return { id: intent.id, clientSecret: intent.clientSecret };
+    }
+    // Derived from the hold it replaces: concurrent or retried calls create the same one.
+    const key = `tally:hold:${customer.stripeCustomerId}:after:${previous ?? "none"}`;
+    const intent = await this.deps.provider.createHoldPaymentIntent(
+      {
+        customerId: customer.stripeCustomerId,
+        currency: currencyOrDefault(customer.currency).toLowerCase(),
+        amountMinor: holdAmountMinor,
+        attributionId: customer.attributionId,
+      },
+      key,
+    );
+    await setHoldPaymentIntent(this.deps.db, customer.stripeCustomerId, intent.id, this.deps.clock.now());
+    return { id: intent.id, clientSecret: intent.clientSecret };
+  }
+
+  /**
+   * Subscribes the attribution id once its card is verified, and bills its cost center through
+   * Stripe. A retry with the same payment intent finishes what the first call started.
+   */
+  async createStripeSubscription(request: {
+    attributionId: string;
+    usageLimit: bigint;
+    paymentIntentId: string;
+  }): Promise<{ subscriptionId: string }> {
+    const attribution = parseAttributionId(request.attributionId);
+    const paymentIntentId = request.paymentIntentId.trim();
+    if (paymentIntentId === "") throw invalidArgument("payment_intent_id is required");
+    const usageLimit = parseUsageLimit(request.usageLimit);
+    const customer = await this.requireCustomer(attribution);
+    const priceId = this.priceIdFor(currencyOrDefault(customer.currency));
+    const { provider } = this.deps;
+    const active = await provider.listActiveSubscriptions(customer.stripeCustomerId);
+    const replay = active.find((subscription) => subscription.metadata.holdPaymentIntentId === paymentIntentId);
+    if (replay) {
+      await this.billThroughStripe(attribution.text, usageLimit);
+      return { subscriptionId: replay.id };
+    }
+    if (active.length > 0) {
+      throw new TallyError(
+        "AlreadyExists",
+        `${attribution.text} already has subscription ${active[0]!.id} (status ${active[0]!.status}); cancel it before subscribing again`,
+      );
+    }
+    const hold = await provider.getPaymentIntent(paymentIntentId);
+    if (!hold) throw notFound(`payment intent ${JSON.stringify(paymentIntentId)} does not exist`);
+    if (hold.customerId !== customer.stripeCustomerId) {
+      throw invalidArgument(`payment method is invalid: payment intent ${paymentIntentId} belongs to another customer`);
+    }
+    if (!verifiedHoldStatuses.has(hold.status) || !hold.paymentMethodId) {
+      throw invalidArgument(`payment method is invalid: payment intent ${paymentIntentId} is ${hold.status}, the card was not verified`);
+    }
+    const customerId = customer.stripeCustomerId;
+    await provider.setDefaultPaymentMethod(customerId, hold.paymentMethodId, `tally:default-payment-method:${customerId}:${hold.paymentMethodId}`);
+    const fresh = await provider.getCustomer(customerId);
+    const subscription = await provider.createSubscription(
+      {
+        customerId,
+        priceId,
+        automaticTax: fresh?.automaticTax === "supported",
+        metadata: { attributionId: attribution.text, holdPaymentIntentId: paymentIntentId },
+      },
+      `tally:subscription:${customerId}:${paymentIntentId}`,
+    );
+    await this.billThroughStripe(attribution.text, usageLimit);
+    if (hold.status === "requires_capture") {
+      // The hold only verified the card: release the 1.00. Failing to is not worth failing the call.
+      await provider.cancelPaymentIntent(paymentIntentId, `tally:release-hold:${paymentIntentId}`).catch((error: unknown) => {
+        this.deps.logger.warn({ err: error, paymentIntentId }, "could not release the card-verification hold");
+      });
+    }
+    return { subscriptionId: subscription.id };
+  }
+
+  /** Stores whether Stripe can place the customer for tax, and turns automatic tax on or off to match. */
+  async updateCustomerSubscriptionsTaxState(customerIdText: string): Promise<void> {
+    const customerId = customerIdText.trim();
+    if (customerId === "") throw invalidArgument("customer_id is required");
+    const customer = await this.deps.provider.getCustomer(customerId);
+    if (!customer) throw notFound(`Stripe customer ${JSON.stringify(customerId)} does not exist`);
+    const invalid = customer.automaticTax === "unrecognized_location";
+    const now = this.deps.clock.now();
+    let stored = await setInvalidBillingAddress(this.deps.db, customerId, invalid, now);
+    if (!stored) {
+      await this.store(customer);
+      stored = await setInvalidBillingAddress(this.deps.db, customerId, invalid, now);
+    }
+    if (!stored) {
+      const canonical = await getStripeCustomerByAttributionId(this.deps.db, customer.attributionId ?? "");
+      throw failedPrecondition(
+        `Stripe customer ${customerId} duplicates ${canonical?.stripeCustomerId ?? "another customer"}, through which ${customer.attributionId} is billed`,
+      );
+    }
+    const supported = customer.automaticTax === "supported";
+    for (const subscription of await this.deps.provider.listActiveSubscriptions(customerId)) {
+      if (subscription.automaticTax === supported) continue;
+      // The tax-state version changes with every change of the address validity, so turning tax
+      // back on after turning it off is a new request, not a replay of an older one.
+      const key = `tally:automatic-tax:${subscription.id}:${supported ? "on" : "off"}:v${stored.taxStateVersion}`;
+      await this.deps.provider.setSubscriptionAutomaticTax(subscription.id, supported, key);
+    }
+  }
+
+  async getPriceInformation(attributionIdText: string): Promise<string> {
+    const attribution = parseAttributionId(attributionIdText);
+    const customer = await this.customerOf(attribution);
+    let priceId: string | undefined;
+    if (customer) {
+      const [subscription] = await this.deps.provider.listActiveSubscriptions(customer.stripeCustomerId);
+      priceId = subscription?.priceIds[0];
+    }
+    priceId ??= this.priceIdFor(currencyOrDefault(customer?.currency));
+    const price = await this.deps.provider.getPrice(priceId);
+    if (!price) throw failedPrecondition(`Stripe price ${priceId} does not exist; check stripe.usagePriceIds`);
+    return describePrice(price);
+  }
+
+  // ---- invoices ----
+
+  /** Books a finalized invoice, exactly once per invoice id, and starts the next Stripe cycle. */
+  async finalizeInvoice(invoiceIdText: string): Promise<{ booked: boolean }> {
+    const invoiceId = invoiceIdText.trim();
+    if (invoiceId === "") throw invalidArgument("invoice_id is required");
+    const invoice = await this.deps.provider.getInvoice(invoiceId);
+    if (!invoice) throw notFound(`Stripe invoice ${JSON.stringify(invoiceId)} does not exist`);
+    const { booked, attributionId, billedByStripe, balanceCents } = await this.bookInvoice(invoice);
+    if (booked && billedByStripe) {
+      // The new cycle starts with what was used since the invoice's period ended; later reports
+      // (ReconcileInvoices) refresh it. Not worth failing the booking for.
+      await this.reportBalance(attributionId, undefined, balanceCents).catch((error: unknown) => {
+        this.deps.logger.warn({ err: error, attributionId, invoiceId }, "could not report the balance after booking an invoice");
+      });
+    }
+    return { booked };
+  }
+
+  /**
+   * Reports every Stripe-billed cost center's balance to its meter, and repairs missed invoices:
+   * for cycles that ended, books finalized invoices no webhook booked, and advances the cycle.
+   */
+  async reconcileInvoices(): Promise<ReconcileInvoicesOutcome> {
+    let reported = 0;
+    let invoicesBooked = 0;
+    let cyclesAdvanced = 0;
+    const failed: Array<{ attributionId: string; error: unknown }> = [];
+    for (let afterId = ""; ; ) {
+      const page = await listAttributionIdsWithStrategy(this.deps.db, "stripe", afterId, reconcileBatchSizeMax);
+      for (const attributionId of page) {
+        try {
+          const outcome = await this.reconcileOne(attributionId);
+          invoicesBooked += outcome.invoicesBooked;
+          cyclesAdvanced += outcome.cycleAdvanced ? 1 : 0;
+          reported += 1;
+        } catch (error) {
+          failed.push({ attributionId, error });
+        }
+      }
+      if (page.length < reconcileBatchSizeMax) break;
+      afterId = page[page.length - 1]!;
+    }
+    return { reported, invoicesBooked, cyclesAdvanced, failed };
+  }
+
+  // ---- webhook-driven changes ----
+
+  /**
+   * The subscription ended in Stripe: its cost center goes back to OTHER (SetCostCenter rules). A
+   * cost center that is already OTHER, or whose customer has another live subscription, stays.
+   */
+  async cancelSubscription(subscriptionIdText: string): Promise<void> {
+    const subscriptionId = subscriptionIdText.trim();
+    if (subscriptionId === "") throw invalidArgument("subscription_id is required");
+    const subscription = await this.deps.provider.getSubscription(subscriptionId);
+    if (!subscription) throw notFound(`Stripe subscription ${JSON.stringify(subscriptionId)} does not exist`);
+    if (subscription.status !== "canceled" && subscription.status !== "incomplete_expired") {
+      throw failedPrecondition(
+        `Stripe subscription ${subscriptionId} is ${subscription.status}; cancel it in Stripe first (its customer.subscription.deleted webhook then moves the cost center back)`,
+      );
+    }
+    const attributionId = await this.attributionOfCustomer(subscription.customerId);
+    const others = await this.deps.provider.listActiveSubscriptions(subscription.customerId);
+    if (others.some((other) => other.id !== subscriptionId)) {
+      this.deps.logger.info({ subscriptionId, attributionId }, "subscription ended, but the customer has another one: cost center unchanged");
+      return;
+    }
+    const current = await this.deps.costCenters.get(attributionId);
+    if (current.billingStrategy === "other") return;
+    await this.deps.costCenters.set({ attributionId, spendingLimitCredits: current.spendingLimitCredits, billingStrategy: "other" });
+  }
+
+  /** A payment was disputed: block the customer's attribution id (once per dispute). */
+  async onChargeDispute(disputeIdText: string): Promise<void> {
+    const disputeId = disputeIdText.trim();
+    if (disputeId === "") throw invalidArgument("dispute_id is required");
+    const dispute = await this.deps.provider.getDispute(disputeId);
+    if (!dispute) throw notFound(`Stripe dispute ${JSON.stringify(disputeId)} does not exist`);
+    if (!dispute.customerId) throw failedPrecondition(`the charge of Stripe dispute ${disputeId} has no customer`);
+    const attributionId = await this.attributionOfCustomer(dispute.customerId);
+    await this.deps.accounts.block({
+      attributionId,
+      reason: `Stripe dispute ${disputeId} on charge ${dispute.chargeId ?? "(unknown)"}: ${dispute.reason}`,
+      source: `stripe-dispute:${disputeId}`,
+    });
+  }
+
+  // ---- helpers ----
+
+  private async reconcileOne(attributionId: string): Promise<{ invoicesBooked: number; cycleAdvanced: boolean }> {
+    const attribution = parseAttributionId(attributionId);
+    const customer = await this.requireCustomer(attribution);
+    const costCenter = await this.deps.costCenters.get(attributionId);
+    let invoicesBooked = 0;
+    let cycleAdvanced = false;
+    if (costCenter.billingStrategy !== "stripe") return { invoicesBooked, cycleAdvanced };
+    if (isCycleExpired(costCenter, this.deps.clock.now())) {
+      const invoices = await this.deps.provider.listFinalizedInvoices(customer.stripeCustomerId, costCenter.billingCycleStart);
+      for (const invoice of invoices) {
+        if (invoice.lines.length === 0) continue;
+        if ((await this.bookInvoice(invoice)).booked) invoicesBooked += 1;
+      }
+      cycleAdvanced = await this.advanceExpiredStripeCycle(attributionId);
+    }
+    await this.reportBalance(attributionId, customer);
+    return { invoicesBooked, cycleAdvanced };
+  }
+
+  private async bookInvoice(
+    invoice: ProviderInvoice,
+  ): Promise<{ booked: boolean; attributionId: string; billedByStripe: boolean; balanceCents: bigint }> {
+    const cents = invoicedCents(invoice.id, invoice.lines);
+    if (!invoice.finalizedAt) {
+      throw failedPrecondition(`Stripe invoice ${invoice.id} is ${invoice.status}, not finalized: nothing to book yet`);
+    }
+    const attributionId = await this.attributionOfCustomer(invoice.customerId);
+    const entry: LedgerEntry = {
+      id: randomUUID(),
+      attributionId,
+      sourceKey: sourceKeys.invoice(invoice.id),
+      kind: "invoice",
+      description: `Invoice ${invoice.number ?? invoice.id} finalized in Stripe`,
+      creditCents: -cents,
+      effectiveTime: invoice.finalizedAt,
+      workspaceInstanceId: null,
+      draft: false,
+      metadata: {
+        stripeInvoiceId: invoice.id,
+        stripeCustomerId: invoice.customerId,
+        ...(invoice.subscriptionId ? { stripeSubscriptionId: invoice.subscriptionId } : {}),
+      },
+    };
+    const now = this.deps.clock.now();
+    return inTransaction(this.deps.db, async (tx) => {
+      const balanceBefore = await lockAttribution(tx, attributionId, now);
+      const inserted = await insertEntries(tx, [entry], now);
+      const current = await getCurrentCostCenter(tx, attributionId);
+      const billedByStripe = current?.billingStrategy === "stripe";
+      if (!inserted.has(entry.sourceKey)) return { booked: false, attributionId, billedByStripe, balanceCents: balanceBefore };
+      const next = current && planInvoiceCycle(current, invoice.periodEnd);
+      if (current && next) await insertCostCenterVersion(tx, next, current.version + 1, now);
+      return { booked: true, attributionId, billedByStripe, balanceCents: balanceBefore + entry.creditCents };
+    });
+  }
+
+  /** A Stripe cycle that ended without an invoice (yet) moves on month by month, like Stripe's periods. */
+  private async advanceExpiredStripeCycle(attributionId: string): Promise<boolean> {
+    const now = this.deps.clock.now();
+    return inTransaction(this.deps.db, async (tx) => {
+      await lockAttribution(tx, attributionId, now);
+      const current = await getCurrentCostCenter(tx, attributionId);
+      if (!current || current.billingStrategy !== "stripe" || !isCycleExpired(current, now)) return false;
+      const { cycle } = advanceCycle(current, now);
+      await insertCostCenterVersion(tx, { ...current, ...cycle }, current.version + 1, now);
+      return true;
+    });
+  }
+
+  private async reportBalance(attributionId: string, known?: StoredStripeCustomer, knownBalanceCents?: bigint): Promise<void> {
+    const customer = known ?? (await this.requireCustomer(parseAttributionId(attributionId)));
+    const credits = usageReportCredits(knownBalanceCents ?? (await getBalanceCents(this.deps.db, attributionId)));
+    const timestamp = this.deps.clock.now();
+    const seconds = Math.floor(timestamp.getTime() / 1000);
+    await this.deps.provider.reportUsage({
+      customerId: customer.stripeCustomerId,
+      priceId: this.priceIdFor(currencyOrDefault(customer.currency)),
+      credits,
+      timestamp,
+      // One report per customer, second and value: a retried report is recognised as the same one.
+      identifier: `tally:usage:${customer.stripeCustomerId}:${seconds}:${credits}`,
+    });
+  }
+
+  private async billThroughStripe(attributionId: string, usageLimit: number | undefined): Promise<void> {
+    const current = await this.deps.costCenters.get(attributionId);
+    const spendingLimitCredits = usageLimit ?? current.spendingLimitCredits;
+    if (current.billingStrategy === "stripe" && current.spendingLimitCredits === spendingLimitCredits) return;
+    await this.deps.costCenters.set({ attributionId, spendingLimitCredits, billingStrategy: "stripe" });
+  }
+
+  private priceIdFor(currency: Currency): string {
+    const priceId = this.deps.usagePriceIds[currency];
+    if (!priceId) throw failedPrecondition(`no usage price for ${currency}: set stripe.usagePriceIds.${currency} (STRIPE_USAGE_PRICE_ID_${currency})`);
+    return priceId;
+  }
+
+  private async requireCustomer(attribution: AttributionId): Promise<StoredStripeCustomer> {
+    const customer = await this.customerOf(attribution);
+    if (!customer) throw notFound(`no Stripe customer for ${attribution.text}: call CreateStripeCustomer first`);
+    return customer;
+  }
+
+  private async customerOf(attribution: AttributionId): Promise<StoredStripeCustomer | undefined> {
+    const stored = await getStripeCustomerByAttributionId(this.deps.db, attribution.text);
+    if (stored) return stored;
+    const found = await this.deps.provider.findCustomerByAttributionId(attribution.text);
+    return found ? this.store(found) : undefined;
+  }
+
+  private async attributionOfCustomer(customerId: string): Promise<string> {
+    const stored = await getStripeCustomerById(this.deps.db, customerId);
+    if (stored) return stored.attributionId;
+    const customer = await this.deps.provider.getCustomer(customerId);
+    if (!customer) throw notFound(`Stripe customer ${JSON.stringify(customerId)} does not exist`);
+    return (await this.store(customer)).attributionId;
+  }
+
+  /** Stores a customer found in Stripe; it must carry Tally's metadata. */
+  private async store(customer: ProviderCustomer): Promise<StoredStripeCustomer> {
+    if (!customer.attributionId) {
+      throw failedPrecondition(`Stripe customer ${customer.id} has no metadata.attributionId: it was not created by Tally`);
+    }
+    let attribution: AttributionId;
+    try {
+      attribution = parseAttributionId(customer.attributionId, "metadata.attributionId");
+    } catch (error) {
+      throw failedPrecondition(`Stripe customer ${customer.id}: ${(error as Error).message}`);
+    }
+    return insertStripeCustomer(
+      this.deps.db,
+      {
+        stripeCustomerId: customer.id,
+        attributionId: attribution.text,
+        currency: currencyOrDefault(customer.preferredCurrency),
+        invalidBillingAddress: customer.automaticTax === "unrecognized_location",
+      },
+      this.deps.clock.now(),
+    );
+  }
+}
+
+/** usage_limit: 0 means "keep the current spending limit"; otherwise a valid spending limit. */
+function parseUsageLimit(value: bigint): number | undefined {
+  if (value === 0n) return undefined;
+  if (value < 0n || value > 2_147_483_647n) {
+    throw invalidArgument(`usage_limit ${value} must be between 0 and 2147483647 credits`);
+  }
+  return validateSpendingLimit(Number(value), "usage_limit");
+}

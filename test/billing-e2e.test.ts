@@ -1,0 +1,236 @@
+// Billing end to end: Tally's server, the Stripe emulator and the real Stripe SDK, with webhooks
+// delivered over HTTP, from the card check to the cancellation.
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { after, before, describe, it } from "node:test";
+import { getBalanceCents } from "../src/store/balances.js";
+import { getCurrentCostCenter } from "../src/store/cost-centers.js";
+import { listEntries, sumLedgerCents } from "../src/store/ledger.js";
+import { getInboxEvent } from "../src/store/webhook-inbox.js";
+import { startBillingTally, type BillingTally } from "./support/billing-tally.js";
+import { bookInstanceUsage, teamId } from "./support/ledger-fixtures.js";
+import { grpcStatus } from "./support/test-tally.js";
+
+const day = 86_400_000;
+
+async function rejects(call: Promise<unknown>, code: number, messagePart?: RegExp) {
+  await assert.rejects(call, (error: { code: number; details: string }) => {
+    assert.equal(error.code, code, `expected code ${code}, got ${error.code}: ${error.details}`);
+    if (messagePart) assert.match(error.details, messagePart);
+    return true;
+  });
+}
+
+describe("billing through Stripe, end to end", () => {
+  let b: BillingTally;
+  before(async () => {
+    b = await startBillingTally();
+  });
+  after(async () => {
+    await b?.stop();
+  });
+
+  const db = () => b.t.tally.database.db;
+  const balanceCents = (attributionId: string) => getBalanceCents(db(), attributionId);
+  const invoiceEntries = async (attributionId: string) => (await listEntries(db(), attributionId, 100)).filter((e) => e.sourceKey.startsWith("invoice:"));
+
+  /** Customer, card check with a confirmed hold, subscription: what the dashboard does. */
+  async function subscribe(team: string, usageLimit = 0) {
+    const { customer } = await b.billing.createStripeCustomer({ attributionId: team, name: "Acme", email: "billing@acme.test", currency: "EUR" });
+    const hold = await b.billing.createHoldPaymentIntent({ attributionId: team });
+    await b.stripe.paymentIntents.confirm(hold.paymentIntentId, { payment_method: "pm_card_visa" });
+    const { subscription } = await b.billing.createStripeSubscription({ attributionId: team, paymentIntentId: hold.paymentIntentId, usageLimit });
+    return { customerId: customer.id as string, subscriptionId: subscription.id as string, holdId: hold.paymentIntentId as string };
+  }
+
+  it("goes from card check to invoice, dispute and cancellation, booking the invoice exactly once", async () => {
+    const team = teamId();
+    const creator = randomUUID();
+
+    // The customer, created once however often asked.
+    const created = await b.billing.createStripeCustomer({ attributionId: team, name: "Acme", email: "billing@acme.test", currency: "eur", billingCreatorUserId: creator });
+    assert.match(created.customer.id, /^cus_/);
+    assert.deepEqual({ ...created.customer, id: "" }, { id: "", currency: "EUR", invalidBillingAddress: true });
+    const again = await b.billing.createStripeCustomer({ attributionId: team, name: "Other", email: "x@y.test", currency: "USD" });
+    assert.equal(again.customer.id, created.customer.id);
+    const customerId: string = created.customer.id;
+    const inStripe = await b.stripe.customers.retrieve(customerId);
+    assert.ok(!inStripe.deleted);
+    assert.deepEqual(inStripe.metadata, { attributionId: team, preferredCurrency: "EUR", billingCreatorUserId: creator });
+    assert.equal((await b.stripe.customers.search({ query: `metadata['attributionId']:'${team}'` })).data.length, 1);
+    const byId = await b.billing.getStripeCustomer({ stripeCustomerId: customerId });
+    assert.equal(byId.attributionId, team);
+    assert.equal((await b.billing.getStripeCustomer({ attributionId: team })).customer.id, customerId);
+
+    // The card check: a 1.00 manual-capture hold, handed out again until it is used.
+    const hold = await b.billing.createHoldPaymentIntent({ attributionId: team });
+    assert.match(hold.paymentIntentClientSecret, /_secret_/);
+    assert.equal((await b.billing.createHoldPaymentIntent({ attributionId: team })).paymentIntentId, hold.paymentIntentId);
+    const intent = await b.stripe.paymentIntents.retrieve(hold.paymentIntentId);
+    assert.deepEqual([intent.amount, intent.currency, intent.capture_method, intent.customer], [100, "eur", "manual", customerId]);
+    await rejects(
+      b.billing.createStripeSubscription({ attributionId: team, paymentIntentId: hold.paymentIntentId }),
+      grpcStatus.INVALID_ARGUMENT,
+      /payment method is invalid/,
+    );
+    await assert.rejects(b.stripe.paymentIntents.confirm(hold.paymentIntentId, { payment_method: "pm_card_chargeDeclined" }), /declined/);
+    await b.stripe.paymentIntents.confirm(hold.paymentIntentId, { payment_method: "pm_card_visa" });
+
+    // Usage before subscribing is balanced out by the switch to Stripe.
+    await bookInstanceUsage(db(), [{ attributionId: team, creditCents: 500n, effectiveTime: b.t.clock.now() }]);
+    const subscribedAt = b.t.clock.now();
+    const { subscription } = await b.billing.createStripeSubscription({ attributionId: team, paymentIntentId: hold.paymentIntentId, usageLimit: 1000 });
+    assert.match(subscription.id, /^sub_/);
+    const stripeCostCenter = await getCurrentCostCenter(db(), team);
+    assert.equal(stripeCostCenter?.billingStrategy, "stripe");
+    assert.equal(stripeCostCenter?.spendingLimitCredits, 1000);
+    assert.deepEqual(stripeCostCenter?.billingCycleStart, subscribedAt);
+    assert.equal(await balanceCents(team), 0n);
+    const subscriptionInStripe = await b.stripe.subscriptions.retrieve(subscription.id);
+    assert.equal(subscriptionInStripe.status, "active");
+    assert.equal(subscriptionInStripe.automatic_tax.enabled, false, "the address is not known yet");
+    assert.equal(subscriptionInStripe.items.data[0]?.price.id, b.prices.EUR);
+    const customerAfter = await b.stripe.customers.retrieve(customerId);
+    assert.ok(!customerAfter.deleted && customerAfter.invoice_settings.default_payment_method);
+    assert.equal((await b.stripe.paymentIntents.retrieve(hold.paymentIntentId)).status, "canceled", "the hold is released");
+    // A retry with the same hold finishes, it does not subscribe twice; a new hold cannot.
+    const retried = await b.billing.createStripeSubscription({ attributionId: team, paymentIntentId: hold.paymentIntentId, usageLimit: 1000 });
+    assert.equal(retried.subscription.id, subscription.id);
+    assert.equal((await b.stripe.subscriptions.list({ customer: customerId })).data.length, 1);
+    const secondHold = await b.billing.createHoldPaymentIntent({ attributionId: team });
+    assert.notEqual(secondHold.paymentIntentId, hold.paymentIntentId);
+    await b.stripe.paymentIntents.confirm(secondHold.paymentIntentId, { payment_method: "pm_card_visa" });
+    await rejects(
+      b.billing.createStripeSubscription({ attributionId: team, paymentIntentId: secondHold.paymentIntentId }),
+      grpcStatus.ALREADY_EXISTS,
+      /already has subscription/,
+    );
+
+    // customer.updated: a valid address turns automatic tax on.
+    await b.stripe.customers.update(customerId, { address: { country: "DE", postal_code: "10115", city: "Berlin", line1: "Str. 1" } });
+    await b.settle();
+    assert.equal((await b.billing.getStripeCustomer({ attributionId: team })).customer.invalidBillingAddress, false);
+    assert.equal((await b.stripe.subscriptions.retrieve(subscription.id)).automatic_tax.enabled, true);
+    assert.equal(
+      (await b.billing.getPriceInformation({ attributionId: team })).humanReadableDescription,
+      "Usage credits: 0.036 EUR per credit, billed monthly",
+    );
+
+    // Usage, reported to the meter as whole credits rounded up.
+    await bookInstanceUsage(db(), [{ attributionId: team, creditCents: 1234n, effectiveTime: b.t.clock.now() }]);
+    b.t.clock.advanceMs(3 * day);
+    await b.billing.reconcileInvoices({});
+
+    // The period ends: Stripe invoices 13 credits; the invoice.finalized webhook books it.
+    const periodEnd = new Date(subscriptionInStripe.items.data[0]!.current_period_end * 1000);
+    b.t.clock.set(new Date(periodEnd.getTime() + 60_000));
+    const invoice = b.emulator.billSubscription(subscription.id);
+    assert.equal(invoice.lines.data[0].quantity, 13);
+    await b.settle();
+    assert.equal(await balanceCents(team), 1234n - 1300n);
+    const [entry, ...more] = await invoiceEntries(team);
+    assert.equal(more.length, 0);
+    assert.equal(entry?.sourceKey, `invoice:${invoice.id}`);
+    assert.equal(entry?.creditCents, -1300n);
+    const finalized = await b.stripe.invoices.retrieve(invoice.id);
+    assert.deepEqual(entry?.effectiveTime, new Date(finalized.status_transitions.finalized_at! * 1000));
+    const cycled = await getCurrentCostCenter(db(), team);
+    assert.deepEqual(cycled?.billingCycleStart, periodEnd, "the next cycle starts where Stripe's period ended");
+
+    // Exactly once, however it arrives again.
+    const finalizedEvent = b.emulator.events("invoice.finalized").find((e) => e.data.object.id === invoice.id)!;
+    assert.deepEqual(await b.emulator.deliver(finalizedEvent.id), [200]);
+    assert.deepEqual(await b.emulator.deliver(finalizedEvent.id), [200]);
+    await b.billing.finalizeInvoice({ invoiceId: invoice.id });
+    await b.settle();
+    assert.equal(await balanceCents(team), -66n);
+    assert.equal((await invoiceEntries(team)).length, 1);
+    assert.equal(await sumLedgerCents(db(), team), -66n);
+    assert.equal((await getInboxEvent(db(), finalizedEvent.id))?.status, "processed");
+
+    // A dispute blocks the team, once.
+    const [charge] = b.emulator.charges(customerId);
+    assert.equal(charge?.amount, Math.round(13 * 3.6));
+    const dispute = b.emulator.disputeCharge(charge!.id);
+    await b.settle();
+    const blocked = await b.accounts.getAccountStatus({ attributionId: team });
+    assert.equal(blocked.blocked, true);
+    assert.match(blocked.reason, new RegExp(`Stripe dispute ${dispute.id} on charge ${charge!.id}: fraudulent`));
+    assert.equal(blocked.balanceCredits, -0.66);
+    assert.equal(blocked.spendingLimit, 1000);
+    const disputeEvent = b.emulator.events("charge.dispute.created").find((e) => e.data.object.id === dispute.id)!;
+    await b.emulator.deliver(disputeEvent.id);
+    await b.billing.onChargeDispute({ disputeId: dispute.id });
+    await b.settle();
+    assert.equal((await b.t.tally.billing.accounts.blockHistory(team)).length, 1);
+
+    // The subscription is canceled in Stripe: the cost center is billed OTHER again, old limit restored.
+    await rejects(b.billing.cancelSubscription({ subscriptionId: subscription.id }), grpcStatus.FAILED_PRECONDITION, /cancel it in Stripe first/);
+    await b.stripe.subscriptions.cancel(subscription.id);
+    await b.settle();
+    const other = await getCurrentCostCenter(db(), team);
+    assert.equal(other?.billingStrategy, "other");
+    assert.equal(other?.spendingLimitCredits, 0, "the team default, the last OTHER limit");
+    assert.deepEqual(other?.billingCycleStart, b.t.clock.now());
+    const versions = other!.version;
+    await b.billing.cancelSubscription({ subscriptionId: subscription.id });
+    assert.equal((await getCurrentCostCenter(db(), team))?.version, versions, "a repeated cancellation changes nothing");
+
+    // Every event was acknowledged; the ones Tally does not act on are recorded as ignored.
+    for (const event of b.emulator.events()) {
+      const stored = await getInboxEvent(db(), event.id);
+      if (!(event.data.object.metadata?.attributionId === team || event.data.object.customer === customerId || event.data.object.id === customerId)) continue;
+      assert.ok(stored, `event ${event.type} ${event.id} was stored`);
+      assert.equal(stored.status, ["invoice.finalized", "customer.subscription.deleted", "charge.dispute.created", "customer.updated"].includes(event.type) ? "processed" : "ignored", event.type);
+    }
+    assert.ok(b.emulator.deliveries.every((delivery) => delivery.status === 200));
+    assert.deepEqual(await b.t.tally.billing.inboxBacklog(), { pending: 0, failed: 0 });
+  });
+
+  it("repairs an invoice whose webhook never arrived, and advances the cycle", async () => {
+    const team = teamId();
+    const { subscriptionId } = await subscribe(team);
+    await bookInstanceUsage(db(), [{ attributionId: team, creditCents: 250n, effectiveTime: b.t.clock.now() }]);
+    await b.billing.reconcileInvoices({});
+    const period = (await b.stripe.subscriptions.retrieve(subscriptionId)).items.data[0]!;
+    b.emulator.deliverWebhooks = false;
+    try {
+      b.t.clock.set(new Date(period.current_period_end * 1000 + 1000));
+      const invoice = b.emulator.billSubscription(subscriptionId);
+      assert.equal(invoice.lines.data[0].quantity, 3);
+      await b.settle();
+      assert.equal(await balanceCents(team), 250n, "no webhook, nothing booked yet");
+      await b.billing.reconcileInvoices({});
+      assert.equal(await balanceCents(team), -50n);
+      const costCenter = await getCurrentCostCenter(db(), team);
+      assert.deepEqual(costCenter?.billingCycleStart, new Date(period.current_period_end * 1000));
+      assert.ok(costCenter!.nextBillingTime > b.t.clock.now());
+      // The late webhook changes nothing.
+      b.emulator.deliverWebhooks = true;
+      const event = b.emulator.events("invoice.finalized").find((e) => e.data.object.id === invoice.id)!;
+      await b.emulator.deliver(event.id);
+      await b.settle();
+      assert.equal(await balanceCents(team), -50n);
+      assert.equal((await invoiceEntries(team)).length, 1);
+    } finally {
+      b.emulator.deliverWebhooks = true;
+    }
+  });
+
+  it("moves a Stripe cycle on when it ends before Stripe invoices, and books the invoice later", async () => {
+    const team = teamId();
+    const { subscriptionId } = await subscribe(team, 50);
+    await bookInstanceUsage(db(), [{ attributionId: team, creditCents: 1000n, effectiveTime: b.t.clock.now() }]);
+    await b.billing.reconcileInvoices({});
+    const before = await getCurrentCostCenter(db(), team);
+    b.t.clock.set(new Date(before!.nextBillingTime.getTime() + 1000));
+    await b.billing.reconcileInvoices({});
+    const advanced = await getCurrentCostCenter(db(), team);
+    assert.deepEqual(advanced?.billingCycleStart, before?.nextBillingTime);
+    assert.equal(advanced?.spendingLimitCredits, 50);
+    b.emulator.billSubscription(subscriptionId);
+    await b.settle();
+    assert.equal(await balanceCents(team), 0n);
+    assert.deepEqual((await getCurrentCostCenter(db(), team))?.billingCycleStart, advanced?.billingCycleStart, "an older period end does not move the cycle back");
+  });
+});
