@@ -6,6 +6,7 @@ import { createLogger, type Logger } from "./logger.js";
 import { startServer, type HttpRoute } from "./server.js";
 import { CostCenterService } from "./services/cost-center-service.js";
 import { LedgerService } from "./services/ledger-service.js";
+import { ReportService } from "./services/report-service.js";
 import { openDatabase, pingDatabase, type DatabaseHandle } from "./store/database.js";
 
 /** In-flight requests get this long to finish on shutdown. */
@@ -45,6 +46,7 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
       {
         logger,
         usage: { costCenters, ledger, ledgerIntervalMs: config.ledgerIntervalMs },
+        reports: { reports: new ReportService({ db, clock }) },
         isServing: async () => {
           if (closing) return false;
           return pingDatabase(db).then(

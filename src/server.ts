@@ -8,6 +8,7 @@ import { file_health_v1_health, Health } from "./gen/health/v1/health_pb.js";
 import * as reflectionV1 from "./gen/grpc/reflection/v1/reflection_pb.js";
 import * as reflectionV1alpha from "./gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { BillingService, file_usage_v1_billing } from "./gen/usage/v1/billing_pb.js";
+import { file_usage_v1_report, ReportService } from "./gen/usage/v1/report_pb.js";
 import { file_usage_v1_usage, UsageService } from "./gen/usage/v1/usage_pb.js";
 import { listen, type HttpFront } from "./http-front.js";
 import type { Logger } from "./logger.js";
@@ -15,6 +16,7 @@ import { errorMappingInterceptor } from "./rpc/errors.js";
 import { minimalGrpcMessageEncoding } from "./rpc/grpc-message.js";
 import { healthServiceImpl } from "./rpc/health-service.js";
 import { createReflection } from "./rpc/reflection-service.js";
+import { reportServiceImpl, type ReportServiceHandlerDeps } from "./rpc/report-service.js";
 import { usageServiceImpl, type UsageServiceDeps } from "./rpc/usage-service.js";
 
 /** Largest request body accepted, in bytes; an ingestion batch of 1000 instances fits easily. */
@@ -30,6 +32,7 @@ export type HttpRoute = (request: Request, response: Response) => Promise<boolea
 export interface ServerDeps {
   readonly logger: Logger;
   readonly usage: UsageServiceDeps;
+  readonly reports: ReportServiceHandlerDeps;
   /** Database reachable and not shutting down. */
   readonly isServing: () => Promise<boolean>;
   /** Extra HTTP routes; each returns true when it handled the request. */
@@ -38,11 +41,12 @@ export interface ServerDeps {
 }
 
 export function rpcHandler(deps: ServerDeps) {
-  const hosted = [UsageService.typeName, Health.typeName, reflectionV1.ServerReflection.typeName, reflectionV1alpha.ServerReflection.typeName];
-  const files: DescFile[] = [file_usage_v1_usage, file_usage_v1_billing, file_health_v1_health];
+  const hosted = [UsageService.typeName, ReportService.typeName, Health.typeName, reflectionV1.ServerReflection.typeName, reflectionV1alpha.ServerReflection.typeName];
+  const files: DescFile[] = [file_usage_v1_usage, file_usage_v1_billing, file_usage_v1_report, file_health_v1_health];
   const reflection = createReflection(files, hosted);
   const routes = (router: ConnectRouter) => {
     router.service(UsageService, usageServiceImpl(deps.usage));
+    router.service(ReportService, reportServiceImpl(deps.reports));
     router.service(Health, healthServiceImpl({ serviceNames: [UsageService.typeName, BillingService.typeName], isServing: deps.isServing }));
     router.service(reflectionV1.ServerReflection, reflection.v1);
     router.service(reflectionV1alpha.ServerReflection, reflection.v1alpha);
