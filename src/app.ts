@@ -2,6 +2,7 @@
 import type { Clock } from "./domain/clock.js";
 import { systemClock } from "./system-clock.js";
 import type { TallyConfig } from "./config.js";
+import { dashboardRoute } from "./dashboard/dashboard-route.js";
 import { createLogger, type Logger } from "./logger.js";
 import { startServer, type HttpRoute } from "./server.js";
 import { CostCenterService } from "./services/cost-center-service.js";
@@ -42,6 +43,8 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
     });
     const ledger = new LedgerService({ db, clock });
     const routes: HttpRoute[] = [];
+    // The admin dashboard at "/"; it answers only its own paths, so its place in the list is free.
+    routes.push(dashboardRoute({ logger }));
     const front = await startServer(
       {
         logger,
