@@ -16,6 +16,16 @@ const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const artifactsDir = path.join(path.dirname(new URL(import.meta.url).pathname), "..", "test-artifacts");
 const hourMs = 60 * 60 * 1000;
 const dayMs = 24 * hourMs;
+const chromiumArgs = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
 /** Generous: the first page load on a busy 2-core machine. */
 const timeoutMs = 20_000;
 
@@ -36,16 +46,7 @@ describe("the admin dashboard in a browser", () => {
     context = await chromium.launchPersistentContext(profileDir, {
       executablePath: chromiumPath,
       headless: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
+      args: chromiumArgs,
       viewport: { width: 1280, height: 900 },
       deviceScaleFactor: 1,
       timezoneId: "Europe/Berlin",
@@ -169,6 +170,27 @@ describe("the admin dashboard in a browser", () => {
     fs.mkdirSync(artifactsDir, { recursive: true });
     await page.screenshot({ path: path.join(artifactsDir, "dashboard.png"), fullPage: true });
     assert.deepEqual(problems, []);
+  });
+
+  // Answers of parts served on other branches (usage.v1.AccountService, TALLY_API_TOKENS),
+  // simulated in the browser, so that the dashboard's side of them is tested here.
+  it("shows a block with its reason and time when GetAccountStatus reports one", async () => {
+    await page.route("**/usage.v1.AccountService/GetAccountStatus", (route) =>
+      route.fulfill({ json: { blocked: true, reason: "charge dispute dp_123", blockedTime: "2026-01-10T08:30:00Z" } }),
+    );
+    await page.reload();
+    await page.getByTestId("account-status").getByText("Blocked").waitFor();
+    assert.equal(await page.getByTestId("account-status").textContent(), "Blocked charge dispute dp_123 (since 2026-01-10 08:30 UTC)");
+    await page.unroute("**/usage.v1.AccountService/GetAccountStatus");
+  });
+
+  it("asks for an API token when the server answers unauthenticated", async () => {
+    await page.route("**/usage.v1.UsageService/GetBalance", (route) =>
+      route.fulfill({ status: 401, json: { code: "unauthenticated", message: "a bearer token is required" } }),
+    );
+    await page.reload();
+    await page.getByRole("alert").filter({ hasText: "a bearer token is required: this server needs an API token" }).waitFor();
+    await page.unroute("**/usage.v1.UsageService/GetBalance");
   });
 });
 

@@ -55,7 +55,10 @@ function StatusFact({ status }: { status: AccountStatus }) {
   let value;
   if (status.kind === "served") {
     value = status.blocked ? (
-      <span class="badge badge--danger">Blocked{status.reason ? `: ${status.reason}` : ""}</span>
+      <>
+        <span class="badge badge--danger">Blocked</span> {status.reason}
+        {status.blockedTime && <span class="muted"> (since {status.blockedTime.toISOString().slice(0, 16).replace("T", " ")} UTC)</span>}
+      </>
     ) : (
       <span class="badge badge--ok">Not blocked</span>
     );

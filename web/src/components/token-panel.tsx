@@ -6,19 +6,24 @@ export function TokenPanel({ onChange }: { onChange: () => void }) {
   const [open, setOpen] = useState(false);
   const [hasToken, setHasToken] = useState(apiToken.get() !== "");
   const input = useRef<HTMLInputElement>(null);
+  const toggle = useRef<HTMLButtonElement>(null);
+  const close = () => {
+    setOpen(false);
+    toggle.current?.focus();
+  };
   const save = (event: Event) => {
     event.preventDefault();
     const token = input.current?.value.trim() ?? "";
     if (token) apiToken.set(token);
     else apiToken.clear();
     setHasToken(token !== "");
-    setOpen(false);
+    close();
     onChange();
   };
   const clear = () => {
     apiToken.clear();
     setHasToken(false);
-    setOpen(false);
+    close();
     onChange();
   };
   return (
@@ -28,12 +33,13 @@ export function TokenPanel({ onChange }: { onChange: () => void }) {
         class="button button--header"
         aria-expanded={open}
         aria-controls="token-form"
+        ref={toggle}
         onClick={() => setOpen(!open)}
       >
         API token: {hasToken ? "set" : "none"}
       </button>
       {open && (
-        <form id="token-form" class="token__form card" onSubmit={save}>
+        <form id="token-form" class="token__form card" onSubmit={save} onKeyDown={(e) => e.key === "Escape" && close()}>
           <label for="api-token">Bearer token</label>
           <input id="api-token" class="input" type="password" autocomplete="off" defaultValue={apiToken.get()} ref={input} autoFocus />
           <p class="field-hint">Kept in this tab only (sessionStorage) and sent with every API call.</p>
