@@ -61,8 +61,8 @@ describe("the admin dashboard in a browser", () => {
       if (message.type() === "error" || message.type() === "warning") problems.push(`console ${message.type()}: ${message.text()}`);
     });
     page.on("response", (response) => {
-      // usage.v1.AccountService is not served on this branch: the dashboard says so (404 expected).
-      if (response.status() === 404 && response.url().endsWith("/usage.v1.AccountService/GetAccountStatus")) return;
+      // AccountService and AuditService are not served on this branch: the dashboard says so.
+      if (response.status() === 404 && /\/usage\.v1\.(AccountService|AuditService)\//.test(response.url())) return;
       if (response.status() >= 400) problems.push(`HTTP ${response.status()} for ${response.url()}`);
     });
     page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
@@ -115,7 +115,8 @@ describe("the admin dashboard in a browser", () => {
     await page.getByRole("heading", { name: "Cost-center history" }).waitFor();
     const history = page.locator("section", { has: page.getByRole("heading", { name: "Cost-center history" }) });
     assert.equal(await history.locator("tbody tr").count(), 2);
-    await page.getByTestId("account-status").waitFor();
+    await page.getByTestId("account-status").getByText("Not available on this server").waitFor();
+    await page.getByTestId("audit-not-served").waitFor();
   });
 
   it("filters the entries and the chart by user", async () => {
@@ -182,6 +183,38 @@ describe("the admin dashboard in a browser", () => {
     await page.getByTestId("account-status").getByText("Blocked").waitFor();
     assert.equal(await page.getByTestId("account-status").textContent(), "Blocked charge dispute dp_123 (since 2026-01-10 08:30 UTC)");
     await page.unroute("**/usage.v1.AccountService/GetAccountStatus");
+  });
+
+  it("shows the audit log of the attribution id, older pages on demand", async () => {
+    const requests: unknown[] = [];
+    const entry = (id: number, outcome: string) => ({
+      id: String(id),
+      time: `2026-01-15T11:0${id}:00Z`,
+      actor: "ops-admin",
+      procedure: "usage.v1.UsageService/AddUsageCreditNote",
+      attributionId: team,
+      details: JSON.stringify({ attributionId: team, credits: id, description: `note ${id}` }),
+      outcome,
+      errorMessage: outcome === "OK" ? "" : "description is required",
+    });
+    await page.route("**/usage.v1.AuditService/ListAuditEntries", (route) => {
+      const body = route.request().postDataJSON() as { pageToken: string };
+      requests.push(body);
+      return route.fulfill({
+        json: body.pageToken === "" ? { entries: [entry(3, "OK"), entry(2, "INVALID_ARGUMENT")], nextPageToken: "p2" } : { entries: [entry(1, "OK")] },
+      });
+    });
+    await page.reload();
+    const log = page.getByTestId("audit-log");
+    await log.getByText("INVALID_ARGUMENT").waitFor();
+    assert.equal(await log.locator("tbody tr").count(), 2);
+    await page.getByRole("button", { name: "Show older" }).click();
+    await eventually(async () => (await log.locator("tbody tr").count()) === 3, "the older audit page");
+    assert.equal(await page.getByRole("button", { name: "Show older" }).count(), 0);
+    assert.deepEqual(requests.slice(0, 1), [{ attributionId: team, pageSize: 10, pageToken: "" }]);
+    assert.ok(requests.some((r) => (r as { pageToken: string }).pageToken === "p2"));
+    await page.locator("section", { has: page.getByRole("heading", { name: "Audit log" }) }).screenshot({ path: path.join(artifactsDir, "dashboard-audit.png") });
+    await page.unroute("**/usage.v1.AuditService/ListAuditEntries");
   });
 
   it("asks for an API token when the server answers unauthenticated", async () => {

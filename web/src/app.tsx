@@ -2,6 +2,7 @@
 // The attribution id lives in the path (/attributions/<id>), so views can be bookmarked and shared.
 import { useEffect, useState } from "preact/hooks";
 import { parseAttributionId } from "../../src/domain/attribution-id.js";
+import { AuditLog } from "./components/audit-log.js";
 import { CostCenterHistory } from "./components/cost-center-history.js";
 import { CreditNoteForm } from "./components/credit-note-form.js";
 import { OverviewCard } from "./components/overview-card.js";
@@ -68,7 +69,7 @@ export function App() {
         ) : (
           <p class="intro">
             Enter a team or user attribution id to see its balance against its spending limit, its usage by day and
-            workspace class, its cost-center history, and to add credit notes.
+            workspace class, its cost-center history and audit log, and to add credit notes.
           </p>
         )}
       </main>
@@ -112,6 +113,9 @@ function AttributionView({ attributionId }: { attributionId: string }) {
         </div>
         <div class="span-6">
           <PaymentsTable attributionId={attributionId} version={ledgerVersion} />
+        </div>
+        <div class="span-12">
+          <AuditLog attributionId={attributionId} version={ledgerVersion} />
         </div>
       </div>
     </>
