@@ -170,6 +170,9 @@ describe("the admin dashboard in a browser", () => {
     await page.locator('[aria-busy="true"]').first().waitFor({ state: "detached" }).catch(() => undefined);
     fs.mkdirSync(artifactsDir, { recursive: true });
     await page.screenshot({ path: path.join(artifactsDir, "dashboard.png"), fullPage: true });
+    await page.setViewportSize({ width: 400, height: 800 });
+    await page.screenshot({ path: path.join(artifactsDir, "dashboard-narrow.png"), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 900 });
     assert.deepEqual(problems, []);
   });
 
