@@ -9,7 +9,8 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { CostCenter_BillingStrategy } from "../src/gen/usage/v1/usage_pb.js";
-import { bookInstanceUsage, teamId } from "./support/ledger-fixtures.js";
+import { listCostCenterHistory } from "../src/store/cost-centers.js";
+import { bookInstanceUsage, teamId, userId } from "./support/ledger-fixtures.js";
 import { startTestTally, type TestTally } from "./support/test-tally.js";
 
 const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -117,6 +118,21 @@ describe("the admin dashboard in a browser", () => {
     assert.equal(await history.locator("tbody tr").count(), 2);
     await page.getByTestId("account-status").getByText("Not available on this server").waitFor();
     await page.getByTestId("audit-not-served").waitFor();
+  });
+
+  it("shows an attribution id nobody has used yet without creating anything for it", async () => {
+    const stranger = userId();
+    await page.getByLabel("Attribution id").fill(stranger);
+    await page.getByRole("button", { name: "Look up" }).click();
+    await page.getByText("No cost center is stored yet", { exact: false }).waitFor();
+    assert.equal(await page.getByTestId("balance").textContent(), "0.00");
+    await page.getByText("No usage in this range.").waitFor();
+    await page.getByText("No usage entries match.").waitFor();
+    await page.getByText("None yet.").waitFor();
+    assert.equal((await listCostCenterHistory(t.tally.database.db, stranger)).length, 0);
+    await page.goBack();
+    await page.getByTestId("attribution-id").filter({ hasText: team }).waitFor();
+    await page.getByRole("meter", { name: "Balance against spending limit" }).waitFor();
   });
 
   it("filters the entries and the chart by user", async () => {
