@@ -7,6 +7,8 @@ import { Code, ConnectError, createClient, type Client } from "@connectrpc/conne
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { LedgerEntry_Kind, ReportService } from "../src/gen/usage/v1/report_pb.js";
 import { CostCenter_BillingStrategy } from "../src/gen/usage/v1/usage_pb.js";
+import { TallyError } from "../src/domain/tally-error.js";
+import { ReportService as ReportServiceImpl } from "../src/services/report-service.js";
 import { listCostCenterHistory } from "../src/store/cost-centers.js";
 import { bookInstanceUsage, teamId, userId } from "./support/ledger-fixtures.js";
 import { startTestTally, type TestTally } from "./support/test-tally.js";
@@ -110,7 +112,7 @@ describe("ReportService", () => {
     });
   });
 
-  describe("SummarizeUsage", () => {
+  describe("ListDailyUsage", () => {
     const at = (text: string) => new Date(text);
 
     it("sums usage per UTC day and workspace class, drafts included, credit notes not", async () => {
@@ -123,7 +125,7 @@ describe("ReportService", () => {
         { attributionId: id, creditCents: 5n, effectiveTime: at("2026-01-12T08:00:00Z"), workspaceClass: "" },
       ]);
       await t.usage.addUsageCreditNote({ attributionId: id, credits: 1, description: "not usage" });
-      const response = await reports.summarizeUsage({ attributionId: id });
+      const response = await reports.listDailyUsage({ attributionId: id });
       assert.deepEqual(
         response.days.map((d) => [timestampDate(d.day!).toISOString().slice(0, 10), d.workspaceClass, d.creditCents, d.entries]),
         [
@@ -152,28 +154,42 @@ describe("ReportService", () => {
         { attributionId: id, creditCents: 4000n, effectiveTime: at("2026-01-02T00:00:00Z") },
       ]);
       const range = { from: timestampFromDate(at("2026-01-01T00:00:00Z")), to: timestampFromDate(at("2026-01-02T00:00:00Z")) };
-      const all = await reports.summarizeUsage({ attributionId: id, ...range });
+      const all = await reports.listDailyUsage({ attributionId: id, ...range });
       assert.deepEqual(all.days.map((d) => d.creditCents), [320n]);
-      const onlyAlice = await reports.summarizeUsage({ attributionId: id, ...range, userId: alice.toUpperCase() });
+      const onlyAlice = await reports.listDailyUsage({ attributionId: id, ...range, userId: alice.toUpperCase() });
       assert.deepEqual(onlyAlice.days.map((d) => [d.creditCents, d.entries]), [[20n, 1n]]);
+    });
+
+    it("refuses more rows than its limit instead of truncating", async () => {
+      const id = teamId();
+      await bookInstanceUsage(t.tally.database.db, [
+        { attributionId: id, creditCents: 1n, effectiveTime: at("2026-01-10T00:00:00Z") },
+        { attributionId: id, creditCents: 1n, effectiveTime: at("2026-01-11T00:00:00Z") },
+        { attributionId: id, creditCents: 1n, effectiveTime: at("2026-01-12T00:00:00Z") },
+      ]);
+      const small = new ReportServiceImpl({ db: t.tally.database.db, clock: t.clock, dailyUsageRowsMax: 2 });
+      const input = { attributionId: id, from: undefined, to: undefined, userId: "" };
+      await assert.rejects(small.dailyUsage(input), (e: unknown) => e instanceof TallyError && e.code === "ResourceExhausted" && /more than 2 rows/.test(e.message));
+      const enough = new ReportServiceImpl({ db: t.tally.database.db, clock: t.clock, dailyUsageRowsMax: 3 });
+      assert.equal((await enough.dailyUsage(input)).rows.length, 3);
     });
 
     it("rejects bad ids, users and ranges, naming the field", async () => {
       const now = t.clock.now();
-      await rejects(reports.summarizeUsage({ attributionId: "org:x" }), Code.InvalidArgument, /unknown kind "org"/);
-      await rejects(reports.summarizeUsage({ attributionId: teamId(), userId: "bob" }), Code.InvalidArgument, /^user_id "bob"/);
+      await rejects(reports.listDailyUsage({ attributionId: "org:x" }), Code.InvalidArgument, /unknown kind "org"/);
+      await rejects(reports.listDailyUsage({ attributionId: teamId(), userId: "bob" }), Code.InvalidArgument, /^user_id "bob"/);
       await rejects(
-        reports.summarizeUsage({ attributionId: teamId(), from: timestampFromDate(new Date(now.getTime() + day)) }),
+        reports.listDailyUsage({ attributionId: teamId(), from: timestampFromDate(new Date(now.getTime() + day)) }),
         Code.InvalidArgument,
         /must not be after to/,
       );
       await rejects(
-        reports.summarizeUsage({ attributionId: teamId(), from: timestampFromDate(new Date(now.getTime() - 301 * day)) }),
+        reports.listDailyUsage({ attributionId: teamId(), from: timestampFromDate(new Date(now.getTime() - 301 * day)) }),
         Code.InvalidArgument,
         /longer than 300 days/,
       );
       await rejects(
-        reports.summarizeUsage({ attributionId: teamId(), to: { seconds: 1n, nanos: -1 } }),
+        reports.listDailyUsage({ attributionId: teamId(), to: { seconds: 1n, nanos: -1 } }),
         Code.InvalidArgument,
         /^to nanos -1/,
       );

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parsePage, parseSummaryQuery } from "./report-query.js";
+import { parsePage, parseDailyUsageQuery } from "./report-query.js";
 import { TallyError } from "./tally-error.js";
 
 const now = new Date("2026-06-01T00:00:00Z");
@@ -19,16 +19,16 @@ describe("report queries", () => {
     invalid(() => parsePage(1n, 2_000_000_001n), /page 2000000001 must be at most/);
   });
 
-  it("summarizes the 30 days up to now by default, and canonicalises ids", () => {
-    const query = parseSummaryQuery({ attributionId: team.toUpperCase().replace("TEAM", "team"), from: undefined, to: undefined, userId: "" }, now);
+  it("covers the 30 days up to now by default, and canonicalises ids", () => {
+    const query = parseDailyUsageQuery({ attributionId: team.toUpperCase().replace("TEAM", "team"), from: undefined, to: undefined, userId: "" }, now);
     assert.deepEqual(query, { attributionId: team, from: new Date(now.getTime() - 30 * day), to: now, userId: undefined });
   });
 
   it("accepts exactly 300 days and rejects longer or inverted ranges", () => {
     const to = new Date("2026-01-01T00:00:00Z");
     const from = new Date(to.getTime() - 300 * day);
-    assert.deepEqual(parseSummaryQuery({ attributionId: team, from, to, userId: "" }, now).from, from);
-    invalid(() => parseSummaryQuery({ attributionId: team, from: new Date(from.getTime() - 1), to, userId: "" }, now), /longer than 300 days/);
-    invalid(() => parseSummaryQuery({ attributionId: team, from: new Date(to.getTime() + 1), to, userId: "" }, now), /must not be after/);
+    assert.deepEqual(parseDailyUsageQuery({ attributionId: team, from, to, userId: "" }, now).from, from);
+    invalid(() => parseDailyUsageQuery({ attributionId: team, from: new Date(from.getTime() - 1), to, userId: "" }, now), /longer than 300 days/);
+    invalid(() => parseDailyUsageQuery({ attributionId: team, from: new Date(to.getTime() + 1), to, userId: "" }, now), /must not be after/);
   });
 });

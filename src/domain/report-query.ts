@@ -1,18 +1,18 @@
-// ReportService: validation and defaults of its queries (pages, usage summaries).
+// ReportService: validation and defaults of its queries (pages, daily usage).
 import { parseAttributionId, parseOptionalUserId } from "./attribution-id.js";
 import { invalidArgument } from "./tally-error.js";
 import { listUsagePageSizeDefault, listUsagePageSizeMax, listUsageRangeDaysMax } from "./usage-query.js";
 
 const dayMs = 24 * 60 * 60 * 1000;
-/** A summary without `from` covers this many days before `to`. */
-export const summaryRangeDaysDefault = 30;
-/** The same bound as ListUsage: a summary is a view of what ListUsage lists. */
-export const summaryRangeDaysMax = listUsageRangeDaysMax;
+/** Daily usage without `from` covers this many days before `to`. */
+export const dailyUsageRangeDaysDefault = 30;
+/** The same bound as ListUsage: daily usage is a view of what ListUsage lists. */
+export const dailyUsageRangeDaysMax = listUsageRangeDaysMax;
 /**
- * Rows (day x workspace class) a summary may return; 300 days of 30 classes fit. More means the
+ * Rows (day x workspace class) ListDailyUsage may return; 300 days of 30 classes fit. More means the
  * metadata holds an unreasonable number of classes, and the caller must narrow the range.
  */
-export const summaryRowsMax = 10_000;
+export const dailyUsageRowsMax = 10_000;
 /** Pages beyond this cannot hold entries at 1000 per page before the offset overflows Postgres. */
 const pageMax = 2_000_000_000n;
 
@@ -26,7 +26,7 @@ export interface PagedQuery extends Page {
   readonly attributionId: string;
 }
 
-export interface SummaryQuery {
+export interface DailyUsageQuery {
   readonly attributionId: string;
   /** Inclusive. */
   readonly from: Date;
@@ -50,17 +50,17 @@ export function parsePagedQuery(input: { attributionId: string; perPage: bigint;
   return { attributionId: attribution.text, ...parsePage(input.perPage, input.page) };
 }
 
-export function parseSummaryQuery(
+export function parseDailyUsageQuery(
   input: { attributionId: string; from: Date | undefined; to: Date | undefined; userId: string },
   now: Date,
-): SummaryQuery {
+): DailyUsageQuery {
   const attribution = parseAttributionId(input.attributionId);
   const userId = parseOptionalUserId(input.userId);
   const to = input.to ?? now;
-  const from = input.from ?? new Date(to.getTime() - summaryRangeDaysDefault * dayMs);
+  const from = input.from ?? new Date(to.getTime() - dailyUsageRangeDaysDefault * dayMs);
   if (from > to) throw invalidArgument(`from ${from.toISOString()} must not be after to ${to.toISOString()}`);
-  if (to.getTime() - from.getTime() > summaryRangeDaysMax * dayMs) {
-    throw invalidArgument(`time range ${from.toISOString()} .. ${to.toISOString()} is longer than ${summaryRangeDaysMax} days`);
+  if (to.getTime() - from.getTime() > dailyUsageRangeDaysMax * dayMs) {
+    throw invalidArgument(`time range ${from.toISOString()} .. ${to.toISOString()} is longer than ${dailyUsageRangeDaysMax} days`);
   }
   return { attributionId: attribution.text, from, to, userId };
 }

@@ -49,8 +49,8 @@ export function reportServiceImpl(deps: ReportServiceHandlerDeps): ServiceImpl<t
       return { entries: page.items.map(ledgerEntryToWire), pagination: paginationToWire(query, page.total) };
     },
 
-    async summarizeUsage(request) {
-      const { query, rows } = await deps.reports.usageSummary({
+    async listDailyUsage(request) {
+      const { query, rows } = await deps.reports.dailyUsage({
         attributionId: request.attributionId,
         from: dateFromTimestamp(request.from, "from"),
         to: dateFromTimestamp(request.to, "to"),

@@ -3,13 +3,13 @@
 import type { Clock } from "../domain/clock.js";
 import type { StoredCostCenter } from "../domain/cost-center.js";
 import type { LedgerEntry } from "../domain/ledger-entry.js";
-import { parsePagedQuery, parseSummaryQuery, summaryRowsMax, type PagedQuery, type SummaryQuery } from "../domain/report-query.js";
+import { parsePagedQuery, parseDailyUsageQuery, dailyUsageRowsMax, type PagedQuery, type DailyUsageQuery } from "../domain/report-query.js";
 import { TallyError } from "../domain/tally-error.js";
 import type { Database } from "../store/database.js";
 import {
   listCostCenterVersions,
   listCreditNotesAndInvoices,
-  summarizeUsage,
+  sumDailyUsage,
   type DailyUsageRow,
   type Paged,
 } from "../store/reports.js";
@@ -17,6 +17,8 @@ import {
 export interface ReportServiceDeps {
   readonly db: Database;
   readonly clock: Clock;
+  /** Default dailyUsageRowsMax; tests lower it. */
+  readonly dailyUsageRowsMax?: number;
 }
 
 export interface PageInput {
@@ -38,19 +40,17 @@ export class ReportService {
     return { query, page: await listCreditNotesAndInvoices(this.deps.db, query) };
   }
 
-  async usageSummary(input: {
+  async dailyUsage(input: {
     attributionId: string;
     from: Date | undefined;
     to: Date | undefined;
     userId: string;
-  }): Promise<{ query: SummaryQuery; rows: DailyUsageRow[] }> {
-    const query = parseSummaryQuery(input, this.deps.clock.now());
-    const rows = await summarizeUsage(this.deps.db, query, summaryRowsMax + 1);
-    if (rows.length > summaryRowsMax) {
-      throw new TallyError(
-        "ResourceExhausted",
-        `the usage summary has more than ${summaryRowsMax} rows (day x workspace class); narrow the time range`,
-      );
+  }): Promise<{ query: DailyUsageQuery; rows: DailyUsageRow[] }> {
+    const query = parseDailyUsageQuery(input, this.deps.clock.now());
+    const rowsMax = this.deps.dailyUsageRowsMax ?? dailyUsageRowsMax;
+    const rows = await sumDailyUsage(this.deps.db, query, rowsMax + 1);
+    if (rows.length > rowsMax) {
+      throw new TallyError("ResourceExhausted", `the daily usage has more than ${rowsMax} rows (day x workspace class); narrow the time range`);
     }
     return { query, rows };
   }

@@ -3,7 +3,7 @@
 import { and, asc, desc, eq, gte, lt, ne, sql, type SQL } from "drizzle-orm";
 import type { StoredCostCenter } from "../domain/cost-center.js";
 import type { LedgerEntry } from "../domain/ledger-entry.js";
-import type { PagedQuery, SummaryQuery } from "../domain/report-query.js";
+import type { PagedQuery, DailyUsageQuery } from "../domain/report-query.js";
 import type { Database } from "./database.js";
 import { costCenters, usage } from "./schema.js";
 
@@ -80,7 +80,7 @@ export interface DailyUsageRow {
  * and class; at most `rowsMax` rows (the caller asks for one more to detect overflow). Uses the
  * usage_instance_time_idx range, like ListUsage.
  */
-export async function summarizeUsage(db: Database, query: SummaryQuery, rowsMax: number): Promise<DailyUsageRow[]> {
+export async function sumDailyUsage(db: Database, query: DailyUsageQuery, rowsMax: number): Promise<DailyUsageRow[]> {
   const conditions: SQL[] = [
     eq(usage.attributionId, query.attributionId),
     eq(usage.kind, "workspaceinstance"),

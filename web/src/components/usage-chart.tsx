@@ -1,4 +1,4 @@
-// Usage per UTC day, stacked by workspace class (ReportService.SummarizeUsage), drawn with uPlot.
+// Usage per UTC day, stacked by workspace class (ReportService.ListDailyUsage), drawn with uPlot.
 // A table of the same numbers is one click away for screen readers and exact values.
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
@@ -45,7 +45,7 @@ export function UsageChart({ attributionId, filter }: { attributionId: string; f
   const summary = useRemote(
     async (signal) => {
       const range = filterRange(filter);
-      const response = await reportClient.summarizeUsage(
+      const response = await reportClient.listDailyUsage(
         { attributionId, from: range.from, to: range.to, userId: filter.userId },
         { signal },
       );

@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file usage/v1/report.proto.
  */
 export const file_usage_v1_report: GenFile = /*@__PURE__*/
-  fileDesc("ChV1c2FnZS92MS9yZXBvcnQucHJvdG8SCHVzYWdlLnYxImcKHUxpc3RDb3N0Q2VudGVyVmVyc2lvbnNSZXF1ZXN0EhYKDmF0dHJpYnV0aW9uX2lkGAEgASgJEi4KCnBhZ2luYXRpb24YAiABKAsyGi51c2FnZS52MS5QYWdpbmF0ZWRSZXF1ZXN0IoABCh5MaXN0Q29zdENlbnRlclZlcnNpb25zUmVzcG9uc2USLQoIdmVyc2lvbnMYASADKAsyGy51c2FnZS52MS5Db3N0Q2VudGVyVmVyc2lvbhIvCgpwYWdpbmF0aW9uGAIgASgLMhsudXNhZ2UudjEuUGFnaW5hdGVkUmVzcG9uc2UigQEKEUNvc3RDZW50ZXJWZXJzaW9uEg8KB3ZlcnNpb24YASABKAUSKQoLY29zdF9jZW50ZXIYAiABKAsyFC51c2FnZS52MS5Db3N0Q2VudGVyEjAKDGNyZWF0ZWRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiawohTGlzdENyZWRpdE5vdGVzQW5kSW52b2ljZXNSZXF1ZXN0EhYKDmF0dHJpYnV0aW9uX2lkGAEgASgJEi4KCnBhZ2luYXRpb24YAiABKAsyGi51c2FnZS52MS5QYWdpbmF0ZWRSZXF1ZXN0In0KIkxpc3RDcmVkaXROb3Rlc0FuZEludm9pY2VzUmVzcG9uc2USJgoHZW50cmllcxgBIAMoCzIVLnVzYWdlLnYxLkxlZGdlckVudHJ5Ei8KCnBhZ2luYXRpb24YAiABKAsyGy51c2FnZS52MS5QYWdpbmF0ZWRSZXNwb25zZSK+AgoLTGVkZ2VyRW50cnkSCgoCaWQYASABKAkSFgoOYXR0cmlidXRpb25faWQYAiABKAkSKAoEa2luZBgDIAEoDjIaLnVzYWdlLnYxLkxlZGdlckVudHJ5LktpbmQSEwoLZGVzY3JpcHRpb24YBCABKAkSFAoMY3JlZGl0X2NlbnRzGAUgASgDEjIKDmVmZmVjdGl2ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVkcmFmdBgHIAEoCBIQCghtZXRhZGF0YRgIIAEoCSJhCgRLaW5kEhQKEEtJTkRfVU5TUEVDSUZJRUQQABIbChdLSU5EX1dPUktTUEFDRV9JTlNUQU5DRRABEhAKDEtJTkRfSU5WT0lDRRACEhQKEEtJTkRfQ1JFRElUX05PVEUQAyKSAQoVU3VtbWFyaXplVXNhZ2VSZXF1ZXN0EhYKDmF0dHJpYnV0aW9uX2lkGAEgASgJEigKBGZyb20YAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKAnRvGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgd1c2VyX2lkGAQgASgJIqQBChZTdW1tYXJpemVVc2FnZVJlc3BvbnNlEiIKBGRheXMYASADKAsyFC51c2FnZS52MS5EYWlseVVzYWdlEhQKDGNyZWRpdF9jZW50cxgCIAEoAxIoCgRmcm9tGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgJ0bxgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAidQoKRGFpbHlVc2FnZRInCgNkYXkYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD3dvcmtzcGFjZV9jbGFzcxgCIAEoCRIUCgxjcmVkaXRfY2VudHMYAyABKAMSDwoHZW50cmllcxgEIAEoAzLQAgoNUmVwb3J0U2VydmljZRJtChZMaXN0Q29zdENlbnRlclZlcnNpb25zEicudXNhZ2UudjEuTGlzdENvc3RDZW50ZXJWZXJzaW9uc1JlcXVlc3QaKC51c2FnZS52MS5MaXN0Q29zdENlbnRlclZlcnNpb25zUmVzcG9uc2UiABJ5ChpMaXN0Q3JlZGl0Tm90ZXNBbmRJbnZvaWNlcxIrLnVzYWdlLnYxLkxpc3RDcmVkaXROb3Rlc0FuZEludm9pY2VzUmVxdWVzdBosLnVzYWdlLnYxLkxpc3RDcmVkaXROb3Rlc0FuZEludm9pY2VzUmVzcG9uc2UiABJVCg5TdW1tYXJpemVVc2FnZRIfLnVzYWdlLnYxLlN1bW1hcml6ZVVzYWdlUmVxdWVzdBogLnVzYWdlLnYxLlN1bW1hcml6ZVVzYWdlUmVzcG9uc2UiAGIGcHJvdG8z", [file_google_protobuf_timestamp, file_usage_v1_usage]);
+  fileDesc("ChV1c2FnZS92MS9yZXBvcnQucHJvdG8SCHVzYWdlLnYxImcKHUxpc3RDb3N0Q2VudGVyVmVyc2lvbnNSZXF1ZXN0EhYKDmF0dHJpYnV0aW9uX2lkGAEgASgJEi4KCnBhZ2luYXRpb24YAiABKAsyGi51c2FnZS52MS5QYWdpbmF0ZWRSZXF1ZXN0IoABCh5MaXN0Q29zdENlbnRlclZlcnNpb25zUmVzcG9uc2USLQoIdmVyc2lvbnMYASADKAsyGy51c2FnZS52MS5Db3N0Q2VudGVyVmVyc2lvbhIvCgpwYWdpbmF0aW9uGAIgASgLMhsudXNhZ2UudjEuUGFnaW5hdGVkUmVzcG9uc2UigQEKEUNvc3RDZW50ZXJWZXJzaW9uEg8KB3ZlcnNpb24YASABKAUSKQoLY29zdF9jZW50ZXIYAiABKAsyFC51c2FnZS52MS5Db3N0Q2VudGVyEjAKDGNyZWF0ZWRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiawohTGlzdENyZWRpdE5vdGVzQW5kSW52b2ljZXNSZXF1ZXN0EhYKDmF0dHJpYnV0aW9uX2lkGAEgASgJEi4KCnBhZ2luYXRpb24YAiABKAsyGi51c2FnZS52MS5QYWdpbmF0ZWRSZXF1ZXN0In0KIkxpc3RDcmVkaXROb3Rlc0FuZEludm9pY2VzUmVzcG9uc2USJgoHZW50cmllcxgBIAMoCzIVLnVzYWdlLnYxLkxlZGdlckVudHJ5Ei8KCnBhZ2luYXRpb24YAiABKAsyGy51c2FnZS52MS5QYWdpbmF0ZWRSZXNwb25zZSK+AgoLTGVkZ2VyRW50cnkSCgoCaWQYASABKAkSFgoOYXR0cmlidXRpb25faWQYAiABKAkSKAoEa2luZBgDIAEoDjIaLnVzYWdlLnYxLkxlZGdlckVudHJ5LktpbmQSEwoLZGVzY3JpcHRpb24YBCABKAkSFAoMY3JlZGl0X2NlbnRzGAUgASgDEjIKDmVmZmVjdGl2ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVkcmFmdBgHIAEoCBIQCghtZXRhZGF0YRgIIAEoCSJhCgRLaW5kEhQKEEtJTkRfVU5TUEVDSUZJRUQQABIbChdLSU5EX1dPUktTUEFDRV9JTlNUQU5DRRABEhAKDEtJTkRfSU5WT0lDRRACEhQKEEtJTkRfQ1JFRElUX05PVEUQAyKSAQoVTGlzdERhaWx5VXNhZ2VSZXF1ZXN0EhYKDmF0dHJpYnV0aW9uX2lkGAEgASgJEigKBGZyb20YAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKAnRvGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgd1c2VyX2lkGAQgASgJIqQBChZMaXN0RGFpbHlVc2FnZVJlc3BvbnNlEiIKBGRheXMYASADKAsyFC51c2FnZS52MS5EYWlseVVzYWdlEhQKDGNyZWRpdF9jZW50cxgCIAEoAxIoCgRmcm9tGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgJ0bxgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAidQoKRGFpbHlVc2FnZRInCgNkYXkYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD3dvcmtzcGFjZV9jbGFzcxgCIAEoCRIUCgxjcmVkaXRfY2VudHMYAyABKAMSDwoHZW50cmllcxgEIAEoAzLQAgoNUmVwb3J0U2VydmljZRJtChZMaXN0Q29zdENlbnRlclZlcnNpb25zEicudXNhZ2UudjEuTGlzdENvc3RDZW50ZXJWZXJzaW9uc1JlcXVlc3QaKC51c2FnZS52MS5MaXN0Q29zdENlbnRlclZlcnNpb25zUmVzcG9uc2UiABJ5ChpMaXN0Q3JlZGl0Tm90ZXNBbmRJbnZvaWNlcxIrLnVzYWdlLnYxLkxpc3RDcmVkaXROb3Rlc0FuZEludm9pY2VzUmVxdWVzdBosLnVzYWdlLnYxLkxpc3RDcmVkaXROb3Rlc0FuZEludm9pY2VzUmVzcG9uc2UiABJVCg5MaXN0RGFpbHlVc2FnZRIfLnVzYWdlLnYxLkxpc3REYWlseVVzYWdlUmVxdWVzdBogLnVzYWdlLnYxLkxpc3REYWlseVVzYWdlUmVzcG9uc2UiAGIGcHJvdG8z", [file_google_protobuf_timestamp, file_usage_v1_usage]);
 
 /**
  * @generated from message usage.v1.ListCostCenterVersionsRequest
@@ -230,9 +230,9 @@ export const LedgerEntry_KindSchema: GenEnum<LedgerEntry_Kind> = /*@__PURE__*/
   enumDesc(file_usage_v1_report, 5, 0);
 
 /**
- * @generated from message usage.v1.SummarizeUsageRequest
+ * @generated from message usage.v1.ListDailyUsageRequest
  */
-export type SummarizeUsageRequest = Message<"usage.v1.SummarizeUsageRequest"> & {
+export type ListDailyUsageRequest = Message<"usage.v1.ListDailyUsageRequest"> & {
   /**
    * @generated from field: string attribution_id = 1;
    */
@@ -259,16 +259,16 @@ export type SummarizeUsageRequest = Message<"usage.v1.SummarizeUsageRequest"> & 
 };
 
 /**
- * Describes the message usage.v1.SummarizeUsageRequest.
- * Use `create(SummarizeUsageRequestSchema)` to create a new message.
+ * Describes the message usage.v1.ListDailyUsageRequest.
+ * Use `create(ListDailyUsageRequestSchema)` to create a new message.
  */
-export const SummarizeUsageRequestSchema: GenMessage<SummarizeUsageRequest> = /*@__PURE__*/
+export const ListDailyUsageRequestSchema: GenMessage<ListDailyUsageRequest> = /*@__PURE__*/
   messageDesc(file_usage_v1_report, 6);
 
 /**
- * @generated from message usage.v1.SummarizeUsageResponse
+ * @generated from message usage.v1.ListDailyUsageResponse
  */
-export type SummarizeUsageResponse = Message<"usage.v1.SummarizeUsageResponse"> & {
+export type ListDailyUsageResponse = Message<"usage.v1.ListDailyUsageResponse"> & {
   /**
    * One row per UTC day and workspace class that has usage, ordered by day, then class.
    *
@@ -297,10 +297,10 @@ export type SummarizeUsageResponse = Message<"usage.v1.SummarizeUsageResponse"> 
 };
 
 /**
- * Describes the message usage.v1.SummarizeUsageResponse.
- * Use `create(SummarizeUsageResponseSchema)` to create a new message.
+ * Describes the message usage.v1.ListDailyUsageResponse.
+ * Use `create(ListDailyUsageResponseSchema)` to create a new message.
  */
-export const SummarizeUsageResponseSchema: GenMessage<SummarizeUsageResponse> = /*@__PURE__*/
+export const ListDailyUsageResponseSchema: GenMessage<ListDailyUsageResponse> = /*@__PURE__*/
   messageDesc(file_usage_v1_report, 7);
 
 /**
@@ -368,14 +368,14 @@ export const ReportService: GenService<{
     output: typeof ListCreditNotesAndInvoicesResponseSchema;
   },
   /**
-   * SummarizeUsage sums workspace-instance usage per UTC day and workspace class.
+   * ListDailyUsage sums workspace-instance usage per UTC day and workspace class.
    *
-   * @generated from rpc usage.v1.ReportService.SummarizeUsage
+   * @generated from rpc usage.v1.ReportService.ListDailyUsage
    */
-  summarizeUsage: {
+  listDailyUsage: {
     methodKind: "unary";
-    input: typeof SummarizeUsageRequestSchema;
-    output: typeof SummarizeUsageResponseSchema;
+    input: typeof ListDailyUsageRequestSchema;
+    output: typeof ListDailyUsageResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_usage_v1_report, 0);
