@@ -32,7 +32,8 @@ export type HttpRoute = (request: Request, response: Response) => Promise<boolea
 export interface ServerDeps {
   readonly logger: Logger;
   readonly usage: UsageServiceDeps;
-  readonly reports: ReportServiceHandlerDeps;
+  /** Absent: ReportService is not served (e.g. a benchmark of UsageService alone). */
+  readonly reports?: ReportServiceHandlerDeps;
   /** Database reachable and not shutting down. */
   readonly isServing: () => Promise<boolean>;
   /** Extra HTTP routes; each returns true when it handled the request. */
@@ -41,12 +42,12 @@ export interface ServerDeps {
 }
 
 export function rpcHandler(deps: ServerDeps) {
-  const hosted = [UsageService.typeName, ReportService.typeName, Health.typeName, reflectionV1.ServerReflection.typeName, reflectionV1alpha.ServerReflection.typeName];
+  const hosted = [UsageService.typeName, ...(deps.reports ? [ReportService.typeName] : []), Health.typeName, reflectionV1.ServerReflection.typeName, reflectionV1alpha.ServerReflection.typeName];
   const files: DescFile[] = [file_usage_v1_usage, file_usage_v1_billing, file_usage_v1_report, file_health_v1_health];
   const reflection = createReflection(files, hosted);
   const routes = (router: ConnectRouter) => {
     router.service(UsageService, usageServiceImpl(deps.usage));
-    router.service(ReportService, reportServiceImpl(deps.reports));
+    if (deps.reports) router.service(ReportService, reportServiceImpl(deps.reports));
     router.service(Health, healthServiceImpl({ serviceNames: [UsageService.typeName, BillingService.typeName], isServing: deps.isServing }));
     router.service(reflectionV1.ServerReflection, reflection.v1);
     router.service(reflectionV1alpha.ServerReflection, reflection.v1alpha);
