@@ -4,10 +4,13 @@ import { buildBilling, type BillingModule } from "./billing/billing-module.js";
 import type { Clock } from "./domain/clock.js";
 import { systemClock } from "./system-clock.js";
 import type { TallyConfig } from "./config.js";
+import { dashboardRoute } from "./dashboard/dashboard-route.js";
 import { createLogger, type Logger } from "./logger.js";
 import { file_usage_v1_workspace_instance, WorkspaceInstanceService as WorkspaceInstanceServiceDesc } from "./gen/usage/v1/workspace_instance_pb.js";
 import { workspaceInstanceServiceImpl } from "./rpc/workspace-instance-service.js";
 import { hostedService, startServer, type HttpRoute } from "./server.js";
+import { file_usage_v1_report, ReportService as ReportServiceDesc } from "./gen/usage/v1/report_pb.js";
+import { reportServiceImpl } from "./rpc/report-service.js";
 import { CostCenterService } from "./services/cost-center-service.js";
 import { LedgerService } from "./services/ledger-service.js";
 import { UsageReconciler } from "./services/usage-reconciler.js";
@@ -16,6 +19,7 @@ import { JobScheduler, type ScheduledJob } from "./jobs/job-scheduler.js";
 import { ledgerJob } from "./jobs/ledger-job.js";
 import { resetJob } from "./jobs/reset-job.js";
 import { invoiceJob } from "./jobs/invoice-job.js";
+import { ReportService } from "./services/report-service.js";
 import { openDatabase, pingDatabase, type DatabaseHandle } from "./store/database.js";
 
 /** In-flight requests get this long to finish on shutdown. */
@@ -75,9 +79,11 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
       }
       return lastPing.ok;
     };
-    const routes: HttpRoute[] = [...billing.httpRoutes];
+    // The admin dashboard at "/"; it answers only its own paths, so its place in the list is free.
+    const routes: HttpRoute[] = [...billing.httpRoutes, dashboardRoute({ logger })];
     const services = [
       hostedService(WorkspaceInstanceServiceDesc, workspaceInstanceServiceImpl(instances), file_usage_v1_workspace_instance),
+      hostedService(ReportServiceDesc, reportServiceImpl({ reports: new ReportService({ db, clock }) }), file_usage_v1_report),
       ...billing.services,
     ];
     const front = await startServer(

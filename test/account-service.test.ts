@@ -1,6 +1,7 @@
 // AccountService and blocking over a real port, and BillingService without Stripe configured.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { listCostCenterHistory } from "../src/store/cost-centers.js";
 import { bookInstanceUsage, teamId, userId } from "./support/ledger-fixtures.js";
 import { grpcClientFor, grpcStatus, startTestTally, type PromisifiedClient, type TestTally } from "./support/test-tally.js";
 
@@ -92,11 +93,13 @@ describe("AccountService and billing without Stripe", () => {
     assert.equal(reached.limitReached, true);
   });
 
-  it("calls a team with the default limit of 0 at its limit", async () => {
-    const status = await accounts.getAccountStatus({ attributionId: teamId() });
+  it("calls a team with the default limit of 0 at its limit, without creating its cost center", async () => {
+    const id = teamId();
+    const status = await accounts.getAccountStatus({ attributionId: id });
     assert.equal(status.spendingLimit, 0);
     assert.equal(status.limitReached, true);
     assert.equal(status.almostReached, false);
+    assert.deepEqual(await listCostCenterHistory(t.tally.database.db, id), []);
   });
 
   it("shows a block with reason and time; a source blocks once; an operator unblocks with a reason", async () => {

@@ -32,8 +32,9 @@ export class AccountService {
 
   async status(attributionIdText: string): Promise<AccountStatus> {
     const attribution = parseAttributionId(attributionIdText);
-    // The cost center first: creating or resetting it may change the balance.
-    const costCenter = await this.deps.costCenters.get(attribution.text);
+    // The cost center first: resetting an expired cycle may change the balance. An id never seen
+    // gets its defaults without anything being stored: asking must not create.
+    const costCenter = await this.deps.costCenters.currentOrDefault(attribution.text);
     const [balanceCents, blocks] = await Promise.all([
       getBalanceCents(this.deps.db, attribution.text),
       listActiveBlocks(this.deps.db, attribution.text),

@@ -14,6 +14,7 @@ import {
   type DefaultSpendingLimits,
   type StoredCostCenter,
   type BalancingInvoice,
+  type CostCenter,
 } from "../domain/cost-center.js";
 import { sourceKeys, type LedgerEntry } from "../domain/ledger-entry.js";
 import { failedPrecondition } from "../domain/tally-error.js";
@@ -59,6 +60,19 @@ export class CostCenterService {
       const current = await this.currentOrCreate(tx, attribution, now);
       return (await this.resetLocked(tx, current, balanceCents, now)) ?? current;
     });
+  }
+
+  /**
+   * The cost center as GetCostCenter would return it, without creating one for an attribution id
+   * never seen (reads must not write): such an id gets the defaults it would be created with.
+   * An existing cost center whose cycle expired is still reset first, so its balance is current.
+   */
+  async currentOrDefault(attributionIdText: string): Promise<CostCenter> {
+    const attribution = parseAttributionId(attributionIdText);
+    const now = this.deps.clock.now();
+    const existing = await getCurrentCostCenter(this.deps.db, attribution.text);
+    if (!existing) return initialCostCenter(attribution, this.deps.defaultSpendingLimit, now);
+    return isResetDue(existing, now) ? this.get(attribution.text) : existing;
   }
 
   async set(request: {

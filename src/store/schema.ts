@@ -75,6 +75,10 @@ export const usage = pgTable(
       .on(t.attributionId, t.effectiveTime)
       .where(sql`${t.kind} = 'workspaceinstance'`),
     index("usage_drafts_idx").on(t.workspaceInstanceId).where(sql`${t.draft}`),
+    // Dashboard and CLI: an attribution id's credit notes and invoices without scanning its usage.
+    index("usage_payments_idx")
+      .on(t.attributionId, t.effectiveTime)
+      .where(sql`${t.kind} <> 'workspaceinstance'`),
     check("usage_draft_kind_check", sql`NOT ${t.draft} OR ${t.kind} = 'workspaceinstance'`),
   ],
 );

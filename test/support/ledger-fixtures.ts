@@ -14,6 +14,8 @@ export interface UsageFixture {
   readonly effectiveTime: Date;
   readonly userId?: string;
   readonly draft?: boolean;
+  /** Recorded in the metadata as `workspaceClass`; default "g1-standard". */
+  readonly workspaceClass?: string;
 }
 
 export async function bookInstanceUsage(db: Database, fixtures: readonly UsageFixture[]): Promise<LedgerEntry[]> {
@@ -29,7 +31,10 @@ export async function bookInstanceUsage(db: Database, fixtures: readonly UsageFi
       effectiveTime: fixture.effectiveTime,
       workspaceInstanceId: instanceId,
       draft: fixture.draft ?? false,
-      metadata: fixture.userId ? { userId: fixture.userId, workspaceClass: "g1-standard" } : { workspaceClass: "g1-standard" },
+      metadata: {
+        ...(fixture.userId ? { userId: fixture.userId } : {}),
+        workspaceClass: fixture.workspaceClass ?? "g1-standard",
+      },
     };
   });
   await inTransaction(db, async (tx) => {

@@ -1,0 +1,1 @@
+CREATE INDEX "usage_payments_idx" ON "usage" USING btree ("attribution_id","effective_time") WHERE "usage"."kind" <> 'workspaceinstance';

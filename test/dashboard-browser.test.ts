@@ -1,0 +1,295 @@
+// The admin dashboard in a real browser (Debian's chromium driven by playwright-core) against a
+// seeded server: find an attribution id, read its balance and chart, add a credit note, see the
+// balance change. Saves a screenshot to test-artifacts/ for people to look at.
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { CostCenter_BillingStrategy } from "../src/gen/usage/v1/usage_pb.js";
+import { listCostCenterHistory } from "../src/store/cost-centers.js";
+import { bookInstanceUsage, teamId, userId } from "./support/ledger-fixtures.js";
+import { startTestTally, type TestTally } from "./support/test-tally.js";
+
+const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const artifactsDir = path.join(path.dirname(new URL(import.meta.url).pathname), "..", "test-artifacts");
+const hourMs = 60 * 60 * 1000;
+const dayMs = 24 * hourMs;
+const chromiumArgs = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+/** Generous: the first page load on a busy 2-core machine. */
+const timeoutMs = 20_000;
+
+describe("the admin dashboard in a browser", () => {
+  let t: TestTally;
+  let context: BrowserContext;
+  let page: Page;
+  let profileDir: string;
+  const problems: string[] = [];
+  const team = teamId();
+  const alice = randomUUID();
+
+  before(async () => {
+    assert.ok(fs.existsSync(chromiumPath), `no browser at ${chromiumPath}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
+    t = await startTestTally();
+    await seed(t, team, alice);
+    profileDir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-chromium-"));
+    context = await chromium.launchPersistentContext(profileDir, {
+      executablePath: chromiumPath,
+      headless: true,
+      args: chromiumArgs,
+      viewport: { width: 1280, height: 900 },
+      deviceScaleFactor: 1,
+      timezoneId: "Europe/Berlin",
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(timeoutMs);
+    // The browser's today is the server's (manual) today, so the default range holds the seed.
+    await page.clock.setFixedTime(t.clock.now());
+    page.on("console", (message) => {
+      // Failed requests are checked below, with their URL.
+      if (message.text().startsWith("Failed to load resource")) return;
+      if (message.type() === "error" || message.type() === "warning") problems.push(`console ${message.type()}: ${message.text()}`);
+    });
+    page.on("response", (response) => {
+      // AccountService and AuditService are not served on this branch: the dashboard says so.
+      if (response.status() === 404 && /\/usage\.v1\.(AccountService|AuditService)\//.test(response.url())) return;
+      if (response.status() >= 400) problems.push(`HTTP ${response.status()} for ${response.url()}`);
+    });
+    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  });
+
+  after(async () => {
+    await context?.close();
+    if (profileDir) fs.rmSync(profileDir, { recursive: true, force: true });
+    await t?.stop();
+  });
+
+  it("rejects a malformed attribution id before calling the server", async () => {
+    await page.goto(`${t.tally.url}/`);
+    await page.getByLabel("Attribution id").fill("team:not-a-uuid");
+    await page.getByLabel("Attribution id").press("Enter");
+    await page.getByRole("alert").filter({ hasText: 'the part after "team:"' }).waitFor();
+    assert.equal(new URL(page.url()).pathname, "/");
+    assert.equal(await page.getByLabel("Attribution id").getAttribute("aria-invalid"), "true");
+  });
+
+  it("finds an attribution id and shows its balance against the limit, the chart and the entries", async () => {
+    await page.getByLabel("Attribution id").fill(team.toUpperCase().replace("TEAM:", "team:"));
+    await page.getByLabel("Attribution id").press("Enter");
+    await page.waitForURL(`**/attributions/${encodeURIComponent(team)}`);
+    const meter = page.getByRole("meter", { name: "Balance against spending limit" });
+    await meter.waitFor();
+    assert.equal(await meter.getAttribute("aria-valuetext"), "170.00 of 200.00 credits used (85 %)");
+    assert.match((await meter.getAttribute("class")) ?? "", /gauge--almost/);
+
+    const chart = page.getByTestId("usage-chart");
+    await chart.locator("canvas").waitFor();
+    const box = await chart.locator("canvas").boundingBox();
+    assert.ok(box && box.width > 600 && box.height > 200, `chart canvas is ${JSON.stringify(box)}`);
+    assert.equal((await page.getByTestId("chart-total").textContent())?.startsWith("170.00 credits"), true);
+    for (const workspaceClass of ["g1-large", "g1-standard", "g1-xlarge"]) {
+      await page.locator(".chart__legend").getByText(workspaceClass, { exact: true }).waitFor();
+    }
+
+    const entries = page.getByTestId("usage-entries");
+    await entries.waitFor();
+    assert.equal(await entries.locator("tbody tr").count(), 20);
+    await page.getByText("Page 1 of 3").waitFor();
+    await page.getByText(/^44 entries · 170\.00 credits/).waitFor();
+    await page.getByRole("button", { name: "Next ›" }).click();
+    await page.getByText("Page 2 of 3").waitFor();
+    await page.getByRole("button", { name: "Next ›" }).click();
+    await page.getByText("Page 3 of 3").waitFor();
+    await eventually(async () => (await entries.locator("tbody tr").count()) === 4, "4 entries on the last page");
+
+    await page.getByRole("heading", { name: "Cost-center history" }).waitFor();
+    const history = page.locator("section", { has: page.getByRole("heading", { name: "Cost-center history" }) });
+    assert.equal(await history.locator("tbody tr").count(), 2);
+    // AccountService and AuditService come from other branches: whichever this server serves.
+    if (await serves(t, "usage.v1.AccountService/GetAccountStatus")) await page.getByTestId("account-status").getByText("Not blocked").waitFor();
+    else await page.getByTestId("account-status").getByText("Not available on this server").waitFor();
+    if (await serves(t, "usage.v1.AuditService/ListAuditEntries")) await page.getByTestId("audit-log").getByText("SetCostCenter").waitFor();
+    else await page.getByTestId("audit-not-served").waitFor();
+  });
+
+  it("shows an attribution id nobody has used yet without creating anything for it", async () => {
+    const stranger = userId();
+    await page.getByLabel("Attribution id").fill(stranger);
+    await page.getByRole("button", { name: "Look up" }).click();
+    await page.getByText("No cost center is stored yet", { exact: false }).waitFor();
+    assert.equal(await page.getByTestId("balance").textContent(), "0.00");
+    await page.getByText("No usage in this range.").waitFor();
+    await page.getByText("No usage entries match.").waitFor();
+    await page.getByText("None yet.").waitFor();
+    assert.equal((await listCostCenterHistory(t.tally.database.db, stranger)).length, 0);
+    await page.goBack();
+    await page.getByTestId("attribution-id").filter({ hasText: team }).waitFor();
+    await page.getByRole("meter", { name: "Balance against spending limit" }).waitFor();
+  });
+
+  it("filters the entries and the chart by user", async () => {
+    await page.getByLabel("User id", { exact: true }).fill(alice);
+    await page.getByRole("button", { name: "Apply" }).click();
+    await eventually(async () => (await page.getByTestId("usage-entries").locator("tbody tr").count()) === 6, "Alice's 6 entries");
+    await page.getByText(/^6 entries/).waitFor();
+    await page.getByTestId("chart-total").filter({ hasText: /^30\.00 credits/ }).waitFor();
+    await page.getByLabel("User id", { exact: true }).fill("");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await page.getByTestId("chart-total").filter({ hasText: /^170\.00 credits/ }).waitFor();
+  });
+
+  it("adds a credit note with its reason, and the balance goes down", async () => {
+    await page.getByLabel("Credits", { exact: true }).fill("50");
+    await page.getByLabel("Reason").fill("Outage on Jan 12: workspaces failed to start");
+    await page.getByRole("button", { name: "Add credit note" }).click();
+    await page.getByRole("status").filter({ hasText: "Added a credit note of 50 credits." }).waitFor();
+    const meter = page.getByRole("meter", { name: "Balance against spending limit" });
+    await eventually(
+      async () => (await meter.getAttribute("aria-valuetext")) === "120.00 of 200.00 credits used (60 %)",
+      "the balance after the credit note",
+    );
+    assert.match((await meter.getAttribute("class")) ?? "", /gauge--ok/);
+    await page.getByTestId("payments").getByText("Outage on Jan 12: workspaces failed to start").waitFor();
+    if (await serves(t, "usage.v1.AuditService/ListAuditEntries")) await page.getByTestId("audit-log").getByText("AddUsageCreditNote").waitFor();
+    assert.equal((await t.usage.getBalance({ attributionId: team })).credits, 120);
+  });
+
+  it("refuses a credit note without a reason, saying why", async () => {
+    await page.getByLabel("Credits", { exact: true }).fill("5");
+    await page.getByLabel("Reason").fill("   ");
+    await page.getByRole("button", { name: "Add credit note" }).click();
+    await page.getByText("Give the reason for the credit note.").waitFor();
+    assert.equal((await t.usage.getBalance({ attributionId: team })).credits, 120);
+  });
+
+  it("sends the API token it is given as a bearer token", async () => {
+    await page.getByRole("button", { name: /API token/ }).click();
+    await page.getByLabel("Bearer token").fill("secret-reader-token");
+    const request = page.waitForRequest((r) => r.url().endsWith("/usage.v1.UsageService/GetBalance"));
+    await page.getByRole("button", { name: "Save" }).click();
+    assert.equal((await request).headers()["authorization"], "Bearer secret-reader-token");
+    await page.getByRole("meter", { name: "Balance against spending limit" }).waitFor();
+  });
+
+  it("looks right (screenshot in test-artifacts/dashboard.png) and logs no errors", async () => {
+    await page.getByRole("button", { name: "API token: set" }).click();
+    await page.getByRole("button", { name: "Clear" }).click();
+    await page.getByRole("button", { name: "API token: none" }).waitFor();
+    await page.getByRole("heading", { name: "Credit notes and invoices" }).waitFor();
+    await page.locator('[aria-busy="true"]').first().waitFor({ state: "detached" }).catch(() => undefined);
+    fs.mkdirSync(artifactsDir, { recursive: true });
+    await page.screenshot({ path: path.join(artifactsDir, "dashboard.png"), fullPage: true });
+    await page.setViewportSize({ width: 400, height: 800 });
+    await page.screenshot({ path: path.join(artifactsDir, "dashboard-narrow.png"), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 900 });
+    assert.deepEqual(problems, []);
+  });
+
+  // Answers of parts served on other branches (usage.v1.AccountService, TALLY_API_TOKENS),
+  // simulated in the browser, so that the dashboard's side of them is tested here.
+  it("shows a block with its reason and time when GetAccountStatus reports one", async () => {
+    await page.route("**/usage.v1.AccountService/GetAccountStatus", (route) =>
+      route.fulfill({ json: { blocked: true, reason: "charge dispute dp_123", blockedTime: "2026-01-10T08:30:00Z" } }),
+    );
+    await page.reload();
+    await page.getByTestId("account-status").getByText("Blocked").waitFor();
+    assert.equal(await page.getByTestId("account-status").textContent(), "Blocked charge dispute dp_123 (since 2026-01-10 08:30 UTC)");
+    await page.unroute("**/usage.v1.AccountService/GetAccountStatus");
+  });
+
+  it("shows the audit log of the attribution id, older pages on demand", async () => {
+    const requests: unknown[] = [];
+    const entry = (id: number, outcome: string) => ({
+      id: String(id),
+      time: `2026-01-15T11:0${id}:00Z`,
+      actor: "ops-admin",
+      procedure: "usage.v1.UsageService/AddUsageCreditNote",
+      attributionId: team,
+      details: JSON.stringify({ attributionId: team, credits: id, description: `note ${id}` }),
+      outcome,
+      errorMessage: outcome === "OK" ? "" : "description is required",
+    });
+    await page.route("**/usage.v1.AuditService/ListAuditEntries", (route) => {
+      const body = route.request().postDataJSON() as { pageToken: string };
+      requests.push(body);
+      return route.fulfill({
+        json: body.pageToken === "" ? { entries: [entry(3, "OK"), entry(2, "INVALID_ARGUMENT")], nextPageToken: "p2" } : { entries: [entry(1, "OK")] },
+      });
+    });
+    await page.reload();
+    const log = page.getByTestId("audit-log");
+    await log.getByText("INVALID_ARGUMENT").waitFor();
+    assert.equal(await log.locator("tbody tr").count(), 2);
+    await page.getByRole("button", { name: "Show older" }).click();
+    await eventually(async () => (await log.locator("tbody tr").count()) === 3, "the older audit page");
+    assert.equal(await page.getByRole("button", { name: "Show older" }).count(), 0);
+    assert.deepEqual(requests.slice(0, 1), [{ attributionId: team, pageSize: 10, pageToken: "" }]);
+    assert.ok(requests.some((r) => (r as { pageToken: string }).pageToken === "p2"));
+    await page.locator("section", { has: page.getByRole("heading", { name: "Audit log" }) }).screenshot({ path: path.join(artifactsDir, "dashboard-audit.png") });
+    await page.unroute("**/usage.v1.AuditService/ListAuditEntries");
+  });
+
+  it("asks for an API token when the server answers unauthenticated", async () => {
+    await page.route("**/usage.v1.UsageService/GetBalance", (route) =>
+      route.fulfill({ status: 401, json: { code: "unauthenticated", message: "a bearer token is required" } }),
+    );
+    await page.reload();
+    await page.getByRole("alert").filter({ hasText: "a bearer token is required: this server needs an API token" }).waitFor();
+    await page.unroute("**/usage.v1.UsageService/GetBalance");
+  });
+});
+
+/** Whether the server hosts a procedure (it answers 404 for one it does not). */
+async function serves(t: TestTally, procedure: string): Promise<boolean> {
+  const response = await fetch(`${t.tally.url}/${procedure}`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+  await response.body?.cancel();
+  return response.status !== 404;
+}
+
+/** Polls `check` until it holds, for at most the test's timeout. */
+async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** 44 entries over the last 20 days in three classes, 170 credits in all, and a limit of 200. */
+async function seed(t: TestTally, attributionId: string, alice: string): Promise<void> {
+  await t.usage.getCostCenter({ attributionId });
+  t.clock.advanceMs(60_000);
+  await t.usage.setCostCenter({ costCenter: { attributionId, spendingLimit: 200, billingStrategy: CostCenter_BillingStrategy.OTHER } });
+  const now = t.clock.now().getTime();
+  const classes = ["g1-standard", "g1-large", "g1-xlarge"] as const;
+  const fixtures = [];
+  let cents = 0n;
+  for (let i = 0; i < 38; i++) {
+    const workspaceClass = classes[i % 3]!;
+    const creditCents = BigInt(100 + ((i * 137) % 250)) * (workspaceClass === "g1-xlarge" ? 2n : 1n);
+    cents += creditCents;
+    fixtures.push({ attributionId, creditCents, workspaceClass, effectiveTime: new Date(now - (i % 20) * dayMs - (i % 7) * hourMs - hourMs) });
+  }
+  // Alice's six entries: 30 credits; the rest tops the total up to exactly 170 credits.
+  for (let i = 0; i < 6; i++) {
+    fixtures.push({ attributionId, creditCents: 500n, workspaceClass: "g1-large", userId: alice, effectiveTime: new Date(now - (i * 3 + 1) * dayMs) });
+  }
+  cents += 3000n;
+  // Spread what is missing to 170 credits over the first 38 entries, the odd cents on the first.
+  const missing = 17_000n - cents;
+  assert.ok(missing > 0n, "the seed must top up, not take away");
+  for (let i = 0; i < 38; i++) fixtures[i] = { ...fixtures[i]!, creditCents: fixtures[i]!.creditCents + missing / 38n };
+  fixtures[0] = { ...fixtures[0]!, creditCents: fixtures[0]!.creditCents + (missing % 38n) };
+  await bookInstanceUsage(t.tally.database.db, fixtures);
+}

@@ -1,0 +1,123 @@
+// The dashboard: find an attribution id, then its balance, usage, history and credit notes.
+// The attribution id lives in the path (/attributions/<id>), so views can be bookmarked and shared.
+import { useEffect, useState } from "preact/hooks";
+import { parseAttributionId } from "../../src/domain/attribution-id.js";
+import { AuditLog } from "./components/audit-log.js";
+import { CostCenterHistory } from "./components/cost-center-history.js";
+import { CreditNoteForm } from "./components/credit-note-form.js";
+import { OverviewCard } from "./components/overview-card.js";
+import { PaymentsTable } from "./components/payments-table.js";
+import { SearchForm } from "./components/search-form.js";
+import { TokenPanel } from "./components/token-panel.js";
+import { UsageChart } from "./components/usage-chart.js";
+import { UsageFilters, type UsageFilter } from "./components/usage-filters.js";
+import { UsageTable } from "./components/usage-table.js";
+import { daysBefore, todayUtc } from "./format.js";
+
+const routePrefix = "/attributions/";
+
+function attributionFromLocation(): { id: string; error?: string } {
+  const path = window.location.pathname;
+  if (!path.startsWith(routePrefix)) return { id: "" };
+  const text = decodeURIComponent(path.slice(routePrefix.length));
+  try {
+    return { id: parseAttributionId(text, "attribution id").text };
+  } catch (error) {
+    return { id: "", error: (error as Error).message };
+  }
+}
+
+export function App() {
+  const [route, setRoute] = useState(attributionFromLocation);
+  // Bumped when something may have changed every view: a new token.
+  const [generation, setGeneration] = useState(0);
+  useEffect(() => {
+    const onPop = () => setRoute(attributionFromLocation());
+    window.addEventListener("popstate", onPop);
+    return () => window.removeEventListener("popstate", onPop);
+  }, []);
+  useEffect(() => {
+    document.title = route.id ? `${route.id} · Tally` : "Tally admin";
+  }, [route.id]);
+
+  const find = (id: string) => {
+    if (id !== route.id) window.history.pushState(null, "", routePrefix + encodeURIComponent(id));
+    setRoute({ id });
+  };
+
+  return (
+    <>
+      <a class="skip-link" href="#main">
+        Skip to content
+      </a>
+      <header class="topbar">
+        <a class="brand" href="/">
+          <img src="/favicon.svg" alt="" width={24} height={24} />
+          Tally <span class="brand__sub">admin</span>
+        </a>
+        <TokenPanel onChange={() => setGeneration((g) => g + 1)} />
+      </header>
+      <main id="main" class="page">
+        <SearchForm key={route.id} initial={route.id} onFind={find} />
+        {route.error && (
+          <p class="error-box" role="alert">
+            {route.error}
+          </p>
+        )}
+        {route.id ? (
+          <AttributionView key={`${route.id}#${generation}`} attributionId={route.id} />
+        ) : (
+          <p class="intro">
+            Enter a team or user attribution id to see its balance against its spending limit, its usage by day and
+            workspace class, its cost-center history and audit log, and to add credit notes.
+          </p>
+        )}
+      </main>
+    </>
+  );
+}
+
+function AttributionView({ attributionId }: { attributionId: string }) {
+  const [ledgerVersion, setLedgerVersion] = useState(0);
+  const [filter, setFilter] = useState<UsageFilter>(() => {
+    const to = todayUtc();
+    return { from: daysBefore(to, 29), to, userId: "" };
+  });
+  return (
+    <>
+      <h1 class="attribution-title">
+        <span class="badge badge--kind">{attributionId.startsWith("team:") ? "Team" : "User"}</span>
+        <span class="mono" data-testid="attribution-id">
+          {attributionId}
+        </span>
+      </h1>
+      <div class="grid">
+        <div class="span-7">
+          <OverviewCard attributionId={attributionId} version={ledgerVersion} />
+        </div>
+        <section class="card span-5" aria-labelledby="credit-note-title">
+          <h2 id="credit-note-title">Add a credit note</h2>
+          <CreditNoteForm attributionId={attributionId} onAdded={() => setLedgerVersion((v) => v + 1)} />
+        </section>
+        <div class="span-12">
+          <UsageFilters value={filter} onApply={setFilter} />
+        </div>
+        <div class="span-12">
+          <UsageChart attributionId={attributionId} filter={filter} />
+        </div>
+        <div class="span-12">
+          <UsageTable attributionId={attributionId} filter={filter} />
+        </div>
+        <div class="span-6">
+          <CostCenterHistory attributionId={attributionId} version={ledgerVersion} />
+        </div>
+        <div class="span-6">
+          <PaymentsTable attributionId={attributionId} version={ledgerVersion} />
+        </div>
+        <div class="span-12">
+          <AuditLog attributionId={attributionId} version={ledgerVersion} />
+        </div>
+      </div>
+    </>
+  );
+}
