@@ -233,4 +233,17 @@ describe("billing through Stripe, end to end", () => {
     assert.equal(await balanceCents(team), 0n);
     assert.deepEqual((await getCurrentCostCenter(db(), team))?.billingCycleStart, advanced?.billingCycleStart, "an older period end does not move the cycle back");
   });
+
+  it("ignores events about Stripe customers that are not Tally's, instead of retrying them", async () => {
+    const foreign = await b.stripe.customers.create({ name: "another product on the same Stripe account" });
+    const invoice = await b.stripe.invoices.create({ customer: foreign.id });
+    await b.stripe.invoices.finalizeInvoice(invoice.id);
+    await b.settle();
+    const event = b.emulator.events("invoice.finalized").find((e) => e.data.object.id === invoice.id)!;
+    const stored = await getInboxEvent(db(), event.id);
+    assert.equal(stored?.status, "ignored");
+    assert.equal(stored?.attempts, 1);
+    const updated = b.emulator.events("customer.created").find((e) => e.data.object.id === foreign.id)!;
+    assert.equal((await getInboxEvent(db(), updated.id))?.status, "ignored");
+  });
 });
