@@ -78,6 +78,8 @@ export type ProcessOutcome = "processed" | "retry" | "failed" | "idle";
 export class InboxWorker {
   private running: Promise<void> | undefined;
   private stopped = true;
+  /** Set by `stop`: a drain in progress finishes its current event and returns. */
+  private closing = false;
   private wakeUp: (() => void) | undefined;
   /** A wake-up that came while draining: drain again before sleeping. */
   private wokenWhileBusy = false;
@@ -119,7 +121,7 @@ export class InboxWorker {
   /** Handles due events until none is left (or a batch is done); returns how many were handled. */
   async drain(): Promise<number> {
     let handled = 0;
-    while (handled < inboxDrainBatchMax && (await this.processNext()) !== "idle") handled += 1;
+    while (!this.closing && handled < inboxDrainBatchMax && (await this.processNext()) !== "idle") handled += 1;
     return handled;
   }
 
@@ -142,11 +144,13 @@ export class InboxWorker {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    this.closing = false;
     this.running = this.loop();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.closing = true;
     this.wake();
     await this.running;
   }
