@@ -2,21 +2,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { listCostCenterHistory } from "../src/store/cost-centers.js";
+import type { AccountMethod, BillingMethod } from "./support/billing-tally.js";
 import { bookInstanceUsage, teamId, userId } from "./support/ledger-fixtures.js";
 import { grpcClientFor, grpcStatus, startTestTally, type PromisifiedClient, type TestTally } from "./support/test-tally.js";
-
-type AccountMethod = "getAccountStatus" | "unblockAttribution";
-type BillingMethod =
-  | "reconcileInvoices"
-  | "finalizeInvoice"
-  | "cancelSubscription"
-  | "getStripeCustomer"
-  | "createStripeCustomer"
-  | "createHoldPaymentIntent"
-  | "createStripeSubscription"
-  | "updateCustomerSubscriptionsTaxState"
-  | "getPriceInformation"
-  | "onChargeDispute";
 
 async function rejects(call: Promise<unknown>, code: number, messagePart?: RegExp) {
   await assert.rejects(call, (error: { code: number; details: string }) => {

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
+import type Stripe from "stripe";
 import { getBalanceCents } from "../src/store/balances.js";
 import { getCurrentCostCenter } from "../src/store/cost-centers.js";
 import { listEntries, sumLedgerCents } from "../src/store/ledger.js";
@@ -232,5 +233,53 @@ describe("billing through Stripe, end to end", () => {
     await b.settle();
     assert.equal(await balanceCents(team), 0n);
     assert.deepEqual((await getCurrentCostCenter(db(), team))?.billingCycleStart, advanced?.billingCycleStart, "an older period end does not move the cycle back");
+  });
+
+  it("ignores events about Stripe customers that are not Tally's, instead of retrying them", async () => {
+    const foreign = await b.stripe.customers.create({ name: "another product on the same Stripe account" });
+    const invoice = await b.stripe.invoices.create({ customer: foreign.id });
+    await b.stripe.invoices.finalizeInvoice(invoice.id);
+    await b.settle();
+    const event = b.emulator.events("invoice.finalized").find((e) => e.data.object.id === invoice.id)!;
+    const stored = await getInboxEvent(db(), event.id);
+    assert.equal(stored?.status, "ignored");
+    assert.equal(stored?.attempts, 1);
+    const updated = b.emulator.events("customer.created").find((e) => e.data.object.id === foreign.id)!;
+    assert.equal((await getInboxEvent(db(), updated.id))?.status, "ignored");
+  });
+
+  it("books an invoice once when FinalizeInvoice calls and webhook deliveries race", async () => {
+    const team = teamId();
+    const { subscriptionId, customerId } = await subscribe(team);
+    await bookInstanceUsage(db(), [{ attributionId: team, creditCents: 4_321n, effectiveTime: b.t.clock.now() }]);
+    await b.billing.reconcileInvoices({});
+    const period = (await b.stripe.subscriptions.retrieve(subscriptionId)).items.data[0]!;
+    b.t.clock.set(new Date(period.current_period_end * 1000 + 1000));
+    b.emulator.deliverWebhooks = false;
+    let invoiceId: string;
+    try {
+      invoiceId = b.emulator.billSubscription(subscriptionId).id;
+    } finally {
+      b.emulator.deliverWebhooks = true;
+    }
+    const event = b.emulator.events("invoice.finalized").find((e) => e.data.object.id === invoiceId)!;
+    await Promise.all([
+      ...Array.from({ length: 5 }, () => b.billing.finalizeInvoice({ invoiceId })),
+      b.emulator.deliver(event.id),
+      b.emulator.deliver(event.id),
+    ]);
+    await b.settle();
+    assert.equal((await invoiceEntries(team)).length, 1);
+    assert.equal(await balanceCents(team), 4_321n - 4_400n);
+    assert.equal(await sumLedgerCents(db(), team), 4_321n - 4_400n);
+
+    // The address goes away again: automatic tax is turned off on the live subscription.
+    await b.stripe.customers.update(customerId, { address: { country: "DE", postal_code: "10115" } });
+    await b.settle();
+    assert.equal((await b.stripe.subscriptions.retrieve(subscriptionId)).automatic_tax.enabled, true);
+    await b.stripe.customers.update(customerId, { address: "" } as unknown as Stripe.CustomerUpdateParams);
+    await b.settle();
+    assert.equal((await b.stripe.subscriptions.retrieve(subscriptionId)).automatic_tax.enabled, false);
+    assert.equal((await b.billing.getStripeCustomer({ attributionId: team })).customer.invalidBillingAddress, true);
   });
 });

@@ -3,14 +3,15 @@
 // is retried with exponential backoff; after too many attempts the event is marked failed for an
 // operator. Acting twice is harmless anyway: every action is idempotent.
 import type { Clock } from "../domain/clock.js";
+import { InvoiceWithoutLinesError } from "../domain/stripe-billing.js";
 import type { Logger } from "../logger.js";
-import type { BillingService } from "../services/billing-service.js";
+import { ForeignCustomerError, type BillingService } from "../services/billing-service.js";
 import type { Database } from "../store/database.js";
 import {
   claimDueInboxEvent,
   countDueInboxEvents,
   markInboxEventFailed,
-  markInboxEventProcessed,
+  markInboxEventDone,
   type InboxEvent,
 } from "../store/webhook-inbox.js";
 
@@ -31,26 +32,34 @@ export function inboxRetryDelayMs(attempts: number): number {
   return Math.min(inboxRetryDelayMsMin * 2 ** exponent, inboxRetryDelayMsMax);
 }
 
-export type WebhookEventHandler = (event: InboxEvent) => Promise<void>;
+/** "ignored": the event turned out not to concern Tally (it is recorded as such, not retried). */
+export type WebhookEventHandler = (event: InboxEvent) => Promise<"processed" | "ignored" | void>;
 
 /** What each handled Stripe event type does; each action re-reads Stripe, so order does not matter. */
 export function billingWebhookHandler(billing: BillingService): WebhookEventHandler {
   return async (event) => {
-    switch (event.type) {
-      case "invoice.finalized":
-        await billing.finalizeInvoice(event.objectId);
-        return;
-      case "customer.subscription.deleted":
-        await billing.cancelSubscription(event.objectId);
-        return;
-      case "charge.dispute.created":
-        await billing.onChargeDispute(event.objectId);
-        return;
-      case "customer.updated":
-        await billing.updateCustomerSubscriptionsTaxState(event.objectId);
-        return;
-      default:
-        throw new Error(`no handler for Stripe event type ${event.type}`);
+    try {
+      switch (event.type) {
+        case "invoice.finalized":
+          await billing.finalizeInvoice(event.objectId);
+          return "processed";
+        case "customer.subscription.deleted":
+          await billing.cancelSubscription(event.objectId);
+          return "processed";
+        case "charge.dispute.created":
+          await billing.onChargeDispute(event.objectId);
+          return "processed";
+        case "customer.updated":
+          await billing.updateCustomerSubscriptionsTaxState(event.objectId);
+          return "processed";
+        default:
+          throw new Error(`no handler for Stripe event type ${event.type}`);
+      }
+    } catch (error) {
+      // Customers of something else sharing the Stripe account, and invoices that bill nothing:
+      // recorded as ignored rather than retried for a day.
+      if (error instanceof ForeignCustomerError || error instanceof InvoiceWithoutLinesError) return "ignored";
+      throw error;
     }
   };
 }
@@ -69,6 +78,8 @@ export type ProcessOutcome = "processed" | "retry" | "failed" | "idle";
 export class InboxWorker {
   private running: Promise<void> | undefined;
   private stopped = true;
+  /** Set by `stop`: a drain in progress finishes its current event and returns. */
+  private closing = false;
   private wakeUp: (() => void) | undefined;
   /** A wake-up that came while draining: drain again before sleeping. */
   private wokenWhileBusy = false;
@@ -91,9 +102,9 @@ export class InboxWorker {
 
   private async process(event: InboxEvent): Promise<ProcessOutcome> {
     try {
-      await this.deps.handle(event);
-      await markInboxEventProcessed(this.deps.db, event.eventId, this.deps.clock.now());
-      this.deps.logger.info({ eventId: event.eventId, type: event.type, attempts: event.attempts }, "stripe event processed");
+      const outcome = (await this.deps.handle(event)) ?? "processed";
+      await markInboxEventDone(this.deps.db, event.eventId, outcome, this.deps.clock.now());
+      this.deps.logger.info({ eventId: event.eventId, type: event.type, attempts: event.attempts, outcome }, "stripe event done");
       return "processed";
     } catch (error) {
       const giveUp = event.attempts >= inboxAttemptsMax;
@@ -110,7 +121,7 @@ export class InboxWorker {
   /** Handles due events until none is left (or a batch is done); returns how many were handled. */
   async drain(): Promise<number> {
     let handled = 0;
-    while (handled < inboxDrainBatchMax && (await this.processNext()) !== "idle") handled += 1;
+    while (!this.closing && handled < inboxDrainBatchMax && (await this.processNext()) !== "idle") handled += 1;
     return handled;
   }
 
@@ -133,11 +144,13 @@ export class InboxWorker {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    this.closing = false;
     this.running = this.loop();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.closing = true;
     this.wake();
     await this.running;
   }

@@ -3,7 +3,7 @@
 import { cycleStartingAt } from "./billing-cycle.js";
 import type { CostCenter } from "./cost-center.js";
 import { centsPerCredit, divideRoundHalfAwayFromZero, divideRoundUp } from "./credit-cents.js";
-import { failedPrecondition, invalidArgument } from "./tally-error.js";
+import { failedPrecondition, invalidArgument, TallyError } from "./tally-error.js";
 
 export const supportedCurrencies = ["EUR", "USD"] as const;
 export type Currency = (typeof supportedCurrencies)[number];
@@ -58,6 +58,13 @@ export function decimalCreditsToCents(text: string, field: string): bigint {
   return sign === "-" ? -cents : cents;
 }
 
+/** An invoice without lines bills no credits: there is nothing to book (and nothing to retry). */
+export class InvoiceWithoutLinesError extends TallyError {
+  constructor(message: string) {
+    super("FailedPrecondition", message);
+  }
+}
+
 export interface InvoiceLineQuantity {
   readonly quantity: number | null;
   readonly quantityDecimal: string | null;
@@ -65,7 +72,7 @@ export interface InvoiceLineQuantity {
 
 /** The credits an invoice bills, in cents: the sum of its line quantities (one unit = one credit). */
 export function invoicedCents(invoiceId: string, lines: readonly InvoiceLineQuantity[]): bigint {
-  if (lines.length === 0) throw failedPrecondition(`invoice ${invoiceId} has no lines, so it bills no credits`);
+  if (lines.length === 0) throw new InvoiceWithoutLinesError(`invoice ${invoiceId} has no lines, so it bills no credits`);
   if (lines.length > invoiceLinesMax) {
     throw failedPrecondition(`invoice ${invoiceId} has ${lines.length} lines, at most ${invoiceLinesMax} are supported`);
   }

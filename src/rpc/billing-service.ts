@@ -23,7 +23,7 @@ export function billingServiceImpl(billing: Billing, logger: Logger): ServiceImp
       const first = outcome.failed[0]!;
       throw new TallyError(
         "Unavailable",
-        `reconciling invoices failed for ${outcome.failed.length} of ${outcome.failed.length + outcome.reported} Stripe cost centers (the others were done); first: ${first.attributionId}: ${(first.error as Error).message}`,
+        `reconciling invoices failed for ${outcome.failed.length} of ${outcome.failed.length + outcome.reported} Stripe cost centers (the others were done); first: ${first.attributionId}: ${first.error instanceof Error ? first.error.message : String(first.error)}`,
       );
     },
 

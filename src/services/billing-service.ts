@@ -357,11 +357,12 @@ export class BillingService {
   private async bookInvoice(
     invoice: ProviderInvoice,
   ): Promise<{ booked: boolean; attributionId: string; billedByStripe: boolean; balanceCents: bigint }> {
+    // Whose invoice first: one of another product's customers is not Tally's to judge.
+    const attributionId = await this.attributionOfCustomer(invoice.customerId);
     const cents = invoicedCents(invoice.id, invoice.lines);
     if (!invoice.finalizedAt) {
       throw failedPrecondition(`Stripe invoice ${invoice.id} is ${invoice.status}, not finalized: nothing to book yet`);
     }
-    const attributionId = await this.attributionOfCustomer(invoice.customerId);
     const entry: LedgerEntry = {
       id: randomUUID(),
       attributionId,
@@ -456,7 +457,7 @@ export class BillingService {
   /** Stores a customer found in Stripe; it must carry Tally's metadata. */
   private async store(customer: ProviderCustomer): Promise<StoredStripeCustomer> {
     if (!customer.attributionId) {
-      throw failedPrecondition(`Stripe customer ${customer.id} has no metadata.attributionId: it was not created by Tally`);
+      throw new ForeignCustomerError(`Stripe customer ${customer.id} has no metadata.attributionId: it was not created by Tally`);
     }
     let attribution: AttributionId;
     try {
@@ -474,6 +475,16 @@ export class BillingService {
       },
       this.deps.clock.now(),
     );
+  }
+}
+
+/**
+ * The Stripe customer is not one of Tally's (no metadata.attributionId): the Stripe account is shared
+ * with something else. Webhook events about such customers are ignored, not retried.
+ */
+export class ForeignCustomerError extends TallyError {
+  constructor(message: string) {
+    super("FailedPrecondition", message);
   }
 }
 

@@ -60,10 +60,10 @@ export async function claimDueInboxEvent(db: Database, now: Date, leaseUntil: Da
   return row;
 }
 
-export async function markInboxEventProcessed(db: Database, eventId: string, now: Date): Promise<void> {
+export async function markInboxEventDone(db: Database, eventId: string, status: "processed" | "ignored", now: Date): Promise<void> {
   await db
     .update(stripeWebhookEvents)
-    .set({ status: "processed", processedAt: now, lastError: null })
+    .set({ status, processedAt: now, lastError: null })
     .where(eq(stripeWebhookEvents.eventId, eventId));
 }
 
