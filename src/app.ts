@@ -1,6 +1,12 @@
 // Tally as one running unit: database, services, server. Used by `tally serve` and by tests.
 import type { Clock } from "./domain/clock.js";
 import { systemClock } from "./system-clock.js";
+import { httpAccessGuard } from "./access/http-access-guard.js";
+import { TallyMetrics } from "./observability/metrics.js";
+import { metricsRoute } from "./observability/metrics-route.js";
+import { accessInterceptor } from "./rpc/access-interceptor.js";
+import { auditInterceptor } from "./rpc/audit-interceptor.js";
+import { metricsInterceptor } from "./rpc/metrics-interceptor.js";
 import type { TallyConfig } from "./config.js";
 import { createLogger, type Logger } from "./logger.js";
 import { startServer, type HttpRoute } from "./server.js";
@@ -18,6 +24,8 @@ export interface Tally {
   readonly costCenters: CostCenterService;
   readonly ledger: LedgerService;
   readonly logger: Logger;
+  /** Prometheus metrics; jobs and the webhook inbox feed it (see observability/metrics.ts). */
+  readonly metrics: TallyMetrics;
   close(): Promise<void>;
 }
 
@@ -40,11 +48,17 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
       stripeEnabled: config.stripe !== undefined,
     });
     const ledger = new LedgerService({ db, clock });
-    const routes: HttpRoute[] = [];
+    const metrics = new TallyMetrics(clock, logger);
+    // The access guard stays first: it refuses plain HTTP requests that need a token (see access/http-access.ts).
+    const routes: HttpRoute[] = [httpAccessGuard(config.apiTokens), metricsRoute(metrics)];
+    // Outermost first: metrics see every outcome, the audit sees who was refused, access runs last.
+    const interceptors = [metricsInterceptor(metrics), auditInterceptor({ db, clock, logger, metrics }), accessInterceptor(config.apiTokens)];
+    if (!config.apiTokens) logger.warn("access control is off: TALLY_API_TOKENS is not set, every caller may read and change everything");
     const front = await startServer(
       {
         logger,
         usage: { costCenters, ledger, ledgerIntervalMs: config.ledgerIntervalMs },
+        audit: { db },
         isServing: async () => {
           if (closing) return false;
           return pingDatabase(db).then(
@@ -53,6 +67,7 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
           );
         },
         httpRoutes: routes,
+        interceptors,
       },
       config.port,
       config.host,
@@ -66,6 +81,7 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
       costCenters,
       ledger,
       logger,
+      metrics,
       async close() {
         if (closing) return;
         closing = true;

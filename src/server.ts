@@ -2,19 +2,22 @@
 import type http from "node:http";
 import { randomUUID } from "node:crypto";
 import type { DescFile } from "@bufbuild/protobuf";
-import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+import { ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { file_health_v1_health, Health } from "./gen/health/v1/health_pb.js";
 import * as reflectionV1 from "./gen/grpc/reflection/v1/reflection_pb.js";
 import * as reflectionV1alpha from "./gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { AuditService, file_usage_v1_audit } from "./gen/usage/v1/audit_pb.js";
 import { BillingService, file_usage_v1_billing } from "./gen/usage/v1/billing_pb.js";
 import { file_usage_v1_usage, UsageService } from "./gen/usage/v1/usage_pb.js";
 import { listen, type HttpFront } from "./http-front.js";
 import type { Logger } from "./logger.js";
+import { auditServiceImpl, type AuditServiceDeps } from "./rpc/audit-service.js";
 import { errorMappingInterceptor } from "./rpc/errors.js";
 import { minimalGrpcMessageEncoding } from "./rpc/grpc-message.js";
 import { healthServiceImpl } from "./rpc/health-service.js";
 import { createReflection } from "./rpc/reflection-service.js";
+import { grpcCodeName, identityKey, requestIdKey } from "./rpc/request-context.js";
 import { usageServiceImpl, type UsageServiceDeps } from "./rpc/usage-service.js";
 
 /** Largest request body accepted, in bytes; an ingestion batch of 1000 instances fits easily. */
@@ -30,6 +33,7 @@ export type HttpRoute = (request: Request, response: Response) => Promise<boolea
 export interface ServerDeps {
   readonly logger: Logger;
   readonly usage: UsageServiceDeps;
+  readonly audit: AuditServiceDeps;
   /** Database reachable and not shutting down. */
   readonly isServing: () => Promise<boolean>;
   /** Extra HTTP routes; each returns true when it handled the request. */
@@ -37,12 +41,16 @@ export interface ServerDeps {
   readonly interceptors?: readonly Interceptor[];
 }
 
+/** Every service this server answers (access and audit tests walk their methods). */
+export const hostedServices = [UsageService, AuditService, Health, reflectionV1.ServerReflection, reflectionV1alpha.ServerReflection];
+
 export function rpcHandler(deps: ServerDeps) {
-  const hosted = [UsageService.typeName, Health.typeName, reflectionV1.ServerReflection.typeName, reflectionV1alpha.ServerReflection.typeName];
-  const files: DescFile[] = [file_usage_v1_usage, file_usage_v1_billing, file_health_v1_health];
+  const hosted = hostedServices.map((service) => service.typeName);
+  const files: DescFile[] = [file_usage_v1_usage, file_usage_v1_billing, file_usage_v1_audit, file_health_v1_health];
   const reflection = createReflection(files, hosted);
   const routes = (router: ConnectRouter) => {
     router.service(UsageService, usageServiceImpl(deps.usage));
+    router.service(AuditService, auditServiceImpl(deps.audit));
     router.service(Health, healthServiceImpl({ serviceNames: [UsageService.typeName, BillingService.typeName], isServing: deps.isServing }));
     router.service(reflectionV1.ServerReflection, reflection.v1);
     router.service(reflectionV1alpha.ServerReflection, reflection.v1alpha);
@@ -93,16 +101,21 @@ export function sendJson(response: Response, status: number, body: unknown): voi
 /** Logs every RPC with a request id (taken from x-request-id, else generated) and its duration. */
 function requestLogInterceptor(logger: Logger): Interceptor {
   return (next) => async (request) => {
-    const requestId = request.header.get("x-request-id") || randomUUID();
+    // A client's id is kept only if it is short and printable: it goes into logs and audit rows.
+    const given = request.header.get("x-request-id");
+    const requestId = given && /^[\x21-\x7e]{1,128}$/.test(given) ? given : randomUUID();
+    request.contextValues.set(requestIdKey, requestId);
     const started = performance.now();
     const log = logger.child({ requestId, procedure: request.method.name, service: request.service.typeName });
+    const actor = () => request.contextValues.get(identityKey)?.name;
     try {
       const response = await next(request);
       response.header.set("x-request-id", requestId);
-      log.debug({ durationMs: Math.round(performance.now() - started) }, "rpc ok");
+      log.debug({ durationMs: Math.round(performance.now() - started), actor: actor() }, "rpc ok");
       return response;
     } catch (error) {
-      log.info({ durationMs: Math.round(performance.now() - started), error: String(error) }, "rpc failed");
+      if (error instanceof ConnectError) error.metadata.set("x-request-id", requestId);
+      log.info({ durationMs: Math.round(performance.now() - started), actor: actor(), code: grpcCodeName(error), error: String(error) }, "rpc failed");
       throw error;
     }
   };
