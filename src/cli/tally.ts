@@ -1,7 +1,17 @@
 #!/usr/bin/env node
-// The `tally` command.
+// The `tally` command. Each command group lives in its own file; commands that talk to a server take
+// --server (env TALLY_SERVER) and the token from TALLY_TOKEN. Exit codes: see cli/remote.ts.
 import { Command } from "commander";
+import { auditCommand } from "./audit.js";
+import { balanceCommand } from "./balance.js";
+import { costCenterCommand } from "./cost-center.js";
+import { creditCommand } from "./credit.js";
+import { migrateCommand } from "./migrate.js";
+import { reconcileCommand } from "./reconcile.js";
+import { reportError } from "./remote.js";
+import { resetCommand } from "./reset.js";
 import { serveCommand } from "./serve.js";
+import { usageCommand } from "./usage.js";
 
 const program = new Command();
 program
@@ -10,5 +20,25 @@ program
   .showHelpAfterError();
 
 program.addCommand(serveCommand());
+program.addCommand(migrateCommand());
+program.addCommand(balanceCommand());
+program.addCommand(usageCommand());
+program.addCommand(creditCommand());
+program.addCommand(costCenterCommand());
+program.addCommand(resetCommand());
+program.addCommand(reconcileCommand());
+program.addCommand(auditCommand());
+// More command groups register here, one line each (e.g. instances import, account status).
 
-await program.parseAsync(process.argv);
+/** Parse errors throw instead of exiting, so that every failure leaves through reportError. */
+function throwOnCommanderExit(command: Command): void {
+  command.exitOverride();
+  for (const sub of command.commands) throwOnCommanderExit(sub);
+}
+throwOnCommanderExit(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  process.exitCode = reportError(error);
+}
