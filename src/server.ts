@@ -41,11 +41,8 @@ export interface ServerDeps {
   readonly interceptors?: readonly Interceptor[];
 }
 
-/** Every service this server answers (access and audit tests walk their methods). */
-export const hostedServices = [UsageService, AuditService, Health, reflectionV1.ServerReflection, reflectionV1alpha.ServerReflection];
-
 export function rpcHandler(deps: ServerDeps) {
-  const hosted = hostedServices.map((service) => service.typeName);
+  const hosted = [UsageService.typeName, AuditService.typeName, Health.typeName, reflectionV1.ServerReflection.typeName, reflectionV1alpha.ServerReflection.typeName];
   const files: DescFile[] = [file_usage_v1_usage, file_usage_v1_billing, file_usage_v1_audit, file_health_v1_health];
   const reflection = createReflection(files, hosted);
   const routes = (router: ConnectRouter) => {

@@ -38,6 +38,11 @@ export const procedureAccess: Readonly<Record<string, Exclude<Access, "open">>> 
   "usage.v1.WorkspaceInstanceService/GetWorkspaceInstance": "read",
 
   "usage.v1.AccountService/GetAccountStatus": "read",
+  "usage.v1.AccountService/UnblockAttribution": "mutate",
+
+  "usage.v1.ReportService/ListCostCenterVersions": "read",
+  "usage.v1.ReportService/ListCreditNotesAndInvoices": "read",
+  "usage.v1.ReportService/SummarizeUsage": "read",
 
   "usage.v1.AuditService/ListAuditEntries": "read",
 };
