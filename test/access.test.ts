@@ -204,19 +204,3 @@ describe("the access table", () => {
     assert.equal(accessOf("grpc.health.v1.Health", "Watch"), "open");
   });
 });
-
-describe("access control off (no TALLY_API_TOKENS)", () => {
-  let t: TestTally;
-  before(async () => {
-    t = await startTestTally();
-  });
-  after(async () => {
-    await t?.stop();
-  });
-
-  it("lets every caller read and change, and serves /metrics without a token", async () => {
-    const method = UsageService.methods.find((m) => m.name === "ResetUsage")!;
-    assert.equal(await callWith(UsageService, method, t.tally.url, {}), "OK");
-    assert.equal((await fetch(`${t.tally.url}/metrics`)).status, 200);
-  });
-});

@@ -1,7 +1,11 @@
 // GET /metrics after real traffic: RPC latency histograms and error counts, job gauges, ledger lag,
-// webhook inbox backlog.
+// webhook inbox backlog. The server runs without TALLY_API_TOKENS, so this file also checks what
+// an open server allows (one server start fewer).
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { AuditService } from "../src/gen/usage/v1/audit_pb.js";
 import { teamId } from "./support/ledger-fixtures.js";
 import { startTestTally, type TestTally } from "./support/test-tally.js";
 
@@ -74,5 +78,18 @@ describe("GET /metrics", () => {
     assert.equal(sample(text, 'tally_metrics_scrape_callback_errors_total{callback="broken"}'), 1);
     assert.match(text, /^process_cpu_user_seconds_total /m);
     t.tally.metrics.onScrape("broken", () => {});
+  });
+
+  describe("with access control off (no TALLY_API_TOKENS)", () => {
+    it("lets callers without a token read and change, serves /metrics, and audits the actor as anonymous", async () => {
+      const id = teamId();
+      await t.usageJson.resetUsage({});
+      await t.usageJson.addUsageCreditNote({ attributionId: id, credits: 1, description: "open server" });
+      assert.equal((await t.usageJson.getBalance({ attributionId: id })).credits, -1);
+      assert.equal((await fetch(`${t.tally.url}/metrics`)).status, 200);
+      const audit = createClient(AuditService, createConnectTransport({ baseUrl: t.tally.url, httpVersion: "1.1" }));
+      const { entries } = await audit.listAuditEntries({ attributionId: id });
+      assert.deepEqual(entries.map((e) => [e.actor, e.procedure]), [["anonymous", "usage.v1.UsageService/AddUsageCreditNote"]]);
+    });
   });
 });

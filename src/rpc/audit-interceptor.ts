@@ -1,7 +1,7 @@
 // Writes an audit row for every mutating RPC (access/procedure-access.ts says which), whatever its
 // outcome. Calls refused for a missing or unknown token are not recorded (anonymous noise that
 // could flood the table); they are logged and counted in the RPC metrics instead.
-import { toJson } from "@bufbuild/protobuf";
+import { toJson, type DescMessage, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { accessOf } from "../access/procedure-access.js";
 import { attributionIdOf, boundDetails, redactSecrets, type Json } from "../domain/audit-details.js";
@@ -25,9 +25,7 @@ export function auditInterceptor(deps: AuditDeps): Interceptor {
   return (next) => async (request) => {
     if (accessOf(request.service.typeName, request.method.name) !== "mutate") return next(request);
     const procedure = `${request.service.typeName}/${request.method.name}`;
-    const details: Record<string, Json> = request.stream
-      ? { streaming: true }
-      : boundDetails(redactSecrets(toJson(request.method.input, request.message, { alwaysEmitImplicit: false }) as Json) as Record<string, Json>);
+    const details = request.stream ? { streaming: true } : requestDetails(request.method.input, request.message);
     let failure: unknown;
     try {
       return await next(request);
@@ -49,6 +47,16 @@ export function auditInterceptor(deps: AuditDeps): Interceptor {
       }
     }
   };
+}
+
+function requestDetails(schema: DescMessage, message: Message): Record<string, Json> {
+  try {
+    return boundDetails(redactSecrets(toJson(schema, message) as Json) as Record<string, Json>);
+  } catch (error) {
+    // A value proto JSON cannot express (e.g. a Timestamp beyond year 9999): the handler answers
+    // InvalidArgument for it; the audit row keeps why the request could not be copied.
+    return { unencodable: true, reason: error instanceof Error ? error.message : String(error) };
+  }
 }
 
 /** A failed audit write does not fail the call: the mutation is already committed, and a client
