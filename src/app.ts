@@ -3,6 +3,12 @@ import os from "node:os";
 import { buildBilling, type BillingModule } from "./billing/billing-module.js";
 import type { Clock } from "./domain/clock.js";
 import { systemClock } from "./system-clock.js";
+import { httpAccessGuard } from "./access/http-access-guard.js";
+import { TallyMetrics } from "./observability/metrics.js";
+import { metricsRoute } from "./observability/metrics-route.js";
+import { accessInterceptor } from "./rpc/access-interceptor.js";
+import { auditInterceptor } from "./rpc/audit-interceptor.js";
+import { metricsInterceptor } from "./rpc/metrics-interceptor.js";
 import type { TallyConfig } from "./config.js";
 import { dashboardRoute } from "./dashboard/dashboard-route.js";
 import { createLogger, type Logger } from "./logger.js";
@@ -11,6 +17,8 @@ import { workspaceInstanceServiceImpl } from "./rpc/workspace-instance-service.j
 import { hostedService, startServer, type HttpRoute } from "./server.js";
 import { file_usage_v1_report, ReportService as ReportServiceDesc } from "./gen/usage/v1/report_pb.js";
 import { reportServiceImpl } from "./rpc/report-service.js";
+import { AuditService as AuditServiceDesc, file_usage_v1_audit } from "./gen/usage/v1/audit_pb.js";
+import { auditServiceImpl } from "./rpc/audit-service.js";
 import { CostCenterService } from "./services/cost-center-service.js";
 import { LedgerService } from "./services/ledger-service.js";
 import { UsageReconciler } from "./services/usage-reconciler.js";
@@ -39,6 +47,8 @@ export interface Tally {
   readonly jobs: JobScheduler;
   readonly billing: BillingModule;
   readonly logger: Logger;
+  /** Prometheus metrics; jobs and the webhook inbox feed it (see observability/metrics.ts). */
+  readonly metrics: TallyMetrics;
   close(): Promise<void>;
 }
 
@@ -79,11 +89,29 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
       }
       return lastPing.ok;
     };
-    // The admin dashboard at "/"; it answers only its own paths, so its place in the list is free.
-    const routes: HttpRoute[] = [...billing.httpRoutes, dashboardRoute({ logger })];
+    const metrics = new TallyMetrics(clock, logger);
+    metrics.onScrape("jobs", async () => {
+      for (const status of await jobs.status()) {
+        if (!status.lastSuccessAt) continue;
+        metrics.setJobStatus(status.name, status.lastSuccessAt, status.lastDurationMs ?? 0);
+        // The ledger's last successful run booked everything up to its start.
+        if (status.name === "ledger") metrics.setLedgerBookedUntil(status.lastSuccessAt);
+      }
+    });
+    metrics.onScrape("webhook-inbox", async () => {
+      const backlog = await billing.inboxBacklog();
+      metrics.setWebhookInboxBacklog(backlog.pending + backlog.failed, undefined);
+    });
+    // The access guard stays first: it refuses plain HTTP requests that need a token (see access/http-access.ts).
+    // The admin dashboard answers only its own paths, so its place after the guard is free.
+    const routes: HttpRoute[] = [httpAccessGuard(config.apiTokens), metricsRoute(metrics), ...billing.httpRoutes, dashboardRoute({ logger })];
+    // Outermost first: metrics see every outcome, the audit sees who was refused, access runs last.
+    const interceptors = [metricsInterceptor(metrics), auditInterceptor({ db, clock, logger, metrics }), accessInterceptor(config.apiTokens)];
+    if (!config.apiTokens) logger.warn("access control is off: TALLY_API_TOKENS is not set, every caller may read and change everything");
     const services = [
       hostedService(WorkspaceInstanceServiceDesc, workspaceInstanceServiceImpl(instances), file_usage_v1_workspace_instance),
       hostedService(ReportServiceDesc, reportServiceImpl({ reports: new ReportService({ db, clock }) }), file_usage_v1_report),
+      hostedService(AuditServiceDesc, auditServiceImpl({ db }), file_usage_v1_audit),
       ...billing.services,
     ];
     const front = await startServer(
@@ -93,6 +121,7 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
         isServing: async () => !closing && (await databaseReachable()),
         httpRoutes: routes,
         services,
+        interceptors,
       },
       config.port,
       config.host,
@@ -112,6 +141,7 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
       jobs,
       billing,
       logger,
+      metrics,
       async close() {
         if (closing) return;
         closing = true;

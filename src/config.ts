@@ -1,6 +1,7 @@
 // Configuration: environment variables, optionally over a JSON file (TALLY_CONFIG) with the keys
 // of SPEC.md. Environment variables win over the file. Invalid values stop the start with a message.
 import fs from "node:fs";
+import { ApiTokenError, parseApiTokens, type ApiToken } from "./access/api-tokens.js";
 import type { DefaultSpendingLimits } from "./domain/cost-center.js";
 import { validateSpendingLimit } from "./domain/cost-center.js";
 import { buildPriceTable, type PriceTable } from "./domain/pricing.js";
@@ -28,6 +29,8 @@ export interface TallyConfig {
   readonly priceTable: PriceTable;
   readonly stripe: StripeConfig | undefined;
   readonly logLevel: string;
+  /** Bearer tokens (TALLY_API_TOKENS); undefined means access control is off. */
+  readonly apiTokens: readonly ApiToken[] | undefined;
 }
 
 export class ConfigError extends Error {
@@ -47,6 +50,7 @@ interface FileConfig {
   creditsPerMinuteByWorkspaceClass?: Record<string, number>;
   stripe?: { secretKey?: string; webhookSecret?: string; apiBase?: string; usagePriceIds?: { EUR?: string; USD?: string } };
   logLevel?: string;
+  apiTokens?: string;
 }
 
 const durationUnitsMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -156,5 +160,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TallyConfig {
     priceTable,
     stripe,
     logLevel: env.LOG_LEVEL ?? file.logLevel ?? "info",
+    apiTokens: loadApiTokens(env.TALLY_API_TOKENS ?? file.apiTokens),
   };
+}
+
+function loadApiTokens(text: string | undefined): ApiToken[] | undefined {
+  if (text === undefined || text.trim() === "") return undefined;
+  try {
+    return parseApiTokens(text);
+  } catch (error) {
+    if (error instanceof ApiTokenError) throw new ConfigError(error.message);
+    throw error;
+  }
 }

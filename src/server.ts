@@ -2,7 +2,7 @@
 import type http from "node:http";
 import { randomUUID } from "node:crypto";
 import type { DescFile, DescService } from "@bufbuild/protobuf";
-import type { ConnectRouter, Interceptor, ServiceImpl } from "@connectrpc/connect";
+import { ConnectError, type ConnectRouter, type Interceptor, type ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { file_health_v1_health, Health } from "./gen/health/v1/health_pb.js";
 import * as reflectionV1 from "./gen/grpc/reflection/v1/reflection_pb.js";
@@ -15,6 +15,7 @@ import { errorMappingInterceptor } from "./rpc/errors.js";
 import { minimalGrpcMessageEncoding } from "./rpc/grpc-message.js";
 import { healthServiceImpl } from "./rpc/health-service.js";
 import { createReflection } from "./rpc/reflection-service.js";
+import { grpcCodeName, identityKey, requestIdKey } from "./rpc/request-context.js";
 import { usageServiceImpl, type UsageServiceDeps } from "./rpc/usage-service.js";
 
 /** Largest request body accepted, in bytes; an ingestion batch of 1000 instances fits easily. */
@@ -111,16 +112,21 @@ export function sendJson(response: Response, status: number, body: unknown): voi
 /** Logs every RPC with a request id (taken from x-request-id, else generated) and its duration. */
 function requestLogInterceptor(logger: Logger): Interceptor {
   return (next) => async (request) => {
-    const requestId = request.header.get("x-request-id") || randomUUID();
+    // A client's id is kept only if it is short and printable: it goes into logs and audit rows.
+    const given = request.header.get("x-request-id");
+    const requestId = given && /^[\x21-\x7e]{1,128}$/.test(given) ? given : randomUUID();
+    request.contextValues.set(requestIdKey, requestId);
     const started = performance.now();
     const log = logger.child({ requestId, procedure: request.method.name, service: request.service.typeName });
+    const actor = () => request.contextValues.get(identityKey)?.name;
     try {
       const response = await next(request);
       response.header.set("x-request-id", requestId);
-      log.debug({ durationMs: Math.round(performance.now() - started) }, "rpc ok");
+      log.debug({ durationMs: Math.round(performance.now() - started), actor: actor() }, "rpc ok");
       return response;
     } catch (error) {
-      log.info({ durationMs: Math.round(performance.now() - started), error: String(error) }, "rpc failed");
+      if (error instanceof ConnectError) error.metadata.set("x-request-id", requestId);
+      log.info({ durationMs: Math.round(performance.now() - started), actor: actor(), code: grpcCodeName(error), error: String(error) }, "rpc failed");
       throw error;
     }
   };

@@ -1,6 +1,5 @@
 // `tally serve`: run the server until SIGTERM or SIGINT, then shut down gracefully.
 import { Command } from "commander";
-import { startTally } from "../app.js";
 import { ConfigError, loadConfig } from "../config.js";
 import { TallyError } from "../domain/tally-error.js";
 
@@ -13,6 +12,8 @@ export function serveCommand(): Command {
       const env = { ...process.env };
       if (options.port !== undefined) env.PORT = options.port;
       if (options.dataDir !== undefined) env.TALLY_DATA_DIR = options.dataDir;
+      // Loaded here, not at the top: the other commands start faster without the server and database.
+      const { startTally } = await import("../app.js");
       let tally;
       try {
         tally = await startTally(loadConfig(env));

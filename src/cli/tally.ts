@@ -1,8 +1,19 @@
 #!/usr/bin/env node
-// The `tally` command.
+// The `tally` command. Each command group lives in its own file; commands that talk to a server take
+// --server (env TALLY_SERVER) and the token from TALLY_TOKEN. Exit codes: see cli/remote.ts.
 import { Command } from "commander";
+import { accountCommand } from "./account.js";
+import { auditCommand } from "./audit.js";
+import { balanceCommand } from "./balance.js";
+import { costCenterCommand } from "./cost-center.js";
+import { creditCommand } from "./credit.js";
+import { migrateCommand } from "./migrate.js";
+import { reconcileCommand } from "./reconcile.js";
+import { reportError } from "./remote.js";
+import { resetCommand } from "./reset.js";
 import { serveCommand } from "./serve.js";
 import { instancesCommand } from "./instances-import.js";
+import { usageCommand } from "./usage.js";
 
 const program = new Command();
 program
@@ -11,6 +22,27 @@ program
   .showHelpAfterError();
 
 program.addCommand(serveCommand());
+program.addCommand(migrateCommand());
+program.addCommand(balanceCommand());
+program.addCommand(usageCommand());
+program.addCommand(creditCommand());
+program.addCommand(costCenterCommand());
+program.addCommand(resetCommand());
+program.addCommand(reconcileCommand());
+program.addCommand(auditCommand());
 program.addCommand(instancesCommand());
+program.addCommand(accountCommand());
+// More command groups register here, one line each.
 
-await program.parseAsync(process.argv);
+/** Parse errors throw instead of exiting, so that every failure leaves through reportError. */
+function throwOnCommanderExit(command: Command): void {
+  command.exitOverride();
+  for (const sub of command.commands) throwOnCommanderExit(sub);
+}
+throwOnCommanderExit(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  process.exitCode = reportError(error);
+}

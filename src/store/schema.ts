@@ -202,3 +202,28 @@ export const blockedAttributions = pgTable(
     index("blocked_attributions_active_idx").on(t.attributionId).where(sql`${t.unblockedAt} IS NULL`),
   ],
 );
+
+// --- audit ---
+
+/**
+ * One row per mutating RPC call (and per refused attempt by a known caller): who, what, on which
+ * attribution id, with which request (secrets redacted) and how it ended. Append-only.
+ */
+export const auditLog = pgTable(
+  "audit_log",
+  {
+    id: bigint("id", { mode: "bigint" }).primaryKey().generatedAlwaysAsIdentity(),
+    time: timestamptz("time").notNull(),
+    /** The API token's name, or "anonymous" when access control is off. */
+    actor: text("actor").notNull(),
+    /** "package.Service/Method". */
+    procedure: text("procedure").notNull(),
+    attributionId: text("attribution_id"),
+    details: jsonb("details").$type<Record<string, unknown>>().notNull(),
+    /** "OK" or the gRPC code name the call ended with. */
+    outcome: text("outcome").notNull(),
+    errorMessage: text("error_message"),
+    requestId: text("request_id"),
+  },
+  (t) => [index("audit_log_attribution_idx").on(t.attributionId, t.id)],
+);

@@ -1,0 +1,59 @@
+// `tally account status ID` and `tally account unblock ID --reason`: blocked state and spending.
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { Command } from "commander";
+import { AccountService } from "../gen/usage/v1/account_pb.js";
+import { write } from "./output.js";
+import { clientFor, UsageError, withServerOption, type ServerOptions } from "./remote.js";
+
+export function accountCommand(): Command {
+  const account = new Command("account").description("blocked status and spending of an attribution id");
+
+  account.addCommand(
+    withServerOption(
+      new Command("status")
+        .description("show whether an attribution id is blocked, its balance against its spending limit")
+        .argument("<attribution-id>", "team:<uuid> or user:<uuid>")
+        .option("--json", "print the status as JSON"),
+    ).action(async (attributionId: string, options: ServerOptions & { json?: boolean }) => {
+      const status = await clientFor(AccountService, options).getAccountStatus({ attributionId });
+      const blockedTime = status.blockedTime ? timestampDate(status.blockedTime).toISOString() : undefined;
+      const view = {
+        attributionId,
+        blocked: status.blocked,
+        reason: status.reason || undefined,
+        blockedTime,
+        balanceCredits: status.balanceCredits,
+        spendingLimit: status.spendingLimit,
+        limitReached: status.limitReached,
+        almostReached: status.almostReached,
+      };
+      if (options.json) {
+        await write(JSON.stringify(view) + "\n");
+        return;
+      }
+      const spending = status.limitReached ? "limit reached" : status.almostReached ? "almost reached (over 80 %)" : "within limit";
+      await write(
+        [
+          `attribution id  ${attributionId}`,
+          `blocked         ${status.blocked ? `yes, since ${blockedTime}: ${status.reason}` : "no"}`,
+          `balance         ${status.balanceCredits} credits`,
+          `spending limit  ${status.spendingLimit} credits (${spending})`,
+        ].join("\n") + "\n",
+      );
+    }),
+  );
+
+  account.addCommand(
+    withServerOption(
+      new Command("unblock")
+        .description("lift every active block of an attribution id (admin)")
+        .argument("<attribution-id>", "team:<uuid> or user:<uuid>")
+        .requiredOption("--reason <text>", "why the block is lifted; recorded with it"),
+    ).action(async (attributionId: string, options: ServerOptions & { reason: string }) => {
+      if (options.reason.trim() === "") throw new UsageError("--reason must not be blank");
+      const { unblocked } = await clientFor(AccountService, options).unblockAttribution({ attributionId, reason: options.reason });
+      await write(unblocked === 0n ? `${attributionId} was not blocked\n` : `lifted ${unblocked} block(s) of ${attributionId}\n`);
+    }),
+  );
+  return account;
+}

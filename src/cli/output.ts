@@ -1,0 +1,38 @@
+// Writing to stdout: aligned tables, CSV fields, and writes that respect backpressure so an export
+// of any size runs in constant memory.
+import { once } from "node:events";
+
+/** Writes and, when the pipe is full, waits until it drains. */
+export async function write(text: string): Promise<void> {
+  if (!process.stdout.write(text)) await once(process.stdout, "drain");
+}
+
+/** A reader that went away (`tally usage ls --csv | head`) ends the command quietly. */
+export function exitQuietlyOnClosedPipe(): void {
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(0);
+    throw error;
+  });
+}
+
+/** Columns padded to their widest cell; the last column is not padded. */
+export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? "").length)));
+  const line = (cells: readonly string[]) =>
+    cells.map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]!))).join("  ").trimEnd();
+  return [line(header), ...rows.map(line)].join("\n") + "\n";
+}
+
+/** RFC 4180: quoted when it holds a comma, quote or line break; quotes doubled. */
+export function csvField(value: string): string {
+  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}
+
+export function csvRow(values: readonly string[]): string {
+  return values.map(csvField).join(",") + "\r\n";
+}
+
+export function truncate(text: string, lengthMax: number): string {
+  const oneLine = text.replace(/\s+/g, " ");
+  return oneLine.length <= lengthMax ? oneLine : oneLine.slice(0, lengthMax - 1) + "…";
+}

@@ -1,0 +1,102 @@
+// What every command that talks to a running server shares: the --server option, Connect clients
+// carrying the token from TALLY_TOKEN, and turning errors into a message and a distinct exit code.
+import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import type { DescService } from "@bufbuild/protobuf";
+import { CommanderError, type Command } from "commander";
+import { ConfigError } from "../config.js";
+
+export const defaultServerUrl = "http://localhost:9001";
+/** Per call; a reconcile over a long range is the slowest call the CLI makes. */
+export const requestTimeoutMs = 10 * 60_000;
+
+/**
+ * Exit codes: 0 success, 1 an unexpected local error, 2 a bad command line or configuration, and 10 + the gRPC code
+ * for an error answered by (or on the way to) the server, e.g. 13 INVALID_ARGUMENT, 15 NOT_FOUND,
+ * 17 PERMISSION_DENIED, 22 UNIMPLEMENTED, 24 UNAVAILABLE, 26 UNAUTHENTICATED.
+ */
+export const exitCodes = { ok: 0, unexpected: 1, usage: 2, grpcBase: 10 } as const;
+
+/** A mistake on the command line (exit 2). */
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+export interface ServerOptions {
+  readonly server?: string;
+}
+
+export function withServerOption(command: Command): Command {
+  return command.option("--server <url>", `Tally server (env TALLY_SERVER, default ${defaultServerUrl}); token from env TALLY_TOKEN`);
+}
+
+let serverInUse: string | undefined;
+
+export function serverUrl(options: ServerOptions): string {
+  const text = options.server ?? process.env.TALLY_SERVER ?? defaultServerUrl;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`--server ${JSON.stringify(text)} is not a URL like ${defaultServerUrl}`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new UsageError(`--server ${JSON.stringify(text)} must start with http:// or https://`);
+  }
+  serverInUse = text;
+  return text.replace(/\/+$/, "");
+}
+
+/** A client of one service on the chosen server (Connect protocol, binary, HTTP/1.1: passes any proxy). */
+export function clientFor<S extends DescService>(service: S, options: ServerOptions): Client<S> {
+  const token = process.env.TALLY_TOKEN;
+  const interceptors: Interceptor[] = [];
+  if (token) {
+    interceptors.push((next) => async (request) => {
+      request.header.set("authorization", `Bearer ${token}`);
+      return next(request);
+    });
+  }
+  const transport = createConnectTransport({
+    baseUrl: serverUrl(options),
+    httpVersion: "1.1",
+    useBinaryFormat: true,
+    interceptors,
+    defaultTimeoutMs: requestTimeoutMs,
+  });
+  return createClient(service, transport);
+}
+
+/** gRPC code names as gRPC writes them. */
+export function codeName(code: Code): string {
+  if (code === Code.Canceled) return "CANCELLED";
+  return Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
+}
+
+function hintFor(code: Code): string {
+  switch (code) {
+    case Code.Unavailable:
+      return ` (is a Tally server running at ${serverInUse ?? defaultServerUrl}? Choose another with --server or TALLY_SERVER)`;
+    case Code.Unauthenticated:
+      return process.env.TALLY_TOKEN ? " (check TALLY_TOKEN)" : " (set TALLY_TOKEN to an API token)";
+    case Code.PermissionDenied:
+      return " (this needs a token with role admin)";
+    default:
+      return "";
+  }
+}
+
+/** Prints what went wrong (no stack trace) and returns the exit code. */
+export function reportError(error: unknown): number {
+  if (error instanceof CommanderError) return error.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
+  if (error instanceof UsageError || error instanceof ConfigError) {
+    process.stderr.write(`tally: ${error.message}\n`);
+    return exitCodes.usage;
+  }
+  if (error instanceof ConnectError) {
+    process.stderr.write(`tally: ${codeName(error.code)}: ${error.rawMessage}${hintFor(error.code)}\n`);
+    return exitCodes.grpcBase + error.code;
+  }
+  process.stderr.write(`tally: ${error instanceof Error ? error.message : String(error)}\n`);
+  return exitCodes.unexpected;
+}

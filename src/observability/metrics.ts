@@ -1,0 +1,152 @@
+// Prometheus metrics of one Tally process (prom-client), served at GET /metrics.
+//
+// One registry per Tally instance (tests run several servers in one process). Other parts of Tally
+// feed it through the methods below:
+// - RPCs: the interceptor in rpc/metrics-interceptor.ts calls `observeRpc`.
+// - Jobs: after each run, `recordJobRun(name, ...)`; or, to report what the database knows (so every
+//   replica shows the job, not only the one that ran it), `onScrape` a callback that calls
+//   `setJobStatus` from the stored last success.
+// - Ledger lag: `setLedgerBookedUntil(time)` with the end of the window the ledger job last booked.
+// - Webhook inbox: `onScrape` a callback that calls `setWebhookInboxBacklog(count, oldestReceivedAt)`.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { Clock } from "../domain/clock.js";
+import type { Logger } from "../logger.js";
+
+/** Seconds; from a fast balance read (sub-millisecond) to a slow batch or Stripe call. */
+const rpcDurationBucketsSeconds = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** A scrape callback that takes longer is abandoned; Prometheus' own scrape timeout is usually 10s. */
+export const scrapeCallbackTimeoutMs = 3000;
+
+export type JobOutcome = "success" | "failure";
+export type ScrapeCallback = () => Promise<void> | void;
+
+export class TallyMetrics {
+  readonly registry = new Registry();
+  private readonly scrapeCallbacks = new Map<string, ScrapeCallback>();
+  private ledgerBookedUntil: Date | undefined;
+
+  private readonly rpcDuration = new Histogram({
+    name: "tally_rpc_duration_seconds",
+    help: "Duration of RPCs until the response (or its headers, for streams), by service, method and gRPC code",
+    labelNames: ["service", "method", "code"] as const,
+    buckets: rpcDurationBucketsSeconds,
+    registers: [this.registry],
+  });
+  private readonly rpcErrors = new Counter({
+    name: "tally_rpc_errors_total",
+    help: "RPCs that ended with a gRPC code other than OK, by service, method and code",
+    labelNames: ["service", "method", "code"] as const,
+    registers: [this.registry],
+  });
+  private readonly jobLastSuccess = new Gauge({
+    name: "tally_job_last_success_timestamp_seconds",
+    help: "Unix time of the end of the job's last successful run",
+    labelNames: ["job"] as const,
+    registers: [this.registry],
+  });
+  private readonly jobLastDuration = new Gauge({
+    name: "tally_job_last_duration_seconds",
+    help: "Duration of the job's last successful run",
+    labelNames: ["job"] as const,
+    registers: [this.registry],
+  });
+  private readonly jobRuns = new Counter({
+    name: "tally_job_runs_total",
+    help: "Job runs on this replica, by job and outcome",
+    labelNames: ["job", "outcome"] as const,
+    registers: [this.registry],
+  });
+  private readonly webhookInboxBacklog = new Gauge({
+    name: "tally_webhook_inbox_backlog",
+    help: "Webhook events received and not yet processed",
+    registers: [this.registry],
+  });
+  private readonly webhookInboxOldestAge = new Gauge({
+    name: "tally_webhook_inbox_oldest_age_seconds",
+    help: "Age of the oldest unprocessed webhook event (0 when the inbox is empty)",
+    registers: [this.registry],
+  });
+  private readonly scrapeErrors = new Counter({
+    name: "tally_metrics_scrape_callback_errors_total",
+    help: "Scrape callbacks that failed or timed out, by callback name",
+    labelNames: ["callback"] as const,
+    registers: [this.registry],
+  });
+  readonly auditWriteFailures = new Counter({
+    name: "tally_audit_write_failures_total",
+    help: "Mutations whose audit row could not be written (the mutation itself was not undone)",
+    registers: [this.registry],
+  });
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    options: { processMetrics?: boolean } = {},
+  ) {
+    const metrics = this;
+    new Gauge({
+      name: "tally_ledger_lag_seconds",
+      help: "Seconds between now and the end of the window the ledger job last booked",
+      registers: [this.registry],
+      collect() {
+        if (metrics.ledgerBookedUntil) this.set(Math.max(0, (metrics.clock.now().getTime() - metrics.ledgerBookedUntil.getTime()) / 1000));
+      },
+    });
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** One finished RPC; `code` is the gRPC code name ("OK", "INVALID_ARGUMENT", ...). */
+  observeRpc(service: string, method: string, code: string, durationSeconds: number): void {
+    this.rpcDuration.observe({ service, method, code }, durationSeconds);
+    if (code !== "OK") this.rpcErrors.inc({ service, method, code });
+  }
+
+  /** One run of a job on this replica. A success also sets the job's status. */
+  recordJobRun(job: string, run: { outcome: JobOutcome; durationMs: number; finishedAt: Date }): void {
+    this.jobRuns.inc({ job, outcome: run.outcome });
+    if (run.outcome === "success") this.setJobStatus(job, run.finishedAt, run.durationMs);
+  }
+
+  /** The job's last success, e.g. read from the database by a scrape callback. */
+  setJobStatus(job: string, lastSuccessTime: Date, durationMs: number): void {
+    this.jobLastSuccess.set({ job }, lastSuccessTime.getTime() / 1000);
+    this.jobLastDuration.set({ job }, durationMs / 1000);
+  }
+
+  /** End of the window the ledger job last booked; the lag gauge is now minus this. */
+  setLedgerBookedUntil(time: Date): void {
+    this.ledgerBookedUntil = time;
+  }
+
+  setWebhookInboxBacklog(count: number, oldestReceivedAt: Date | undefined): void {
+    this.webhookInboxBacklog.set(count);
+    const ageMs = oldestReceivedAt ? this.clock.now().getTime() - oldestReceivedAt.getTime() : 0;
+    this.webhookInboxOldestAge.set(Math.max(0, ageMs / 1000));
+  }
+
+  /** Runs before every scrape (e.g. to read a backlog from the database). Replaces one of the same name. */
+  onScrape(name: string, callback: ScrapeCallback): void {
+    this.scrapeCallbacks.set(name, callback);
+  }
+
+  /** The exposition text; scrape callbacks run first, each bounded in time, failures counted. */
+  async render(): Promise<{ contentType: string; body: string }> {
+    await Promise.all([...this.scrapeCallbacks].map(([name, callback]) => this.runScrapeCallback(name, callback)));
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  private async runScrapeCallback(name: string, callback: ScrapeCallback): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${scrapeCallbackTimeoutMs} ms`)), scrapeCallbackTimeoutMs);
+    });
+    try {
+      await Promise.race([Promise.resolve().then(callback), timeout]);
+    } catch (error) {
+      this.scrapeErrors.inc({ callback: name });
+      this.logger.warn({ err: error, callback: name }, "metrics scrape callback failed");
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

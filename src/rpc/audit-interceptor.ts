@@ -1,0 +1,71 @@
+// Writes an audit row for every mutating RPC (access/procedure-access.ts says which), whatever its
+// outcome. Calls refused for a missing or unknown token are not recorded (anonymous noise that
+// could flood the table); they are logged and counted in the RPC metrics instead.
+import { toJson, type DescMessage, type Message } from "@bufbuild/protobuf";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { accessOf } from "../access/procedure-access.js";
+import { attributionIdOf, boundDetails, redactSecrets, type Json } from "../domain/audit-details.js";
+import type { Clock } from "../domain/clock.js";
+import type { Logger } from "../logger.js";
+import type { TallyMetrics } from "../observability/metrics.js";
+import { insertAuditEntry } from "../store/audit-log.js";
+import type { Database } from "../store/database.js";
+import { grpcCodeName, identityKey, requestIdKey } from "./request-context.js";
+
+export interface AuditDeps {
+  readonly db: Database;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: TallyMetrics;
+}
+
+export const anonymousActor = "anonymous";
+
+export function auditInterceptor(deps: AuditDeps): Interceptor {
+  return (next) => async (request) => {
+    if (accessOf(request.service.typeName, request.method.name) !== "mutate") return next(request);
+    const procedure = `${request.service.typeName}/${request.method.name}`;
+    const details = request.stream ? { streaming: true } : requestDetails(request.method.input, request.message);
+    let failure: unknown;
+    try {
+      return await next(request);
+    } catch (error) {
+      failure = error;
+      throw error;
+    } finally {
+      if (!(failure instanceof ConnectError && failure.code === Code.Unauthenticated)) {
+        await record(deps, {
+          time: deps.clock.now(),
+          actor: request.contextValues.get(identityKey)?.name ?? anonymousActor,
+          procedure,
+          attributionId: attributionIdOf(details),
+          details,
+          outcome: grpcCodeName(failure),
+          errorMessage: failure === undefined ? undefined : failure instanceof ConnectError ? failure.rawMessage : "internal error",
+          requestId: request.contextValues.get(requestIdKey),
+        });
+      }
+    }
+  };
+}
+
+function requestDetails(schema: DescMessage, message: Message): Record<string, Json> {
+  try {
+    return boundDetails(redactSecrets(toJson(schema, message) as Json) as Record<string, Json>);
+  } catch (error) {
+    // A value proto JSON cannot express (e.g. a Timestamp beyond year 9999): the handler answers
+    // InvalidArgument for it; the audit row keeps why the request could not be copied.
+    return { unencodable: true, reason: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+/** A failed audit write does not fail the call: the mutation is already committed, and a client
+ * retrying it (a second credit note) would be worse. It is logged at error level and counted. */
+async function record(deps: AuditDeps, entry: Parameters<typeof insertAuditEntry>[1]): Promise<void> {
+  try {
+    await insertAuditEntry(deps.db, entry);
+  } catch (error) {
+    deps.metrics.auditWriteFailures.inc();
+    deps.logger.error({ err: error, audit: entry }, "audit row could not be written");
+  }
+}
