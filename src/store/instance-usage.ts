@@ -90,9 +90,10 @@ async function updateDrafts(
   }));
   const json = JSON.stringify(rows);
   // Lock the drafts in id order first: the UPDATE's join order is the planner's choice.
+  const ids = JSON.stringify(updates.map((update) => update.entryId));
   await tx.execute(sql`
     SELECT id FROM usage
-    WHERE id IN (SELECT x.id FROM jsonb_to_recordset(${json}::jsonb) AS x(id uuid))
+    WHERE id IN (SELECT x::uuid FROM jsonb_array_elements_text(${ids}::jsonb) AS x)
     ORDER BY id
     FOR UPDATE`);
   const result = await tx.execute(sql`
