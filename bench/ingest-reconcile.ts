@@ -77,6 +77,13 @@ async function main() {
     });
     const reconcileCpuMs = (await cpu.read()) - mark;
     await cpu.close();
+    // The ledger job's steady state: a minute later every running instance's draft grows.
+    const regrowMs = await timed(async () => {
+      await usageApi.reconcileUsage({
+        from: timestampFromDate(new Date(Date.now() - 6 * 60_000)),
+        to: timestampFromDate(new Date(Date.now() + 1000)),
+      });
+    });
     let counts: { entries: string; drafts: string; balance: string; ledger: string } | undefined;
     await withClient(databaseUrl, async (c) => {
       counts = (
@@ -96,6 +103,7 @@ async function main() {
     const rate = (ms: number) => Math.round(instanceCount / (ms / 1000)).toLocaleString("en");
     console.log(`ingest    ${rate(ingestMs)} instances/s (${Math.round(ingestMs)} ms)`);
     console.log(`reconcile ${rate(reconcileMs)} instances/s (${Math.round(reconcileMs)} ms; ${counts!.entries} entries, ${counts!.drafts} drafts)`);
+    console.log(`re-reconcile ${Math.round((instanceCount / 2) / (regrowMs / 1000)).toLocaleString("en")} drafts/s (${Math.round(regrowMs)} ms to grow ${instanceCount / 2} drafts)`);
     console.log(`plain multi-row INSERT ${rate(baselineMs)} rows/s (${Math.round(baselineMs)} ms)`);
     console.log(`ratio ingest / plain INSERT    ${(baselineMs / ingestMs).toFixed(2)}`);
     console.log(`ratio reconcile / plain INSERT ${(baselineMs / reconcileMs).toFixed(2)}`);
