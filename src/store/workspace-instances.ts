@@ -168,8 +168,10 @@ export async function candidatePage(
     // statistics lag behind (new, or just bulk-loaded) the planner instead estimates a handful of
     // matches and picks a bitmap scan plus sort of everything after the cursor: every page then
     // reads the rest of the stream, quadratic in its length (measured: 110 ms instead of 3 ms a page
-    // at 50,000 instances). These two settings, for this read only, rule that plan out.
-    await tx.execute(sql`SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)`);
+    // at 50,000 instances). These settings, for this read only, rule that plan out, and keep the
+    // ledger lookups per-row index probes rather than a hash of the whole ledger.
+    await tx.execute(sql`SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true),
+      set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`);
     return tx.execute(query);
   });
   const rows = rowsOf<CandidateRow>(result);
