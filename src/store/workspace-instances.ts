@@ -163,17 +163,7 @@ export async function candidatePage(
     ) p
     LEFT JOIN usage u ON u.source_key = 'instance:' || p.id::text
     ORDER BY ${cursorTime ? sql`p.cursor_time, p.id` : sql`p.id`}`;
-  const result = await inTransaction(db, async (tx) => {
-    // Keyset paging wants an ordered index scan that stops after one page. On a table whose
-    // statistics lag behind (new, or just bulk-loaded) the planner instead estimates a handful of
-    // matches and picks a bitmap scan plus sort of everything after the cursor: every page then
-    // reads the rest of the stream, quadratic in its length (measured: 110 ms instead of 3 ms a page
-    // at 50,000 instances). These settings, for this read only, rule that plan out, and keep the
-    // ledger lookups per-row index probes rather than a hash of the whole ledger.
-    await tx.execute(sql`SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true),
-      set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`);
-    return tx.execute(query);
-  });
+  const result = await readPage(db, query);
   const rows = rowsOf<CandidateRow>(result);
   const candidates = rows.map(toCandidate);
   const last = rows[rows.length - 1];
@@ -190,7 +180,7 @@ export async function candidatePage(
  * passed over, but still moves the cursor.
  */
 async function draftsPage(db: Database, after: CandidateCursor | undefined, pageSize: number): Promise<CandidatePage> {
-  const result = await db.execute(sql`
+  const result = await readPage(db, sql`
     SELECT wi.*, NULL::timestamptz AS cursor_time, d.workspace_instance_id AS draft_instance_id,
       d.id AS entry_id, d.attribution_id AS entry_attribution_id, d.credit_cents AS entry_credit_cents,
       d.draft AS entry_draft, d.effective_time AS entry_effective_time
@@ -208,6 +198,22 @@ async function draftsPage(db: Database, after: CandidateCursor | undefined, page
     candidates: rows.filter((row) => row.id !== null && row.started_time !== null && row.attribution_id !== null).map(toCandidate),
     next: last && rows.length === pageSize ? { time: undefined, id: last.draft_instance_id } : undefined,
   };
+}
+
+/**
+ * Runs a page read with the planner kept to the plan keyset paging needs: an ordered index scan that
+ * stops after one page, and per-row index probes for the joins. On a table whose statistics lag
+ * behind (new, or just bulk-loaded) the planner otherwise estimates a handful of matches and picks a
+ * bitmap scan plus sort of everything after the cursor, so every page reads the rest of the stream,
+ * quadratic in its length (measured: 110 ms instead of 3 ms a page at 50,000 instances), or hashes
+ * the whole ledger. The settings hold for this one read-only transaction.
+ */
+async function readPage(db: Database, query: SQL): Promise<unknown> {
+  return inTransaction(db, async (tx) => {
+    await tx.execute(sql`SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true),
+      set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`);
+    return tx.execute(query);
+  });
 }
 
 interface InstanceRow {
