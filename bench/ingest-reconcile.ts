@@ -8,6 +8,8 @@
 // (100000), BENCH_CONCURRENCY (ingestion requests in flight, 2), BENCH_TEAMS (attribution ids, 1000).
 import { spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import readline from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -50,6 +52,10 @@ async function main() {
     // Warm-up on throwaway instances: JIT, connections, plans.
     for (const batch of buildBatches(now, teams, 2000)) await instancesApi.upsertWorkspaceInstances({ instances: batch });
 
+    // CPU used by the server process and this database's PostgreSQL processes, per phase: on a
+    // machine shared with other work, wall-clock rates move with the load; CPU per instance does not.
+    const cpu = await cpuMeter(server.pid, databaseUrl);
+    let mark = await cpu.read();
     const ingestMs = await timed(async () => {
       let next = 0;
       const worker = async () => {
@@ -61,9 +67,20 @@ async function main() {
       await Promise.all(Array.from({ length: concurrency }, worker));
     });
 
+    const ingestCpuMs = (await cpu.read()) - mark;
+    mark = await cpu.read();
     const reconcileMs = await timed(async () => {
       await usageApi.reconcileUsage({
         from: timestampFromDate(new Date(now.getTime() - 24 * 3600_000)),
+        to: timestampFromDate(new Date(Date.now() + 1000)),
+      });
+    });
+    const reconcileCpuMs = (await cpu.read()) - mark;
+    await cpu.close();
+    // The ledger job's steady state: a minute later every running instance's draft grows.
+    const regrowMs = await timed(async () => {
+      await usageApi.reconcileUsage({
+        from: timestampFromDate(new Date(Date.now() - 6 * 60_000)),
         to: timestampFromDate(new Date(Date.now() + 1000)),
       });
     });
@@ -86,16 +103,52 @@ async function main() {
     const rate = (ms: number) => Math.round(instanceCount / (ms / 1000)).toLocaleString("en");
     console.log(`ingest    ${rate(ingestMs)} instances/s (${Math.round(ingestMs)} ms)`);
     console.log(`reconcile ${rate(reconcileMs)} instances/s (${Math.round(reconcileMs)} ms; ${counts!.entries} entries, ${counts!.drafts} drafts)`);
+    console.log(`re-reconcile ${Math.round((instanceCount / 2) / (regrowMs / 1000)).toLocaleString("en")} drafts/s (${Math.round(regrowMs)} ms to grow ${instanceCount / 2} drafts)`);
     console.log(`plain multi-row INSERT ${rate(baselineMs)} rows/s (${Math.round(baselineMs)} ms)`);
     console.log(`ratio ingest / plain INSERT    ${(baselineMs / ingestMs).toFixed(2)}`);
     console.log(`ratio reconcile / plain INSERT ${(baselineMs / reconcileMs).toFixed(2)}`);
+    const perCore = (cpuMs: number) => Math.round(instanceCount / (cpuMs / 1000)).toLocaleString("en");
+    console.log(
+      `CPU (server + PostgreSQL): ingest ${Math.round(ingestCpuMs)} ms = ${perCore(ingestCpuMs)} instances per CPU-second, ` +
+        `reconcile ${Math.round(reconcileCpuMs)} ms = ${perCore(reconcileCpuMs)} instances per CPU-second ` +
+        `(load average ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} cores)`,
+    );
   } finally {
     await server.stop();
     await withClient(adminUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`));
   }
 }
 
-async function spawnServer(databaseUrl: string): Promise<{ url: string; stop(): Promise<void> }> {
+/**
+ * Sums CPU time (Linux /proc) of the server process and of the PostgreSQL processes serving its
+ * database plus the shared WAL writer, checkpointer and background writer. A backend that appears
+ * during a phase counts whole (it started in the phase). Reads 0 where /proc does not exist.
+ */
+async function cpuMeter(serverPid: number, databaseUrl: string): Promise<{ read(): Promise<number>; close(): Promise<void> }> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  const ticksPerSecond = 100;
+  const cpuMsOf = (pid: number) => {
+    try {
+      const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;
+    } catch {
+      return 0;
+    }
+  };
+  return {
+    async read() {
+      const { rows } = await client.query<{ pid: number }>(
+        `SELECT pid FROM pg_stat_activity WHERE (datname = current_database() AND pid <> pg_backend_pid())
+           OR backend_type IN ('walwriter', 'checkpointer', 'background writer')`,
+      );
+      return [serverPid, ...rows.map((row) => row.pid)].reduce((sum, pid) => sum + cpuMsOf(pid), 0);
+    },
+    close: () => client.end(),
+  };
+}
+
+async function spawnServer(databaseUrl: string): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "bin", "tally.mjs");
   const child = spawn(process.execPath, [bin, "serve"], {
     env: {
@@ -119,6 +172,7 @@ async function spawnServer(databaseUrl: string): Promise<{ url: string; stop(): 
   });
   return {
     url,
+    pid: child.pid!,
     async stop() {
       child.kill("SIGTERM");
       await exited;

@@ -2,6 +2,9 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Health, HealthCheckResponse_ServingStatus } from "../src/gen/health/v1/health_pb.js";
 import { teamId } from "./support/ledger-fixtures.js";
 import { fromTs, instanceClient, instanceReport, ts, type InstanceMethod } from "./support/instances.js";
 import { grpcStatus, startTestTally, type PromisifiedClient, type TestTally } from "./support/test-tally.js";
@@ -163,6 +166,28 @@ describe("WorkspaceInstanceService over gRPC", () => {
     assert.deepEqual(fromTs(stored.startedTime), startedTime);
     assert.deepEqual(fromTs(stored.stoppedTime), stoppedTime);
     assert.equal(stored.workspaceClass, "large");
+  });
+
+  it("is served over Connect JSON on HTTP/1.1 and reported SERVING by the health service", async () => {
+    const id = randomUUID();
+    const post = (method: string, body: unknown) =>
+      fetch(`${t.tally.url}/usage.v1.WorkspaceInstanceService/${method}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      }).then(async (response) => ({ status: response.status, body: (await response.json()) as Record<string, unknown> }));
+    const upserted = await post("UpsertWorkspaceInstances", {
+      instances: [{ id, workspaceId: "ws-json", startedTime: "2026-01-15T10:00:00.250Z" }],
+    });
+    assert.deepEqual(upserted, { status: 200, body: { upserted: "1" } });
+    const got = await post("GetWorkspaceInstance", { id });
+    assert.deepEqual(got.body, { id, workspaceId: "ws-json", startedTime: "2026-01-15T10:00:00.250Z" });
+    const missing = await post("GetWorkspaceInstance", { id: randomUUID() });
+    assert.equal(missing.status, 404);
+    assert.equal(missing.body.code, "not_found");
+    const health = createClient(Health, createGrpcTransport({ baseUrl: t.tally.url }));
+    const { status } = await health.check({ service: "usage.v1.WorkspaceInstanceService" });
+    assert.equal(status, HealthCheckResponse_ServingStatus.SERVING);
   });
 
   it("normalises upper-case ids to one instance", async () => {

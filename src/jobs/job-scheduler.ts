@@ -36,6 +36,10 @@ export interface JobStatus {
   readonly intervalMs: number;
   /** Running on this replica now. */
   readonly running: boolean;
+  /** Clock time the last run (on any replica) started, and when the last run ended. */
+  readonly lastStartedAt: Date | undefined;
+  readonly lastFinishedAt: Date | undefined;
+  /** Start of the last successful run: for the ledger job, the end of the window it covered. */
   readonly lastSuccessAt: Date | undefined;
   /** Duration of the last successful run. */
   readonly lastDurationMs: number | undefined;
@@ -126,6 +130,8 @@ export class JobScheduler {
         name: job.name,
         intervalMs: job.intervalMs,
         running: this.running.has(job.name),
+        lastStartedAt: row?.lastStartedAt ?? undefined,
+        lastFinishedAt: row?.lastFinishedAt ?? undefined,
         lastSuccessAt: row?.lastSuccessAt ?? undefined,
         lastDurationMs: row?.lastDurationMs ?? undefined,
         lastFailureAt: row?.lastFailureAt ?? undefined,

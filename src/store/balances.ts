@@ -40,18 +40,21 @@ export async function lockAttribution(tx: Transaction, attributionId: string, no
   return row.balanceCents;
 }
 
-/** Adds `deltaCents` to each attribution id's balance, in a stable order so transactions never deadlock. */
+/**
+ * Adds `deltaCents` to each attribution id's balance, in a stable order so transactions never
+ * deadlock. One statement with one JSON parameter however many ids (a reconcile page moves hundreds).
+ */
 export async function addToBalances(tx: Transaction, deltas: ReadonlyMap<string, bigint>, now: Date): Promise<void> {
-  const sorted = [...deltas.entries()].filter(([, delta]) => delta !== 0n).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  if (sorted.length === 0) return;
-  await tx
-    .insert(balances)
-    .values(sorted.map(([attributionId, balanceCents]) => ({ attributionId, balanceCents, updatedAt: now })))
-    .onConflictDoUpdate({
-      target: balances.attributionId,
-      set: {
-        balanceCents: sql`${balances.balanceCents} + excluded.balance_cents`,
-        updatedAt: sql`excluded.updated_at`,
-      },
-    });
+  const rows = [...deltas.entries()]
+    .filter(([, delta]) => delta !== 0n)
+    .map(([attributionId, delta]) => ({ attribution_id: attributionId, delta: delta.toString() }));
+  if (rows.length === 0) return;
+  await tx.execute(sql`
+    INSERT INTO balances (attribution_id, balance_cents, updated_at)
+    SELECT x.attribution_id, x.delta, ${now.toISOString()}::timestamptz
+    FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(attribution_id text, delta int8)
+    ORDER BY x.attribution_id
+    ON CONFLICT (attribution_id) DO UPDATE SET
+      balance_cents = balances.balance_cents + excluded.balance_cents,
+      updated_at = excluded.updated_at`);
 }
