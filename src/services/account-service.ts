@@ -3,7 +3,7 @@
 import { parseAttributionId } from "../domain/attribution-id.js";
 import type { Clock } from "../domain/clock.js";
 import { requireText, spendingLimitState } from "../domain/stripe-billing.js";
-import { getBalanceCents } from "../store/balances.js";
+import { BalanceReader } from "../store/balance-reader.js";
 import { insertBlock, listActiveBlocks, listBlockHistory, unblockAll, type Block } from "../store/blocked-attributions.js";
 import type { Database } from "../store/database.js";
 import type { CostCenterService } from "./cost-center-service.js";
@@ -28,7 +28,11 @@ export interface AccountServiceDeps {
 }
 
 export class AccountService {
-  constructor(private readonly deps: AccountServiceDeps) {}
+  private readonly balances: BalanceReader;
+
+  constructor(private readonly deps: AccountServiceDeps) {
+    this.balances = new BalanceReader(deps.db);
+  }
 
   async status(attributionIdText: string): Promise<AccountStatus> {
     const attribution = parseAttributionId(attributionIdText);
@@ -36,7 +40,7 @@ export class AccountService {
     // gets its defaults without anything being stored: asking must not create.
     const costCenter = await this.deps.costCenters.currentOrDefault(attribution.text);
     const [balanceCents, blocks] = await Promise.all([
-      getBalanceCents(this.deps.db, attribution.text),
+      this.balances.balanceCents(attribution.text),
       listActiveBlocks(this.deps.db, attribution.text),
     ]);
     return {

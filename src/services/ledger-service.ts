@@ -6,7 +6,8 @@ import { creditsToCentsExact } from "../domain/credit-cents.js";
 import { sourceKeys, type LedgerEntry } from "../domain/ledger-entry.js";
 import { invalidArgument } from "../domain/tally-error.js";
 import { parseUsageQuery, type UsageQueryInput, type UsageQuery } from "../domain/usage-query.js";
-import { getBalanceCents, lockAttribution } from "../store/balances.js";
+import { lockAttribution } from "../store/balances.js";
+import { BalanceReader } from "../store/balance-reader.js";
 import type { Database } from "../store/database.js";
 import { insertEntries, listUsage, type UsagePage } from "../store/ledger.js";
 import { inTransaction } from "../store/transactions.js";
@@ -21,11 +22,15 @@ export interface LedgerServiceDeps {
 }
 
 export class LedgerService {
-  constructor(private readonly deps: LedgerServiceDeps) {}
+  private readonly balances: BalanceReader;
+
+  constructor(private readonly deps: LedgerServiceDeps) {
+    this.balances = new BalanceReader(deps.db);
+  }
 
   async balanceCents(attributionIdText: string): Promise<bigint> {
     const attribution = parseAttributionId(attributionIdText);
-    return getBalanceCents(this.deps.db, attribution.text);
+    return this.balances.balanceCents(attribution.text);
   }
 
   /** Books a final credit note of `-credits`; returns the entry. */
