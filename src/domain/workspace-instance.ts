@@ -82,9 +82,9 @@ export interface WorkspaceInstance {
   readonly userAvatarUrl: string;
 }
 
-export function checkBatchSize(count: number, field = "instances"): void {
+export function checkBatchSize(count: number): void {
   if (count > instanceBatchSizeMax) {
-    throw invalidArgument(`${field} has ${count} entries, at most ${instanceBatchSizeMax} are allowed per request`);
+    throw invalidArgument(`instances has ${count} entries, at most ${instanceBatchSizeMax} are allowed per request`);
   }
 }
 
