@@ -72,7 +72,9 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
     });
     const ledger = new LedgerService({ db, clock });
     const instances = new WorkspaceInstanceService({ db, clock });
-    const reconciler = new UsageReconciler({ db, clock, prices: config.priceTable, writesInFlight: database.kind === "postgres" ? 2 : 1 });
+    // Two pages written while the next is read, where the database runs transactions side by side.
+    const writesInFlight = Math.min(2, database.concurrentTransactionsMax);
+    const reconciler = new UsageReconciler({ db, clock, prices: config.priceTable, writesInFlight });
     const billing = buildBilling({ config, db, clock, logger, costCenters });
     const scheduledJobs: ScheduledJob[] = [
       ledgerJob(reconciler, config.ledgerIntervalMs),
