@@ -14,7 +14,7 @@ import { dashboardRoute } from "./dashboard/dashboard-route.js";
 import { createLogger, type Logger } from "./logger.js";
 import { file_usage_v1_workspace_instance, WorkspaceInstanceService as WorkspaceInstanceServiceDesc } from "./gen/usage/v1/workspace_instance_pb.js";
 import { workspaceInstanceServiceImpl } from "./rpc/workspace-instance-service.js";
-import { hostedService, startServer, type HttpRoute } from "./server.js";
+import { hostedService, startServer, type HostedService, type HttpRoute } from "./server.js";
 import { file_usage_v1_report, ReportService as ReportServiceDesc } from "./gen/usage/v1/report_pb.js";
 import { reportServiceImpl } from "./rpc/report-service.js";
 import { AuditService as AuditServiceDesc, file_usage_v1_audit } from "./gen/usage/v1/audit_pb.js";
@@ -28,7 +28,7 @@ import { ledgerJob } from "./jobs/ledger-job.js";
 import { resetJob } from "./jobs/reset-job.js";
 import { invoiceJob } from "./jobs/invoice-job.js";
 import { ReportService } from "./services/report-service.js";
-import { openDatabase, pingDatabase, type DatabaseHandle } from "./store/database.js";
+import { openDatabase, pingDatabase, type Database, type DatabaseHandle } from "./store/database.js";
 
 /** In-flight requests get this long to finish on shutdown. */
 export const shutdownGraceMs = 10_000;
@@ -64,64 +64,23 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
   let closing = false;
   try {
     const db = database.db;
-    const costCenters = new CostCenterService({
-      db,
-      clock,
-      defaultSpendingLimit: config.defaultSpendingLimit,
-      stripeEnabled: config.stripe !== undefined,
-    });
-    const ledger = new LedgerService({ db, clock });
-    const instances = new WorkspaceInstanceService({ db, clock });
-    const reconciler = new UsageReconciler({ db, clock, prices: config.priceTable, writesInFlight: database.kind === "postgres" ? 2 : 1 });
-    const billing = buildBilling({ config, db, clock, logger, costCenters });
-    const scheduledJobs: ScheduledJob[] = [
-      ledgerJob(reconciler, config.ledgerIntervalMs),
-      resetJob(costCenters, config.resetIntervalMs),
-      ...(billing.billing ? [invoiceJob(billing.billing, config.invoiceIntervalMs)] : []),
-    ];
-    const jobs = new JobScheduler({ database, clock, logger, replica: `${os.hostname()}:${process.pid}`, jobs: scheduledJobs });
-    // Health probes may come many times a second from several checkers; one ping a second is enough.
-    let lastPing: { atMs: number; ok: Promise<boolean> } | undefined;
-    const databaseReachable = () => {
-      const nowMs = performance.now();
-      if (!lastPing || nowMs - lastPing.atMs > healthPingIntervalMs) {
-        lastPing = { atMs: nowMs, ok: pingDatabase(db).then(() => true, () => false) };
-      }
-      return lastPing.ok;
-    };
-    const metrics = new TallyMetrics(clock, logger);
-    metrics.onScrape("jobs", async () => {
-      for (const status of await jobs.status()) {
-        if (!status.lastSuccessAt) continue;
-        metrics.setJobStatus(status.name, status.lastSuccessAt, status.lastDurationMs ?? 0);
-        // The ledger's last successful run booked everything up to its start.
-        if (status.name === "ledger") metrics.setLedgerBookedUntil(status.lastSuccessAt);
-      }
-    });
-    metrics.onScrape("webhook-inbox", async () => {
-      const backlog = await billing.inboxBacklog();
-      metrics.setWebhookInboxBacklog(backlog.pending + backlog.failed, undefined);
-    });
-    // The access guard stays first: it refuses plain HTTP requests that need a token (see access/http-access.ts).
-    // The admin dashboard answers only its own paths, so its place after the guard is free.
-    const routes: HttpRoute[] = [httpAccessGuard(config.apiTokens), metricsRoute(metrics), ...billing.httpRoutes, dashboardRoute({ logger })];
-    // Outermost first: metrics see every outcome, the audit sees who was refused, access runs last.
-    const interceptors = [metricsInterceptor(metrics), auditInterceptor({ db, clock, logger, metrics }), accessInterceptor(config.apiTokens)];
-    if (!config.apiTokens) logger.warn("access control is off: TALLY_API_TOKENS is not set, every caller may read and change everything");
-    const services = [
-      hostedService(WorkspaceInstanceServiceDesc, workspaceInstanceServiceImpl(instances), file_usage_v1_workspace_instance),
-      hostedService(ReportServiceDesc, reportServiceImpl({ reports: new ReportService({ db, clock }) }), file_usage_v1_report),
-      hostedService(AuditServiceDesc, auditServiceImpl({ db }), file_usage_v1_audit),
-      ...billing.services,
-    ];
+    const usage = buildUsage(config, database, clock);
+    const billing = buildBilling({ config, db, clock, logger, costCenters: usage.costCenters });
+    const jobs = buildJobs(config, database, clock, logger, usage, billing);
+    const metrics = buildMetrics(clock, logger, jobs, billing);
+    const databaseReachable = cachedDatabasePing(db);
     const front = await startServer(
       {
         logger,
-        usage: { costCenters, ledger, ledgerIntervalMs: config.ledgerIntervalMs, reconcileUsage: (from, to) => reconciler.reconcile(from, to) },
+        usage: {
+          costCenters: usage.costCenters,
+          ledger: usage.ledger,
+          ledgerIntervalMs: config.ledgerIntervalMs,
+          reconcileUsage: (from, to) => usage.reconciler.reconcile(from, to),
+        },
         isServing: async () => !closing && (await databaseReachable()),
-        httpRoutes: routes,
-        services,
-        interceptors,
+        ...buildEdge(config, db, clock, logger, metrics, billing),
+        services: buildServices(db, clock, usage.instances, billing),
       },
       config.port,
       config.host,
@@ -134,10 +93,7 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
       port: front.port,
       url,
       database,
-      costCenters,
-      ledger,
-      instances,
-      reconciler,
+      ...usage,
       jobs,
       billing,
       logger,
@@ -156,4 +112,96 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
     await database.close();
     throw error;
   }
+}
+
+type UsageServices = Pick<Tally, "costCenters" | "ledger" | "instances" | "reconciler">;
+
+/** The use cases of cost centers, the ledger, instances and reconciliation. */
+function buildUsage(config: TallyConfig, database: DatabaseHandle, clock: Clock): UsageServices {
+  const db = database.db;
+  return {
+    costCenters: new CostCenterService({
+      db,
+      clock,
+      defaultSpendingLimit: config.defaultSpendingLimit,
+      stripeEnabled: config.stripe !== undefined,
+    }),
+    ledger: new LedgerService({ db, clock }),
+    instances: new WorkspaceInstanceService({ db, clock }),
+    // Two pages written while the next is read, where the database runs transactions side by side.
+    reconciler: new UsageReconciler({
+      db,
+      clock,
+      prices: config.priceTable,
+      writesInFlight: Math.min(2, database.concurrentTransactionsMax),
+    }),
+  };
+}
+
+/** The scheduled jobs: ledger and reset always, invoices when Stripe is on. */
+function buildJobs(
+  config: TallyConfig,
+  database: DatabaseHandle,
+  clock: Clock,
+  logger: Logger,
+  usage: UsageServices,
+  billing: BillingModule,
+): JobScheduler {
+  const scheduledJobs: ScheduledJob[] = [
+    ledgerJob(usage.reconciler, config.ledgerIntervalMs),
+    resetJob(usage.costCenters, config.resetIntervalMs),
+    ...(billing.billing ? [invoiceJob(billing.billing, config.invoiceIntervalMs)] : []),
+  ];
+  return new JobScheduler({ database, clock, logger, replica: `${os.hostname()}:${process.pid}`, jobs: scheduledJobs });
+}
+
+/** Prometheus metrics, fed at scrape time by the jobs' status and the webhook inbox. */
+function buildMetrics(clock: Clock, logger: Logger, jobs: JobScheduler, billing: BillingModule): TallyMetrics {
+  const metrics = new TallyMetrics(clock, logger);
+  metrics.onScrape("jobs", async () => {
+    for (const status of await jobs.status()) {
+      if (!status.lastSuccessAt) continue;
+      metrics.setJobStatus(status.name, status.lastSuccessAt, status.lastDurationMs ?? 0);
+      // The ledger's last successful run booked everything up to its start.
+      if (status.name === "ledger") metrics.setLedgerBookedUntil(status.lastSuccessAt);
+    }
+  });
+  metrics.onScrape("webhook-inbox", async () => {
+    const backlog = await billing.inboxBacklog();
+    metrics.setWebhookInboxBacklog(backlog.pending + backlog.failed, undefined);
+  });
+  return metrics;
+}
+
+/** Health probes may come many times a second from several checkers; one ping a second is enough. */
+function cachedDatabasePing(db: Database): () => Promise<boolean> {
+  let lastPing: { atMs: number; ok: Promise<boolean> } | undefined;
+  return () => {
+    const nowMs = performance.now();
+    if (!lastPing || nowMs - lastPing.atMs > healthPingIntervalMs) {
+      lastPing = { atMs: nowMs, ok: pingDatabase(db).then(() => true, () => false) };
+    }
+    return lastPing.ok;
+  };
+}
+
+/** What every request passes on its way in: plain HTTP routes and RPC interceptors. */
+function buildEdge(config: TallyConfig, db: Database, clock: Clock, logger: Logger, metrics: TallyMetrics, billing: BillingModule) {
+  // The access guard stays first: it refuses plain HTTP requests that need a token (see access/http-access.ts).
+  // The admin dashboard answers only its own paths, so its place after the guard is free.
+  const httpRoutes: HttpRoute[] = [httpAccessGuard(config.apiTokens), metricsRoute(metrics), ...billing.httpRoutes, dashboardRoute({ logger })];
+  // Outermost first: metrics see every outcome, the audit sees who was refused, access runs last.
+  const interceptors = [metricsInterceptor(metrics), auditInterceptor({ db, clock, logger, metrics }), accessInterceptor(config.apiTokens)];
+  if (!config.apiTokens) logger.warn("access control is off: TALLY_API_TOKENS is not set, every caller may read and change everything");
+  return { httpRoutes, interceptors };
+}
+
+/** The RPC services beside UsageService (which the server always hosts). */
+function buildServices(db: Database, clock: Clock, instances: WorkspaceInstanceService, billing: BillingModule): HostedService[] {
+  return [
+    hostedService(WorkspaceInstanceServiceDesc, workspaceInstanceServiceImpl(instances), file_usage_v1_workspace_instance),
+    hostedService(ReportServiceDesc, reportServiceImpl({ reports: new ReportService({ db, clock }) }), file_usage_v1_report),
+    hostedService(AuditServiceDesc, auditServiceImpl({ db }), file_usage_v1_audit),
+    ...billing.services,
+  ];
 }

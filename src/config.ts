@@ -72,13 +72,6 @@ export function parseDurationMs(text: string, key: string): number {
   return Math.round(total);
 }
 
-export function formatDurationMs(ms: number): string {
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
-  if (ms % 1000 === 0) return `${ms / 1000}s`;
-  return `${ms}ms`;
-}
-
 function readFileConfig(file: string | undefined): FileConfig {
   if (!file) return {};
   let text: string;

@@ -2,27 +2,20 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { listCostCenterHistory } from "../src/store/cost-centers.js";
-import type { AccountMethod, BillingMethod } from "./support/billing-tally.js";
 import { bookInstanceUsage, teamId, userId } from "./support/ledger-fixtures.js";
-import { grpcClientFor, grpcStatus, startTestTally, type PromisifiedClient, type TestTally } from "./support/test-tally.js";
-
-async function rejects(call: Promise<unknown>, code: number, messagePart?: RegExp) {
-  await assert.rejects(call, (error: { code: number; details: string }) => {
-    assert.equal(error.code, code, `expected code ${code}, got ${error.code}: ${error.details}`);
-    if (messagePart) assert.match(error.details, messagePart);
-    return true;
-  });
-}
+import { AccountService } from "../src/gen/usage/v1/account_pb.js";
+import { BillingService } from "../src/gen/usage/v1/billing_pb.js";
+import { grpcClientFor, grpcStatus, rejects, startTestTally, type GrpcClient, type MethodOf, type TestTally } from "./support/test-tally.js";
 
 describe("AccountService and billing without Stripe", () => {
   let t: TestTally;
-  let accounts: PromisifiedClient<AccountMethod>;
-  let billing: PromisifiedClient<BillingMethod>;
+  let accounts: GrpcClient<typeof AccountService>["methods"];
+  let billing: GrpcClient<typeof BillingService>["methods"];
   const closers: Array<() => void> = [];
   before(async () => {
     t = await startTestTally();
-    const a = grpcClientFor<AccountMethod>(`127.0.0.1:${t.tally.port}`, "usage.v1.AccountService");
-    const b = grpcClientFor<BillingMethod>(`127.0.0.1:${t.tally.port}`, "usage.v1.BillingService");
+    const a = grpcClientFor(`127.0.0.1:${t.tally.port}`, AccountService);
+    const b = grpcClientFor(`127.0.0.1:${t.tally.port}`, BillingService);
     closers.push(a.close, b.close);
     accounts = a.methods;
     billing = b.methods;
@@ -34,7 +27,7 @@ describe("AccountService and billing without Stripe", () => {
 
   it("answers every BillingService RPC with FAILED_PRECONDITION while Stripe is not configured", async () => {
     const team = teamId();
-    const calls: Array<[BillingMethod, object]> = [
+    const calls: Array<[MethodOf<typeof BillingService>, object]> = [
       ["reconcileInvoices", {}],
       ["finalizeInvoice", { invoiceId: "in_1" }],
       ["cancelSubscription", { subscriptionId: "sub_1" }],

@@ -98,7 +98,7 @@ describe("audit log with access control on", () => {
       pageToken = page.nextPageToken;
     } while (pageToken !== "");
     assert.deepEqual(seen, [5, 4, 3, 2, 1]);
-    for (const request of [{ pageSize: 1001 }, { pageSize: -1 }, { pageToken: "abc" }, { attributionId: "team:nope" }]) {
+    for (const request of [{ pageSize: 1001 }, { pageSize: -1 }, { pageToken: "abc" }, { pageToken: "9999999999999999999" }, { attributionId: "team:nope" }]) {
       await assert.rejects(audit.listAuditEntries(request, as(readerToken)), (e: ConnectError) => e.code === Code.InvalidArgument);
     }
   });

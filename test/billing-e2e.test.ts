@@ -10,17 +10,9 @@ import { listEntries, sumLedgerCents } from "../src/store/ledger.js";
 import { getInboxEvent } from "../src/store/webhook-inbox.js";
 import { startBillingTally, type BillingTally } from "./support/billing-tally.js";
 import { bookInstanceUsage, teamId } from "./support/ledger-fixtures.js";
-import { grpcStatus } from "./support/test-tally.js";
+import { grpcStatus, rejects } from "./support/test-tally.js";
 
 const day = 86_400_000;
-
-async function rejects(call: Promise<unknown>, code: number, messagePart?: RegExp) {
-  await assert.rejects(call, (error: { code: number; details: string }) => {
-    assert.equal(error.code, code, `expected code ${code}, got ${error.code}: ${error.details}`);
-    if (messagePart) assert.match(error.details, messagePart);
-    return true;
-  });
-}
 
 describe("billing through Stripe, end to end", () => {
   let b: BillingTally;

@@ -4,15 +4,7 @@ import { after, before, describe, it } from "node:test";
 import { getStripeCustomerByAttributionId } from "../src/store/stripe-customers.js";
 import { startBillingTally, type BillingTally } from "./support/billing-tally.js";
 import { teamId, userId } from "./support/ledger-fixtures.js";
-import { grpcStatus } from "./support/test-tally.js";
-
-async function rejects(call: Promise<unknown>, code: number, messagePart?: RegExp) {
-  await assert.rejects(call, (error: { code: number; details: string }) => {
-    assert.equal(error.code, code, `expected code ${code}, got ${error.code}: ${error.details}`);
-    if (messagePart) assert.match(error.details, messagePart);
-    return true;
-  });
-}
+import { grpcStatus, rejects } from "./support/test-tally.js";
 
 const { INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, ALREADY_EXISTS } = grpcStatus;
 

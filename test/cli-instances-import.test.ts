@@ -8,9 +8,9 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { teamId } from "./support/ledger-fixtures.js";
-import { instanceClient, type InstanceMethod } from "./support/instances.js";
+import { instanceClient, type InstanceClient } from "./support/instances.js";
 import { tallyBin } from "./support/tally-process.js";
-import { grpcStatus, startTestTally, type PromisifiedClient, type TestTally } from "./support/test-tally.js";
+import { grpcStatus, startTestTally, type TestTally } from "./support/test-tally.js";
 
 const run = promisify(execFile);
 
@@ -26,7 +26,7 @@ async function tally(args: string[]): Promise<{ code: number; stdout: string; st
 
 describe("tally instances import", () => {
   let t: TestTally;
-  let client: { methods: PromisifiedClient<InstanceMethod>; close(): void };
+  let client: InstanceClient;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-import-"));
   before(async () => {
     t = await startTestTally();

@@ -11,8 +11,8 @@ import { sumLedgerCents } from "../src/store/ledger.js";
 import { readJobRun } from "../src/store/job-runs.js";
 import { usage } from "../src/store/schema.js";
 import { teamId, userId as userAttributionId } from "./support/ledger-fixtures.js";
-import { instanceClient, instanceReport, ts, type InstanceMethod, type InstanceSpec } from "./support/instances.js";
-import { startTestTally, type PromisifiedClient, type TestTally } from "./support/test-tally.js";
+import { instanceClient, instanceReport, ts, type InstanceClient, type InstanceSpec } from "./support/instances.js";
+import { startTestTally, type TestTally } from "./support/test-tally.js";
 
 const second = 1000;
 const minute = 60 * second;
@@ -21,7 +21,7 @@ const day = 24 * hour;
 
 describe("ledger job and ReconcileUsage", () => {
   let t: TestTally;
-  let client: { methods: PromisifiedClient<InstanceMethod>; close(): void };
+  let client: InstanceClient;
   before(async () => {
     // g1-standard costs 0.6 credits a minute: exactly 1 credit cent per second.
     t = await startTestTally({ env: { TALLY_CREDITS_PER_MINUTE_BY_WORKSPACE_CLASS: JSON.stringify({ "g1-standard": 0.6 }) } });

@@ -9,8 +9,8 @@ import fc from "fast-check";
 import { buildPriceTable, priceOf, usageCents } from "../src/domain/pricing.js";
 import { rowsOf } from "../src/store/raw-result.js";
 import { teamId } from "./support/ledger-fixtures.js";
-import { instanceClient, instanceReport, ts, type InstanceMethod, type InstanceSpec } from "./support/instances.js";
-import { startTestTally, type PromisifiedClient, type TestTally } from "./support/test-tally.js";
+import { instanceClient, instanceReport, ts, type InstanceClient, type InstanceSpec } from "./support/instances.js";
+import { startTestTally, type TestTally } from "./support/test-tally.js";
 
 const second = 1000;
 const minute = 60 * second;
@@ -61,7 +61,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 
 describe("reconciliation invariants under random histories", () => {
   let t: TestTally;
-  let client: { methods: PromisifiedClient<InstanceMethod>; close(): void };
+  let client: InstanceClient;
   before(async () => {
     t = await startTestTally({ env: { TALLY_CREDITS_PER_MINUTE_BY_WORKSPACE_CLASS: JSON.stringify(classes) } });
     client = instanceClient(t);

@@ -7,19 +7,11 @@ import { getBalanceCents } from "../src/store/balances.js";
 import { listCostCenterHistory } from "../src/store/cost-centers.js";
 import { listEntries, sumLedgerCents } from "../src/store/ledger.js";
 import { bookInstanceUsage, teamId, userId } from "./support/ledger-fixtures.js";
-import { grpcStatus, startTestTally, type TestTally } from "./support/test-tally.js";
+import { grpcStatus, rejects, startTestTally, type TestTally } from "./support/test-tally.js";
 
 const day = 24 * 60 * 60 * 1000;
 const ts = (date: Date) => ({ seconds: String(Math.floor(date.getTime() / 1000)), nanos: (date.getTime() % 1000) * 1e6 });
 const fromTs = (t: { seconds: string; nanos: number }) => new Date(Number(t.seconds) * 1000 + Math.round(t.nanos / 1e6));
-
-async function rejects(call: Promise<unknown>, code: number, messagePart?: RegExp) {
-  await assert.rejects(call, (error: { code: number; details: string }) => {
-    assert.equal(error.code, code, `expected code ${code}, got ${error.code}: ${error.details}`);
-    if (messagePart) assert.match(error.details, messagePart);
-    return true;
-  });
-}
 
 async function assertBalanceMatchesLedger(t: TestTally, attributionId: string) {
   const db = t.tally.database.db;

@@ -6,23 +6,15 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Health, HealthCheckResponse_ServingStatus } from "../src/gen/health/v1/health_pb.js";
 import { teamId } from "./support/ledger-fixtures.js";
-import { fromTs, instanceClient, instanceReport, ts, type InstanceMethod } from "./support/instances.js";
-import { grpcStatus, startTestTally, type PromisifiedClient, type TestTally } from "./support/test-tally.js";
+import { fromTs, instanceClient, instanceReport, ts, type InstanceClient } from "./support/instances.js";
+import { grpcStatus, rejects, startTestTally, type TestTally } from "./support/test-tally.js";
 
 const minute = 60_000;
 
-async function rejects(call: Promise<unknown>, code: number, messagePart?: RegExp) {
-  await assert.rejects(call, (error: { code: number; details: string }) => {
-    assert.equal(error.code, code, `expected code ${code}, got ${error.code}: ${error.details}`);
-    if (messagePart) assert.match(error.details, messagePart);
-    return true;
-  });
-}
-
 describe("WorkspaceInstanceService over gRPC", () => {
   let t: TestTally;
-  let client: { methods: PromisifiedClient<InstanceMethod>; close(): void };
-  let api: PromisifiedClient<InstanceMethod>;
+  let client: InstanceClient;
+  let api: InstanceClient["methods"];
   before(async () => {
     t = await startTestTally();
     client = instanceClient(t);

@@ -39,8 +39,18 @@ export function parseAttributionId(value: string, field = "attribution_id"): Att
 
 /** Validates an optional user id (empty means absent); returns the canonical form or undefined. */
 export function parseOptionalUserId(value: string, field = "user_id"): string | undefined {
-  if (value === "") return undefined;
+  return value === "" ? undefined : parseUuid(value, field);
+}
+
+/** A required UUID in canonical lower-case form, or InvalidArgument naming `field`, the value and the rule. */
+export function parseUuid(value: string, field: string): string {
+  if (value === "") throw invalidArgument(`${field} is required`);
   const why = explainNotUuid(value);
-  if (why !== undefined) throw invalidArgument(`${field} ${JSON.stringify(value)} ${why}`);
+  if (why !== undefined) throw invalidArgument(`${field} ${quoteValue(value)} ${why}`);
   return value.toLowerCase();
+}
+
+/** A value as error messages quote it: JSON, cut after 80 characters. */
+export function quoteValue(value: string): string {
+  return JSON.stringify(value.length > 80 ? value.slice(0, 80) + "…" : value);
 }

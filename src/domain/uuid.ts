@@ -2,10 +2,6 @@
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
 
-export function isUuid(value: string): boolean {
-  return uuidPattern.test(value);
-}
-
 /** Why a value is not a UUID, or undefined when it is one. */
 export function explainNotUuid(value: string): string | undefined {
   if (value.length !== 36) return `is ${value.length} characters long, a UUID has 36`;

@@ -1,8 +1,7 @@
 // Workspace instances as the platform reports them: validation of a report, and the merge rule for
 // reports of one instance (a field a report leaves empty keeps its value; a set time is never erased).
-import { parseAttributionId } from "./attribution-id.js";
+import { parseAttributionId, parseOptionalUserId, parseUuid, quoteValue } from "./attribution-id.js";
 import { invalidArgument } from "./tally-error.js";
-import { explainNotUuid } from "./uuid.js";
 
 export type WorkspaceType = "regular" | "prebuild";
 export const workspaceTypes: readonly WorkspaceType[] = ["regular", "prebuild"];
@@ -82,9 +81,9 @@ export interface WorkspaceInstance {
   readonly userAvatarUrl: string;
 }
 
-export function checkBatchSize(count: number, field = "instances"): void {
+export function checkBatchSize(count: number): void {
   if (count > instanceBatchSizeMax) {
-    throw invalidArgument(`${field} has ${count} entries, at most ${instanceBatchSizeMax} are allowed per request`);
+    throw invalidArgument(`instances has ${count} entries, at most ${instanceBatchSizeMax} are allowed per request`);
   }
 }
 
@@ -94,23 +93,16 @@ export function checkBatchSize(count: number, field = "instances"): void {
  */
 export function validateInstanceReport(input: InstanceReportInput, prefix: string, now: Date): InstanceReport {
   const field = (name: string) => `${prefix}.${name}`;
-  if (input.id === "") throw invalidArgument(`${field("id")} is required`);
-  const idProblem = explainNotUuid(input.id);
-  if (idProblem) throw invalidArgument(`${field("id")} ${quote(input.id)} ${idProblem}`);
+  const id = parseUuid(input.id, field("id"));
   const workspaceId = text(input.workspaceId, field("workspace_id"), instanceFieldLengthMax.workspace_id);
   if (workspaceId === undefined) throw invalidArgument(`${field("workspace_id")} is required`);
   const attributionId = input.attributionId === "" ? undefined : parseAttributionId(input.attributionId, field("attribution_id")).text;
-  let userId: string | undefined;
-  if (input.userId !== "") {
-    const problem = explainNotUuid(input.userId);
-    if (problem) throw invalidArgument(`${field("user_id")} ${quote(input.userId)} ${problem}`);
-    userId = input.userId.toLowerCase();
-  }
+  const userId = parseOptionalUserId(input.userId, field("user_id"));
   const workspaceClass = text(input.workspaceClass, field("workspace_class"), instanceFieldLengthMax.workspace_class);
   let workspaceType: WorkspaceType | undefined;
   if (input.workspaceType !== "") {
     if (!(workspaceTypes as readonly string[]).includes(input.workspaceType)) {
-      throw invalidArgument(`${field("workspace_type")} ${quote(input.workspaceType)} must be "regular" or "prebuild"`);
+      throw invalidArgument(`${field("workspace_type")} ${quoteValue(input.workspaceType)} must be "regular" or "prebuild"`);
     }
     workspaceType = input.workspaceType as WorkspaceType;
   }
@@ -136,7 +128,7 @@ export function validateInstanceReport(input: InstanceReportInput, prefix: strin
     }
   }
   return {
-    id: input.id.toLowerCase(),
+    id,
     workspaceId,
     attributionId,
     userId,
@@ -180,10 +172,6 @@ function text(value: string, field: string, lengthMax: number): string | undefin
   if (value === "") return undefined;
   if (value.length > lengthMax) throw invalidArgument(`${field} is ${value.length} characters long, at most ${lengthMax} allowed`);
   // PostgreSQL text cannot hold NUL; refuse it here rather than fail the whole batch in the database.
-  if (value.includes("\u0000")) throw invalidArgument(`${field} ${quote(value)} contains a NUL character`);
+  if (value.includes("\u0000")) throw invalidArgument(`${field} ${quoteValue(value)} contains a NUL character`);
   return value;
-}
-
-function quote(value: string): string {
-  return JSON.stringify(value.length > 80 ? value.slice(0, 80) + "…" : value);
 }

@@ -1,15 +1,11 @@
 // usage.v1.AuditService: reading the audit log (newest first, keyset pages).
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { parseAttributionId } from "../domain/attribution-id.js";
-import { invalidArgument } from "../domain/tally-error.js";
+import { parseAuditPageQuery } from "../domain/audit-query.js";
 import { AuditEntrySchema, AuditService } from "../gen/usage/v1/audit_pb.js";
 import { listAuditEntries } from "../store/audit-log.js";
 import type { Database } from "../store/database.js";
 import { timestamp } from "./convert.js";
-
-export const auditPageSizeMax = 1000;
-export const auditPageSizeDefault = 50;
 
 export interface AuditServiceDeps {
   readonly db: Database;
@@ -18,20 +14,10 @@ export interface AuditServiceDeps {
 export function auditServiceImpl(deps: AuditServiceDeps): ServiceImpl<typeof AuditService> {
   return {
     async listAuditEntries(request) {
-      const attributionId = request.attributionId === "" ? undefined : parseAttributionId(request.attributionId).text;
-      if (request.pageSize < 0 || request.pageSize > auditPageSizeMax) {
-        throw invalidArgument(`page_size ${request.pageSize} must be between 0 and ${auditPageSizeMax}`);
-      }
-      const limit = request.pageSize === 0 ? auditPageSizeDefault : request.pageSize;
-      let beforeId: bigint | undefined;
-      if (request.pageToken !== "") {
-        if (!/^[1-9][0-9]{0,18}$/.test(request.pageToken)) {
-          throw invalidArgument(`page_token ${JSON.stringify(request.pageToken)} is not a token this server returned`);
-        }
-        beforeId = BigInt(request.pageToken);
-      }
+      const query = parseAuditPageQuery(request);
+      const limit = query.pageSize;
       // One extra row tells whether another page follows.
-      const rows = await listAuditEntries(deps.db, { attributionId, beforeId, limit: limit + 1 });
+      const rows = await listAuditEntries(deps.db, { attributionId: query.attributionId, beforeId: query.beforeId, limit: limit + 1 });
       const page = rows.slice(0, limit);
       return {
         entries: page.map((row) =>

@@ -44,7 +44,6 @@ export function usageServiceImpl(deps: UsageServiceDeps): ServiceImpl<typeof Usa
       const to = dateFromTimestamp(request.to, "to");
       if (!from) throw invalidArgument("from is required");
       if (!to) throw invalidArgument("to is required");
-      if (to < from) throw invalidArgument(`to ${to.toISOString()} must not be before from ${from.toISOString()}`);
       await deps.reconcileUsage(from, to);
       return {};
     },

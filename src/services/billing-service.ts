@@ -25,7 +25,7 @@ import {
 import { failedPrecondition, invalidArgument, notFound, TallyError } from "../domain/tally-error.js";
 import type { Logger } from "../logger.js";
 import { getBalanceCents, lockAttribution } from "../store/balances.js";
-import { getCurrentCostCenter, insertCostCenterVersion, listAttributionIdsWithStrategy } from "../store/cost-centers.js";
+import { getCurrentCostCenter, insertCostCenterVersion, listCurrentAttributionIds } from "../store/cost-centers.js";
 import type { Database } from "../store/database.js";
 import { insertEntries } from "../store/ledger.js";
 import {
@@ -274,7 +274,7 @@ export class BillingService {
     let cyclesAdvanced = 0;
     const failed: Array<{ attributionId: string; error: unknown }> = [];
     for (let afterId = ""; ; ) {
-      const page = await listAttributionIdsWithStrategy(this.deps.db, "stripe", afterId, reconcileBatchSizeMax);
+      const page = await listCurrentAttributionIds(this.deps.db, { strategy: "stripe", afterId, limit: reconcileBatchSizeMax });
       for (const attributionId of page) {
         try {
           const outcome = await this.reconcileOne(attributionId);

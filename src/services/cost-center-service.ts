@@ -23,7 +23,7 @@ import {
   getCurrentCostCenter,
   insertCostCenterVersion,
   lastOtherSpendingLimit,
-  listDueAttributionIds,
+  listCurrentAttributionIds,
 } from "../store/cost-centers.js";
 import type { Database } from "../store/database.js";
 import { insertEntries } from "../store/ledger.js";
@@ -115,7 +115,7 @@ export class CostCenterService {
     let afterId = "";
     for (;;) {
       const now = this.deps.clock.now();
-      const due = await listDueAttributionIds(this.deps.db, "other", now, resetBatchSizeMax, afterId);
+      const due = await listCurrentAttributionIds(this.deps.db, { strategy: "other", dueBy: now, afterId, limit: resetBatchSizeMax });
       for (const attributionId of due) {
         try {
           if (await this.resetOne(attributionId)) reset += 1;

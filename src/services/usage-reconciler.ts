@@ -21,8 +21,8 @@ export interface UsageReconcilerDeps {
   readonly prices: PriceTable;
   readonly pageSize?: number;
   /**
-   * Pages written concurrently while the next page is read (default 1). Worth 2 on PostgreSQL,
-   * where each transaction has its own connection; PGlite has one connection.
+   * Pages written concurrently while the next page is read (default 1). Worth 2 where transactions
+   * run side by side (PostgreSQL: each has its own connection); PGlite has one session.
    */
   readonly writesInFlight?: number;
 }

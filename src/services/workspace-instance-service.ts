@@ -1,7 +1,7 @@
 // Workspace-instance reports in: validation of a whole batch (all or nothing), then one upsert.
 import type { Clock } from "../domain/clock.js";
-import { notFound, invalidArgument } from "../domain/tally-error.js";
-import { explainNotUuid } from "../domain/uuid.js";
+import { notFound } from "../domain/tally-error.js";
+import { parseUuid } from "../domain/attribution-id.js";
 import {
   checkBatchSize,
   mergeReports,
@@ -37,10 +37,7 @@ export class WorkspaceInstanceService {
   }
 
   async get(id: string): Promise<WorkspaceInstance> {
-    if (id === "") throw invalidArgument("id is required");
-    const problem = explainNotUuid(id);
-    if (problem) throw invalidArgument(`id ${JSON.stringify(id.length > 80 ? id.slice(0, 80) + "…" : id)} ${problem}`);
-    const instance = await getInstance(this.deps.db, id.toLowerCase());
+    const instance = await getInstance(this.deps.db, parseUuid(id, "id"));
     if (!instance) throw notFound(`workspace instance ${id} is unknown`);
     return instance;
   }

@@ -28,15 +28,18 @@ export async function getBalanceCents(db: Database, attributionId: string): Prom
  * Locks the attribution id's balance row for the rest of the transaction, creating it at 0 if new,
  * and returns the balance. All mutations of one attribution id take this lock first, which
  * serialises them (cost-center versions, resets, ledger entries) without advisory locks.
+ *
+ * One statement: the no-op DO UPDATE locks an existing row like SELECT ... FOR UPDATE (it names the
+ * key column, so the lock is the exclusive kind), waits for a concurrent holder and then returns the
+ * balance it committed. `updated_at` is left alone: only a balance change moves it.
  */
 export async function lockAttribution(tx: Transaction, attributionId: string, now: Date): Promise<bigint> {
-  await tx.insert(balances).values({ attributionId, balanceCents: 0n, updatedAt: now }).onConflictDoNothing();
   const [row] = await tx
-    .select({ balanceCents: balances.balanceCents })
-    .from(balances)
-    .where(eq(balances.attributionId, attributionId))
-    .for("update");
-  if (!row) throw new Error(`balance row of ${attributionId} vanished inside its transaction`);
+    .insert(balances)
+    .values({ attributionId, balanceCents: 0n, updatedAt: now })
+    .onConflictDoUpdate({ target: balances.attributionId, set: { attributionId: sql`excluded.attribution_id` } })
+    .returning({ balanceCents: balances.balanceCents });
+  if (!row) throw new Error(`locking the balance row of ${attributionId} returned no row`);
   return row.balanceCents;
 }
 

@@ -51,55 +51,35 @@ export async function listCostCenterHistory(db: Database, attributionId: string)
   return rows.map(toCostCenter);
 }
 
-/** Attribution ids whose current cost center has `strategy` and a next billing time at or before `now`. */
-export async function listDueAttributionIds(
+/** The row is its attribution id's current version: no newer version exists. */
+const isCurrentVersion = sql`NOT EXISTS (SELECT 1 FROM cost_centers newer
+  WHERE newer.attribution_id = ${costCenters.attributionId} AND newer.version > ${costCenters.version})`;
+
+/**
+ * Attribution ids whose current cost center has `strategy` (and, with `dueBy`, a next billing time
+ * at or before it), after `afterId`, in id order: one page of at most `limit`.
+ */
+export async function listCurrentAttributionIds(
   db: Database,
-  strategy: BillingStrategy,
-  now: Date,
-  limit: number,
-  afterId: string,
+  query: { strategy: BillingStrategy; dueBy?: Date; afterId: string; limit: number },
 ): Promise<string[]> {
   const rows = await db
     .select({ attributionId: costCenters.attributionId })
     .from(costCenters)
     .where(
       and(
-        eq(costCenters.billingStrategy, strategy),
-        lte(costCenters.nextBillingTime, now),
-        sql`${costCenters.attributionId} > ${afterId}`,
-        sql`NOT EXISTS (SELECT 1 FROM cost_centers newer
-              WHERE newer.attribution_id = ${costCenters.attributionId} AND newer.version > ${costCenters.version})`,
+        eq(costCenters.billingStrategy, query.strategy),
+        query.dueBy ? lte(costCenters.nextBillingTime, query.dueBy) : undefined,
+        sql`${costCenters.attributionId} > ${query.afterId}`,
+        isCurrentVersion,
       ),
     )
     .orderBy(costCenters.attributionId)
-    .limit(limit);
+    .limit(query.limit);
   return rows.map((row) => row.attributionId);
 }
 
-/** Attribution ids whose current cost center has `strategy`, after `afterId`, in id order (for paging). */
-export async function listAttributionIdsWithStrategy(
-  db: Database,
-  strategy: BillingStrategy,
-  afterId: string,
-  limit: number,
-): Promise<string[]> {
-  const rows = await db
-    .select({ attributionId: costCenters.attributionId })
-    .from(costCenters)
-    .where(
-      and(
-        eq(costCenters.billingStrategy, strategy),
-        sql`${costCenters.attributionId} > ${afterId}`,
-        sql`NOT EXISTS (SELECT 1 FROM cost_centers newer
-              WHERE newer.attribution_id = ${costCenters.attributionId} AND newer.version > ${costCenters.version})`,
-      ),
-    )
-    .orderBy(costCenters.attributionId)
-    .limit(limit);
-  return rows.map((row) => row.attributionId);
-}
-
-function toCostCenter(row: typeof costCenters.$inferSelect): StoredCostCenter {
+export function toCostCenter(row: typeof costCenters.$inferSelect): StoredCostCenter {
   return {
     attributionId: row.attributionId,
     version: row.version,

@@ -22,6 +22,8 @@ export interface DatabaseHandle {
   readonly db: Database;
   /** A short description for logs, without secrets. */
   readonly description: string;
+  /** Transactions that can make progress at once: the pool size on PostgreSQL, 1 on PGlite (one session). */
+  readonly concurrentTransactionsMax: number;
   /**
    * Runs `work` while holding the session-level advisory lock `key` on a dedicated connection, or
    * returns `{ acquired: false }` at once when another session holds it. If this process dies, its
@@ -80,6 +82,7 @@ async function openPostgres(databaseUrl: string, poolSize: number): Promise<Data
     kind: "postgres",
     db,
     description: `PostgreSQL ${redact(databaseUrl)}`,
+    concurrentTransactionsMax: poolSize,
     tryWithAdvisoryLock: (key, work) => tryWithPgAdvisoryLock(pool, key, work),
     close: () => pool.end(),
   };
@@ -140,6 +143,7 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
       kind: "pglite",
       db: db as unknown as Database,
       description: memory ? "embedded PGlite in memory" : `embedded PGlite in ${dataDir}`,
+      concurrentTransactionsMax: 1,
       // One process owns the data directory (lock file), so there is nobody to contend with.
       tryWithAdvisoryLock: async (_key, work) => ({ acquired: true, value: await work() }),
       close: async () => {

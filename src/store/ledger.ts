@@ -29,7 +29,8 @@ export interface UsagePage {
   readonly creditCentsSum: bigint;
 }
 
-function usageFilter(query: UsageQuery): SQL {
+/** Workspace-instance entries of one attribution id in [from, to), of one user if given (usage_instance_time_idx). */
+export function workspaceUsageFilter(query: Pick<UsageQuery, "attributionId" | "from" | "to" | "userId">): SQL {
   const conditions = [
     eq(usage.attributionId, query.attributionId),
     eq(usage.kind, "workspaceinstance"),
@@ -42,7 +43,7 @@ function usageFilter(query: UsageQuery): SQL {
 
 /** One page of workspace-instance entries, plus count and sum over all matching entries. */
 export async function listUsage(db: Database, query: UsageQuery): Promise<UsagePage> {
-  const where = usageFilter(query);
+  const where = workspaceUsageFilter(query);
   const direction = query.order === "ascending" ? asc : desc;
   const [summary] = await db
     .select({ total: sql<bigint>`count(*)::int8`, creditCentsSum: sql<bigint>`coalesce(sum(${usage.creditCents}), 0)::int8` })
@@ -82,7 +83,7 @@ export async function sumLedgerCents(db: Database, attributionId: string): Promi
   return BigInt(row?.sum ?? 0n);
 }
 
-function toEntry(row: typeof usage.$inferSelect): LedgerEntry {
+export function toEntry(row: typeof usage.$inferSelect): LedgerEntry {
   return {
     id: row.id,
     attributionId: row.attributionId,

@@ -22,10 +22,6 @@ export function isRetryable(error: unknown): boolean {
   return state === "40001" || state === "40P01";
 }
 
-export function isUniqueViolation(error: unknown): boolean {
-  return sqlState(error) === "23505";
-}
-
 export function toTallyError(error: unknown): unknown {
   if (error instanceof TallyError) return error;
   const state = sqlState(error);

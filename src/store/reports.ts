@@ -1,18 +1,19 @@
 // Read-only queries behind ReportService: cost-center history, credit notes and invoices, and usage
 // summed per day and workspace class.
-import { and, asc, desc, eq, gte, lt, ne, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, ne, sql } from "drizzle-orm";
 import type { StoredCostCenter } from "../domain/cost-center.js";
 import type { LedgerEntry } from "../domain/ledger-entry.js";
 import type { PagedQuery, DailyUsageQuery } from "../domain/report-query.js";
+import { pageOffset } from "../domain/usage-query.js";
+import { toCostCenter } from "./cost-centers.js";
 import type { Database } from "./database.js";
+import { toEntry, workspaceUsageFilter } from "./ledger.js";
 import { costCenters, usage } from "./schema.js";
 
 export interface Paged<T> {
   readonly items: T[];
   readonly total: number;
 }
-
-const offsetOf = (query: PagedQuery) => (query.page - 1) * query.perPage;
 
 export async function listCostCenterVersions(db: Database, query: PagedQuery): Promise<Paged<StoredCostCenter>> {
   const where = eq(costCenters.attributionId, query.attributionId);
@@ -23,17 +24,9 @@ export async function listCostCenterVersions(db: Database, query: PagedQuery): P
     .where(where)
     .orderBy(desc(costCenters.version))
     .limit(query.perPage)
-    .offset(offsetOf(query));
+    .offset(pageOffset(query));
   return {
-    items: rows.map((row) => ({
-      attributionId: row.attributionId,
-      version: row.version,
-      spendingLimitCredits: row.spendingLimitCredits,
-      billingStrategy: row.billingStrategy,
-      billingCycleStart: row.billingCycleStart,
-      nextBillingTime: row.nextBillingTime,
-      createdAt: row.createdAt,
-    })),
+    items: rows.map(toCostCenter),
     total: Number(summary?.total ?? 0n),
   };
 }
@@ -48,20 +41,9 @@ export async function listCreditNotesAndInvoices(db: Database, query: PagedQuery
     .where(where)
     .orderBy(desc(usage.effectiveTime), desc(usage.id))
     .limit(query.perPage)
-    .offset(offsetOf(query));
+    .offset(pageOffset(query));
   return {
-    items: rows.map((row) => ({
-      id: row.id,
-      attributionId: row.attributionId,
-      sourceKey: row.sourceKey,
-      kind: row.kind,
-      description: row.description,
-      creditCents: row.creditCents,
-      effectiveTime: row.effectiveTime,
-      workspaceInstanceId: row.workspaceInstanceId,
-      draft: row.draft,
-      metadata: row.metadata,
-    })),
+    items: rows.map(toEntry),
     total: Number(summary?.total ?? 0n),
   };
 }
@@ -81,13 +63,6 @@ export interface DailyUsageRow {
  * usage_instance_time_idx range, like ListUsage.
  */
 export async function sumDailyUsage(db: Database, query: DailyUsageQuery, rowsMax: number): Promise<DailyUsageRow[]> {
-  const conditions: SQL[] = [
-    eq(usage.attributionId, query.attributionId),
-    eq(usage.kind, "workspaceinstance"),
-    gte(usage.effectiveTime, query.from),
-    lt(usage.effectiveTime, query.to),
-  ];
-  if (query.userId !== undefined) conditions.push(sql`${usage.metadata}->>'userId' = ${query.userId}`);
   // The day as text (not a timestamp) so both drivers return the same thing whatever the session
   // time zone; the bucket is the UTC calendar day.
   const day = sql<string>`to_char(${usage.effectiveTime} AT TIME ZONE 'UTC', 'YYYY-MM-DD')`;
@@ -100,7 +75,7 @@ export async function sumDailyUsage(db: Database, query: DailyUsageQuery, rowsMa
       entries: sql<bigint>`count(*)::int8`,
     })
     .from(usage)
-    .where(and(...conditions))
+    .where(workspaceUsageFilter(query))
     .groupBy(day, workspaceClass)
     .orderBy(asc(day), asc(workspaceClass))
     .limit(rowsMax);

@@ -5,28 +5,18 @@ import Stripe from "stripe";
 import { stripeApiVersion } from "../../src/billing/stripe-payment-provider.js";
 import { ManualClock } from "../../src/domain/clock.js";
 import { seedUsagePrices, startStripeEmulator, type StripeEmulator } from "../stripe-emulator/emulator.js";
-import { grpcClientFor, startTestTally, type PromisifiedClient, type TestTally } from "./test-tally.js";
+import { AccountService } from "../../src/gen/usage/v1/account_pb.js";
+import { BillingService } from "../../src/gen/usage/v1/billing_pb.js";
+import { grpcClientFor, startTestTally, type GrpcClient, type TestTally } from "./test-tally.js";
 
-export type BillingMethod =
-  | "reconcileInvoices"
-  | "finalizeInvoice"
-  | "cancelSubscription"
-  | "getStripeCustomer"
-  | "createStripeCustomer"
-  | "createHoldPaymentIntent"
-  | "createStripeSubscription"
-  | "updateCustomerSubscriptionsTaxState"
-  | "getPriceInformation"
-  | "onChargeDispute";
-export type AccountMethod = "getAccountStatus" | "unblockAttribution";
 
 export interface BillingTally {
   readonly t: TestTally;
   readonly emulator: StripeEmulator;
   readonly stripe: Stripe;
   readonly prices: { meterId: string; EUR: string; USD: string };
-  readonly billing: PromisifiedClient<BillingMethod>;
-  readonly accounts: PromisifiedClient<AccountMethod>;
+  readonly billing: GrpcClient<typeof BillingService>["methods"];
+  readonly accounts: GrpcClient<typeof AccountService>["methods"];
   /** Waits for webhook deliveries and for the inbox to be worked off. */
   settle(): Promise<void>;
   stop(): Promise<void>;
@@ -61,8 +51,8 @@ export async function startBillingTally(options: { clock?: ManualClock } = {}): 
   });
   emulator.addWebhookEndpoint(`${t.tally.url}/webhooks/stripe`);
   const address = `127.0.0.1:${t.tally.port}`;
-  const billing = grpcClientFor<BillingMethod>(address, "usage.v1.BillingService");
-  const accounts = grpcClientFor<AccountMethod>(address, "usage.v1.AccountService");
+  const billing = grpcClientFor(address, BillingService);
+  const accounts = grpcClientFor(address, AccountService);
   return {
     t,
     emulator,

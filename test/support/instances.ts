@@ -1,8 +1,9 @@
 // Workspace-instance reports for tests, in the plain-object shape a grpc-js client sends.
 import { randomUUID } from "node:crypto";
-import { grpcClientFor, type PromisifiedClient, type TestTally } from "./test-tally.js";
+import { WorkspaceInstanceService } from "../../src/gen/usage/v1/workspace_instance_pb.js";
+import { grpcClientFor, type GrpcClient, type TestTally } from "./test-tally.js";
 
-export type InstanceMethod = "upsertWorkspaceInstances" | "getWorkspaceInstance";
+export type InstanceClient = GrpcClient<typeof WorkspaceInstanceService>;
 
 export interface WireTimestamp {
   seconds: string;
@@ -50,6 +51,6 @@ export function instanceReport(spec: InstanceSpec): Record<string, unknown> {
 }
 
 /** A grpc-js client of WorkspaceInstanceService on a test server; close it when done. */
-export function instanceClient(t: TestTally): { methods: PromisifiedClient<InstanceMethod>; close(): void } {
-  return grpcClientFor<InstanceMethod>(`127.0.0.1:${t.tally.port}`, "usage.v1.WorkspaceInstanceService");
+export function instanceClient(t: TestTally): InstanceClient {
+  return grpcClientFor(`127.0.0.1:${t.tally.port}`, WorkspaceInstanceService);
 }

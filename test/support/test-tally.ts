@@ -2,8 +2,10 @@
 // (@grpc/grpc-js loading the .proto files, which proves wire compatibility) and Connect clients.
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import type { DescService } from "@bufbuild/protobuf";
 import { createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { startTally, type Tally } from "../../src/app.js";
@@ -20,7 +22,7 @@ export interface TestTally {
   readonly database: TestDatabase;
   readonly clock: ManualClock;
   /** A plain gRPC client from the .proto files; methods are promisified, errors carry `.code`. */
-  readonly grpc: PromisifiedClient<UsageMethod>;
+  readonly grpc: PromisifiedClient<MethodOf<typeof UsageService>>;
   /** A Connect client speaking the gRPC protocol over HTTP/2. */
   readonly usage: Client<typeof UsageService>;
   /** A Connect client speaking the Connect protocol (JSON) over HTTP/1.1. */
@@ -32,14 +34,13 @@ export interface TestTally {
 // them loosely, as any client of the wire would.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type PromisifiedClient<M extends string> = Record<M, (request: object) => Promise<any>>;
-export type UsageMethod =
-  | "getCostCenter"
-  | "setCostCenter"
-  | "reconcileUsage"
-  | "resetUsage"
-  | "listUsage"
-  | "getBalance"
-  | "addUsageCreditNote";
+/** The method names of a generated service, lowerCamel as both grpc-js and Connect name them. */
+export type MethodOf<S extends DescService> = Extract<keyof S["method"], string>;
+/** A grpc-js client of one service; close it when done. */
+export interface GrpcClient<S extends DescService> {
+  readonly methods: PromisifiedClient<MethodOf<S>>;
+  close(): void;
+}
 
 export interface TestTallyOptions {
   readonly clock?: ManualClock;
@@ -60,7 +61,7 @@ export async function startTestTally(options: TestTallyOptions = {}): Promise<Te
     ...options.env,
   });
   const tally = await startTally(config, { clock: clock as Clock, logger: silentLogger });
-  const grpcClient = grpcClientFor<UsageMethod>(`127.0.0.1:${tally.port}`, "usage.v1.UsageService");
+  const grpcClient = grpcClientFor(`127.0.0.1:${tally.port}`, UsageService);
   const usage = createClient(UsageService, createGrpcTransport({ baseUrl: tally.url }));
   const usageJson = createClient(UsageService, createConnectTransport({ baseUrl: tally.url, httpVersion: "1.1" }));
   return {
@@ -84,8 +85,9 @@ const packageDefinition = protoLoader.loadSync(
 );
 const loaded = grpc.loadPackageDefinition(packageDefinition) as any;
 
-export function grpcClientFor<M extends string>(address: string, service: string): { methods: PromisifiedClient<M>; close(): void } {
-  const [pkg, version, name] = service.split(".") as [string, string, string];
+/** A grpc-js client (from the .proto files, not the generated code) of `service` at `address`. */
+export function grpcClientFor<S extends DescService>(address: string, service: S): GrpcClient<S> {
+  const [pkg, version, name] = service.typeName.split(".") as [string, string, string];
   const Constructor = loaded[pkg][version][name] as typeof grpc.Client;
   const client = new Constructor(address, grpc.credentials.createInsecure()) as grpc.Client & Record<string, Function>;
   const methods = {} as Record<string, (request: object) => Promise<unknown>>;
@@ -99,7 +101,16 @@ export function grpcClientFor<M extends string>(address: string, service: string
         );
       });
   }
-  return { methods: methods as PromisifiedClient<M>, close: () => client.close() };
+  return { methods: methods as PromisifiedClient<MethodOf<S>>, close: () => client.close() };
 }
 
 export const grpcStatus = grpc.status;
+
+/** Asserts that a grpc-js call fails with `code` and, if given, a message matching `messagePart`. */
+export async function rejects(call: Promise<unknown>, code: number, messagePart?: RegExp): Promise<void> {
+  await assert.rejects(call, (error: { code: number; details: string }) => {
+    assert.equal(error.code, code, `expected code ${code}, got ${error.code}: ${error.details}`);
+    if (messagePart) assert.match(error.details, messagePart);
+    return true;
+  });
+}
