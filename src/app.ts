@@ -79,7 +79,6 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
       resetJob(costCenters, config.resetIntervalMs),
       ...(billing.billing ? [invoiceJob(billing.billing, config.invoiceIntervalMs)] : []),
     ];
-    const jobs = new JobScheduler({ database, clock, logger, replica: `${os.hostname()}:${process.pid}`, jobs: scheduledJobs });
     // Health probes may come many times a second from several checkers; one ping a second is enough.
     let lastPing: { atMs: number; ok: Promise<boolean> } | undefined;
     const databaseReachable = () => {
@@ -90,6 +89,14 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
       return lastPing.ok;
     };
     const metrics = new TallyMetrics(clock, logger);
+    const jobs = new JobScheduler({
+      database,
+      clock,
+      logger,
+      replica: `${os.hostname()}:${process.pid}`,
+      jobs: scheduledJobs,
+      onRunFinished: (job, run) => metrics.recordJobRun(job, { outcome: run.ok ? "success" : "failure", durationMs: run.durationMs, finishedAt: run.finishedAt }),
+    });
     metrics.onScrape("jobs", async () => {
       for (const status of await jobs.status()) {
         if (!status.lastSuccessAt) continue;
@@ -100,7 +107,7 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
     });
     metrics.onScrape("webhook-inbox", async () => {
       const backlog = await billing.inboxBacklog();
-      metrics.setWebhookInboxBacklog(backlog.pending + backlog.failed, undefined);
+      metrics.setWebhookInboxBacklog(backlog.pending + backlog.failed, backlog.oldestReceivedAt);
     });
     // The access guard stays first: it refuses plain HTTP requests that need a token (see access/http-access.ts).
     // The admin dashboard answers only its own paths, so its place after the guard is free.

@@ -58,6 +58,8 @@ export interface JobSchedulerDeps {
   /** Names this process in job_runs and logs, e.g. host:pid. */
   readonly replica: string;
   readonly jobs: readonly ScheduledJob[];
+  /** Told of every run this replica made (not of ticks skipped for another replica's lock), e.g. for metrics. */
+  readonly onRunFinished?: (job: string, run: { ok: boolean; durationMs: number; finishedAt: Date }) => void;
 }
 
 /** The first tick after start comes this soon (or after one interval, if shorter). */
@@ -169,6 +171,7 @@ export class JobScheduler {
         const durationMs = Math.round(performance.now() - startedMs);
         await recordJobSuccess(db, job.name, now, clock.now(), durationMs);
         logger.info({ job: job.name, durationMs, ...summary }, "job %s succeeded", job.name);
+        this.deps.onRunFinished?.(job.name, { ok: true, durationMs, finishedAt: clock.now() });
         return { ran: true, ok: true, durationMs, summary };
       } catch (error) {
         const durationMs = Math.round(performance.now() - startedMs);
@@ -177,6 +180,7 @@ export class JobScheduler {
           logger.error({ err: recordError, job: job.name }, "could not record a job failure"),
         );
         logger.error({ err: error, job: job.name, durationMs }, "job %s failed", job.name);
+        this.deps.onRunFinished?.(job.name, { ok: false, durationMs, finishedAt: clock.now() });
         return { ran: true, ok: false, durationMs, error };
       }
     });
