@@ -66,8 +66,9 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
     const db = database.db;
     const usage = buildUsage(config, database, clock);
     const billing = buildBilling({ config, db, clock, logger, costCenters: usage.costCenters });
-    const jobs = buildJobs(config, database, clock, logger, usage, billing);
-    const metrics = buildMetrics(clock, logger, jobs, billing);
+    const metrics = new TallyMetrics(clock, logger);
+    const jobs = buildJobs(config, database, clock, logger, usage, billing, metrics);
+    feedMetrics(metrics, jobs, billing);
     const databaseReachable = cachedDatabasePing(db);
     const front = await startServer(
       {
@@ -146,18 +147,27 @@ function buildJobs(
   logger: Logger,
   usage: UsageServices,
   billing: BillingModule,
+  metrics: TallyMetrics,
 ): JobScheduler {
   const scheduledJobs: ScheduledJob[] = [
     ledgerJob(usage.reconciler, config.ledgerIntervalMs),
     resetJob(usage.costCenters, config.resetIntervalMs),
     ...(billing.billing ? [invoiceJob(billing.billing, config.invoiceIntervalMs)] : []),
   ];
-  return new JobScheduler({ database, clock, logger, replica: `${os.hostname()}:${process.pid}`, jobs: scheduledJobs });
+  return new JobScheduler({
+    database,
+    clock,
+    logger,
+    replica: `${os.hostname()}:${process.pid}`,
+    jobs: scheduledJobs,
+    onRunFinished: (job, run) =>
+      metrics.recordJobRun(job, { outcome: run.ok ? "success" : "failure", durationMs: run.durationMs, finishedAt: run.finishedAt }),
+  });
 }
 
 /** Prometheus metrics, fed at scrape time by the jobs' status and the webhook inbox. */
-function buildMetrics(clock: Clock, logger: Logger, jobs: JobScheduler, billing: BillingModule): TallyMetrics {
-  const metrics = new TallyMetrics(clock, logger);
+/** Job and inbox gauges come from the database at scrape time, so every replica shows them. */
+function feedMetrics(metrics: TallyMetrics, jobs: JobScheduler, billing: BillingModule): void {
   metrics.onScrape("jobs", async () => {
     for (const status of await jobs.status()) {
       if (!status.lastSuccessAt) continue;
@@ -168,9 +178,8 @@ function buildMetrics(clock: Clock, logger: Logger, jobs: JobScheduler, billing:
   });
   metrics.onScrape("webhook-inbox", async () => {
     const backlog = await billing.inboxBacklog();
-    metrics.setWebhookInboxBacklog(backlog.pending + backlog.failed, undefined);
+    metrics.setWebhookInboxBacklog(backlog.pending + backlog.failed, backlog.oldestReceivedAt);
   });
-  return metrics;
 }
 
 /** Health probes may come many times a second from several checkers; one ping a second is enough. */

@@ -47,7 +47,7 @@ describe("AccountService and billing without Stripe", () => {
   it("answers the Stripe webhook with 404 while billing is off, storing nothing", async () => {
     const response = await fetch(`${t.tally.url}/webhooks/stripe`, { method: "POST", body: "{}" });
     assert.equal(response.status, 404);
-    assert.deepEqual(await t.tally.billing.inboxBacklog(), { pending: 0, failed: 0 });
+    assert.deepEqual(await t.tally.billing.inboxBacklog(), { pending: 0, failed: 0, oldestReceivedAt: undefined });
   });
 
   it("rejects a bad attribution id", async () => {

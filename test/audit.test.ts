@@ -86,6 +86,19 @@ describe("audit log with access control on", () => {
     assert.equal(JSON.parse(entries[0]!.details).unencodable, true);
   });
 
+  it("records requests with NUL characters (PostgreSQL text and jsonb refuse them), shown as U+FFFD", async () => {
+    const id = teamId();
+    const description = "credit\u0000note";
+    await assert.rejects(usage.addUsageCreditNote({ attributionId: id, credits: 1, description }, as(adminToken)), (e: ConnectError) => e.code === Code.InvalidArgument);
+    const [entry] = await entriesOf(id);
+    assert.equal(entry?.outcome, "INVALID_ARGUMENT");
+    assert.equal(JSON.parse(entry!.details).description, "credit\ufffdnote");
+    await assert.rejects(usage.addUsageCreditNote({ attributionId: `${id}\u0000`, credits: 1, description: "x" }, as(adminToken)));
+    const { entries } = await audit.listAuditEntries({ pageSize: 1 }, as(adminToken));
+    assert.equal(entries[0]!.attributionId, `${id}\ufffd`);
+    assert.equal((await t.tally.metrics.auditWriteFailures.get()).values[0]?.value ?? 0, 0);
+  });
+
   it("pages newest first with page tokens, and refuses bad paging input", async () => {
     const id = teamId();
     for (let i = 1; i <= 5; i++) await usage.addUsageCreditNote({ attributionId: id, credits: i, description: `note ${i}` }, as(adminToken));

@@ -226,6 +226,25 @@ describe("tally CLI", () => {
     assert.match(reset.stdout, /^reset done/);
   });
 
+  it("imports instances with the token from TALLY_TOKEN and the server from TALLY_SERVER, and exits with the server's code", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-cli-import-"));
+    try {
+      const file = path.join(dir, "instances.jsonl");
+      fs.writeFileSync(file, JSON.stringify({ id: crypto.randomUUID(), workspaceId: "ws-import" }) + "\n");
+      const args = ["instances", "import", file, "--no-progress"];
+      const admin = await tally(args, env);
+      assert.equal(admin.code, 0, admin.stderr);
+      assert.match(admin.stdout, /^accepted 1 lines, rejected 0 lines/);
+      const reader = await tally(args, { ...env, TALLY_TOKEN: readerToken });
+      assert.equal(reader.code, 17, reader.stderr);
+      assert.match(reader.stderr, /^tally: PERMISSION_DENIED: import stopped at lines 1-1: token "viewer" has role reader/);
+      const anonymous = await tally(args, { ...env, TALLY_TOKEN: undefined });
+      assert.equal(anonymous.code, 26, anonymous.stderr);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("exits 24 with a hint when no server answers, and 2 on a bad command line", async () => {
     const closed = await tally(["balance", teamId(), "--server", "http://127.0.0.1:1"]);
     assert.equal(closed.code, 24);

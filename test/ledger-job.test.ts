@@ -299,6 +299,29 @@ describe("ledger job and ReconcileUsage", () => {
     assert.equal(status!.runsFailed, 1n);
   });
 
+  it("skips a timer tick when another replica ran the job less than an interval ago, so N replicas do not run it N times as often", async () => {
+    const name = `shared-${randomUUID()}`;
+    const runs: string[] = [];
+    const replica = (id: string) =>
+      new JobScheduler({
+        database: t.tally.database,
+        clock: t.clock,
+        logger: silentLogger,
+        replica: id,
+        jobs: [{ name, intervalMs: 60_000, run: async () => (runs.push(id), {}) }],
+      });
+    const a = replica("a");
+    const b = replica("b");
+    assert.equal((await a.runIfDue(name)).ran, true);
+    assert.deepEqual(await b.runIfDue(name), { ran: false, reason: "ran recently on another replica" });
+    t.clock.advanceMs(30_000);
+    assert.deepEqual(await b.runIfDue(name), { ran: false, reason: "ran recently on another replica" });
+    assert.equal((await b.runOnce(name)).ran, true, "an explicit run is never skipped");
+    t.clock.advanceMs(60_000);
+    assert.equal((await a.runIfDue(name)).ran, true, "a is due again: b's last run started an interval ago");
+    assert.deepEqual(runs, ["a", "b", "a"]);
+  });
+
   it("runs started jobs on their interval until stopped", async () => {
     let runs = 0;
     const jobs = new JobScheduler({

@@ -6,6 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AuditService } from "../src/gen/usage/v1/audit_pb.js";
+import { insertInboxEvent } from "../src/store/webhook-inbox.js";
 import { teamId } from "./support/ledger-fixtures.js";
 import { startTestTally, type TestTally } from "./support/test-tally.js";
 
@@ -56,6 +57,22 @@ describe("GET /metrics", () => {
     assert.equal(sample(text, 'tally_job_runs_total{job="reset",outcome="failure"}'), 1);
     assert.equal(sample(text, 'tally_job_last_success_timestamp_seconds{job="ledger"}'), Date.parse("2026-01-15T11:59:00Z") / 1000);
     assert.equal(sample(text, 'tally_job_last_duration_seconds{job="ledger"}'), 0.25);
+  });
+
+  it("counts the scheduler's own runs, and reads the inbox backlog and its oldest event from the database", async () => {
+    const runs = async () => sample(await scrape(), 'tally_job_runs_total{job="reset",outcome="success"}') ?? 0;
+    const before = await runs();
+    const outcome = await t.tally.jobs.runOnce("reset");
+    assert.equal(outcome.ran && outcome.ok, true);
+    assert.equal(await runs(), before + 1);
+    await insertInboxEvent(
+      t.tally.database.db,
+      { eventId: "evt_metrics_backlog", type: "invoice.finalized", objectId: "in_1", payload: {}, status: "pending" },
+      new Date(t.clock.now().getTime() - 45_000),
+    );
+    const text = await scrape();
+    assert.equal(sample(text, "tally_webhook_inbox_backlog"), 1);
+    assert.equal(sample(text, "tally_webhook_inbox_oldest_age_seconds"), 45);
   });
 
   it("shows the ledger lag against the server's clock and the webhook inbox backlog", async () => {

@@ -50,6 +50,15 @@ describe("the Stripe emulator", () => {
     });
   });
 
+  it("accepts the key as HTTP basic auth too, as Stripe's curl examples send it (curl -u sk_test_...:)", async () => {
+    const basic = (user: string) => ({ authorization: `Basic ${Buffer.from(`${user}:`).toString("base64")}` });
+    const customer = await stripe.customers.create({ name: "Basic" });
+    const byBasic = await fetch(`${emulator.url}/v1/customers/${customer.id}`, { headers: basic("sk_test_emulator") });
+    assert.equal(byBasic.status, 200);
+    assert.equal(((await byBasic.json()) as { name: string }).name, "Basic");
+    assert.equal((await fetch(`${emulator.url}/v1/customers/${customer.id}`, { headers: basic("pk_test_nope") })).status, 401);
+  });
+
   it("replays a request with the same idempotency key and refuses the key with other parameters", async () => {
     const first = await stripe.customers.create({ name: "A" }, { idempotencyKey: "key-1" });
     const second = await stripe.customers.create({ name: "A" }, { idempotencyKey: "key-1" });

@@ -4,13 +4,13 @@
 // however long the file: one line, one batch and one request at a time.
 import fs from "node:fs";
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import cliProgress from "cli-progress";
 import { Command } from "commander";
 import { instanceBatchSizeMax, validateInstanceReport } from "../domain/workspace-instance.js";
 import { WorkspaceInstanceSchema, WorkspaceInstanceService, type WorkspaceInstance } from "../gen/usage/v1/workspace_instance_pb.js";
 import { instanceReportInput } from "../rpc/workspace-instance-service.js";
+import { clientFor, reportError, withServerOption } from "./remote.js";
 
 /** A longer line is rejected without being held in memory whole. */
 export const importLineBytesMax = 1024 * 1024;
@@ -22,7 +22,8 @@ const requestTimeoutMs = 60_000;
 
 export interface ImportOptions {
   readonly file: string;
-  readonly server: string;
+  /** --server; undefined: TALLY_SERVER or the default. The token comes from TALLY_TOKEN. */
+  readonly server: string | undefined;
   readonly progress: boolean;
   readonly out: NodeJS.WritableStream;
   readonly err: NodeJS.WritableStream;
@@ -36,15 +37,14 @@ export interface ImportResult {
 
 export function instancesCommand(): Command {
   const instances = new Command("instances").description("workspace instances, the source of usage");
-  instances
+  const importCommand = instances
     .command("import <file>")
     .description(
       "import workspace instances from a JSON Lines file (one instance per line, field names as in " +
         "usage.v1.WorkspaceInstance, times as RFC 3339) into a running server, in batches of 1000",
     )
-    .option("--server <url>", "the Tally server", "http://localhost:9001")
     .option("--no-progress", "no progress bar")
-    .action(async (file: string, options: { server: string; progress: boolean }) => {
+    .action(async (file: string, options: { server?: string; progress: boolean }) => {
       if (!fs.existsSync(file)) {
         process.stderr.write(`tally: ${file}: no such file\n`);
         process.exitCode = 2;
@@ -54,10 +54,16 @@ export function instancesCommand(): Command {
         const result = await importInstances({ file, server: options.server, progress: options.progress, out: process.stdout, err: process.stderr });
         process.exitCode = result.rejected > 0 ? 1 : 0;
       } catch (error) {
+        // A refused or failed batch stops the import: the server's code decides the exit code (10 + code).
+        if (error instanceof ConnectError) {
+          process.exitCode = reportError(error);
+          return;
+        }
         process.stderr.write(`tally: import stopped: ${error instanceof Error ? error.message : String(error)}\n`);
         process.exitCode = 1;
       }
     });
+  withServerOption(importCommand);
   return instances;
 }
 
@@ -67,7 +73,7 @@ interface PendingLine {
 }
 
 export async function importInstances(options: ImportOptions): Promise<ImportResult> {
-  const api = createClient(WorkspaceInstanceService, createGrpcTransport({ baseUrl: options.server }));
+  const api = clientFor(WorkspaceInstanceService, { server: options.server });
   const totalBytes = fs.statSync(options.file).size;
   const bar = options.progress
     ? new cliProgress.SingleBar(
@@ -175,7 +181,7 @@ async function sendBatch(
       }
       const transient = connectError.code === Code.Unavailable || connectError.code === Code.Aborted || connectError.code === Code.DeadlineExceeded;
       if (!transient || attempt >= sendAttemptsMax) {
-        throw new Error(`the server refused a batch (lines ${lines[0]!.line}-${lines[lines.length - 1]!.line}): ${connectError.message}`);
+        throw new ConnectError(`import stopped at lines ${lines[0]!.line}-${lines[lines.length - 1]!.line}: ${connectError.rawMessage}`, connectError.code);
       }
       await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
       attempt += 1;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { attributionIdOf, auditDetailsBytesMax, boundDetails, redactSecrets } from "./audit-details.js";
+import { attributionIdOf, auditDetailsBytesMax, boundDetails, redactSecrets, storableJson } from "./audit-details.js";
 
 describe("audit details", () => {
   it("redacts secret-looking fields at any depth", () => {
@@ -9,6 +9,10 @@ describe("audit details", () => {
       clientSecret: "[redacted]",
       nested: { apiToken: "[redacted]", list: [{ password: "[redacted]", ok: true }] },
     });
+  });
+
+  it("replaces NUL, which PostgreSQL cannot store, in every string and key", () => {
+    assert.deepEqual(storableJson({ "a\u0000": ["b\u0000c", 1, null, { d: "\u0000" }] }), { "a\ufffd": ["b\ufffdc", 1, null, { d: "\ufffd" }] });
   });
 
   it("keeps small details, replaces large lists by their length, and keeps only the size when still too large", () => {

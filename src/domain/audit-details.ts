@@ -23,6 +23,19 @@ export function redactSecrets(value: Json): Json {
   return result;
 }
 
+/** PostgreSQL text and jsonb cannot hold U+0000: in audit rows it becomes U+FFFD, so the row is still written. */
+export function storableText(text: string): string {
+  return text.replaceAll("\u0000", "\ufffd");
+}
+
+/** `storableText` for every string, keys included, at any depth. */
+export function storableJson(value: Json): Json {
+  if (typeof value === "string") return storableText(value);
+  if (Array.isArray(value)) return value.map(storableJson);
+  if (value === null || typeof value !== "object") return value;
+  return Object.fromEntries(Object.entries(value).map(([key, inner]) => [storableText(key), storableJson(inner)]));
+}
+
 /**
  * Keeps details of at most auditDetailsBytesMax: first lists are replaced by their length, then, if
  * still too large, only a note of the size remains. The summary says what was dropped.

@@ -53,6 +53,15 @@ describe("workspace-instance reports", () => {
     }
   });
 
+  it("refuses times before 1970 (a year below 100 would read back from the database as 19xx or 20xx)", () => {
+    const yearOne = new Date("0001-01-01T00:00:00Z");
+    assert.throws(() => validateInstanceReport(input({ startedTime: yearOne }), "instances[2]", now), {
+      message: "instances[2].started_time 0001-01-01T00:00:00.000Z is before 1970-01-01T00:00:00Z",
+    });
+    assert.throws(() => validateInstanceReport(input({ stoppedTime: new Date(-1) }), "instances[0]", now), { message: /^instances\[0\]\.stopped_time / });
+    assert.ok(validateInstanceReport(input({ creationTime: new Date(0) }), "instances[0]", now).creationTime);
+  });
+
   it("accepts a time slightly ahead of the server's clock (skew)", () => {
     const report = validateInstanceReport(input({ startedTime: new Date(now.getTime() + 3600_000) }), "instances[0]", now);
     assert.ok(report.startedTime);

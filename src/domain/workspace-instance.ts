@@ -10,6 +10,11 @@ export const workspaceTypes: readonly WorkspaceType[] = ["regular", "prebuild"];
 export const instanceBatchSizeMax = 1000;
 /** A reported time may run ahead of Tally's clock by this much (clock skew); further is a bug upstream. */
 export const reportedTimeAheadMsMax = 24 * 60 * 60 * 1000;
+/**
+ * No reported time may be earlier: nothing ran before it, and the database driver reads the text of
+ * a year below 100 back as 19xx or 20xx (year 1 would come back as 2001 and bill 25 years).
+ */
+export const reportedTimeEarliest = new Date("1970-01-01T00:00:00Z");
 
 /** Longest accepted value of each string field, in characters. */
 export const instanceFieldLengthMax = {
@@ -113,6 +118,9 @@ export function validateInstanceReport(input: InstanceReportInput, prefix: strin
     stopped_time: input.stoppedTime,
   };
   for (const [name, time] of Object.entries(times)) {
+    if (time !== undefined && time < reportedTimeEarliest) {
+      throw invalidArgument(`${field(name)} ${time.toISOString()} is before 1970-01-01T00:00:00Z`);
+    }
     if (time !== undefined && time.getTime() - now.getTime() > reportedTimeAheadMsMax) {
       throw invalidArgument(
         `${field(name)} ${time.toISOString()} is more than 24 hours ahead of the current time ${now.toISOString()}`,

@@ -29,7 +29,7 @@ export interface ScheduledJob {
 export type JobOutcome =
   | { readonly ran: true; readonly ok: true; readonly durationMs: number; readonly summary: Record<string, unknown> }
   | { readonly ran: true; readonly ok: false; readonly durationMs: number; readonly error: unknown }
-  | { readonly ran: false; readonly reason: "held by another replica" | "already running here" };
+  | { readonly ran: false; readonly reason: "held by another replica" | "already running here" | "ran recently on another replica" };
 
 export interface JobStatus {
   readonly name: string;
@@ -58,10 +58,14 @@ export interface JobSchedulerDeps {
   /** Names this process in job_runs and logs, e.g. host:pid. */
   readonly replica: string;
   readonly jobs: readonly ScheduledJob[];
+  /** Told of every run this replica made (not of ticks skipped for another replica's lock), e.g. for metrics. */
+  readonly onRunFinished?: (job: string, run: { ok: boolean; durationMs: number; finishedAt: Date }) => void;
 }
 
 /** The first tick after start comes this soon (or after one interval, if shorter). */
 export const firstRunDelayMs = 2000;
+/** A timer tick skips the job when another replica started it less than this much of an interval ago (tolerates clock skew and timer jitter). */
+export const dueFraction = 0.9;
 /** Error messages stored in job_runs are cut to this length. */
 const errorLengthMax = 2000;
 
@@ -111,12 +115,25 @@ export class JobScheduler {
     await Promise.allSettled([...this.running.values()]);
   }
 
-  /** Runs a job now (if no replica is running it); what the timers do, and what tests call. */
+  /** Runs a job now (if no replica is running it). */
   async runOnce(name: string): Promise<JobOutcome> {
+    return this.run(name, false);
+  }
+
+  /**
+   * What the timers do: runs the job unless another replica started a run of it less than
+   * `dueFraction` of an interval ago. Every replica ticks, but the job runs about once per interval
+   * across all of them; when the replica running it dies, the next tick elsewhere finds it due.
+   */
+  async runIfDue(name: string): Promise<JobOutcome> {
+    return this.run(name, true);
+  }
+
+  private async run(name: string, onlyIfDue: boolean): Promise<JobOutcome> {
     const job = this.jobs.get(name);
     if (!job) throw new Error(`no scheduled job is named ${name}; known: ${this.jobNames.join(", ")}`);
     if (this.running.has(name)) return { ran: false, reason: "already running here" };
-    const run = this.runLocked(job).finally(() => this.running.delete(name));
+    const run = this.runLocked(job, onlyIfDue).finally(() => this.running.delete(name));
     this.running.set(name, run);
     return run;
   }
@@ -145,7 +162,7 @@ export class JobScheduler {
 
   private schedule(job: ScheduledJob, delayMs: number): void {
     const timer = setTimeout(() => {
-      void this.runOnce(job.name)
+      void this.runIfDue(job.name)
         .catch((error: unknown) => this.deps.logger.error({ err: error, job: job.name }, "job could not run"))
         .finally(() => {
           if (this.started) this.schedule(job, job.intervalMs);
@@ -156,12 +173,16 @@ export class JobScheduler {
     this.timers.set(job.name, timer);
   }
 
-  private async runLocked(job: ScheduledJob): Promise<JobOutcome> {
+  private async runLocked(job: ScheduledJob, onlyIfDue: boolean): Promise<JobOutcome> {
     const { database, clock, logger, replica } = this.deps;
     const db = database.db;
     const locked = await database.tryWithAdvisoryLock(jobLockKey(job.name), async (): Promise<JobOutcome> => {
-      const lastSuccessAt = (await readJobRun(db, job.name))?.lastSuccessAt ?? undefined;
+      const last = await readJobRun(db, job.name);
+      const lastSuccessAt = last?.lastSuccessAt ?? undefined;
       const now = clock.now();
+      if (onlyIfDue && last?.lastStartedAt && last.lastReplica !== replica && now.getTime() - last.lastStartedAt.getTime() < job.intervalMs * dueFraction) {
+        return { ran: false, reason: "ran recently on another replica" };
+      }
       await recordJobStart(db, job.name, now, replica);
       const startedMs = performance.now();
       try {
@@ -169,6 +190,7 @@ export class JobScheduler {
         const durationMs = Math.round(performance.now() - startedMs);
         await recordJobSuccess(db, job.name, now, clock.now(), durationMs);
         logger.info({ job: job.name, durationMs, ...summary }, "job %s succeeded", job.name);
+        this.deps.onRunFinished?.(job.name, { ok: true, durationMs, finishedAt: clock.now() });
         return { ran: true, ok: true, durationMs, summary };
       } catch (error) {
         const durationMs = Math.round(performance.now() - startedMs);
@@ -177,6 +199,7 @@ export class JobScheduler {
           logger.error({ err: recordError, job: job.name }, "could not record a job failure"),
         );
         logger.error({ err: error, job: job.name, durationMs }, "job %s failed", job.name);
+        this.deps.onRunFinished?.(job.name, { ok: false, durationMs, finishedAt: clock.now() });
         return { ran: true, ok: false, durationMs, error };
       }
     });

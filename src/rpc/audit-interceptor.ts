@@ -4,7 +4,7 @@
 import { toJson, type DescMessage, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { accessOf } from "../access/procedure-access.js";
-import { attributionIdOf, boundDetails, redactSecrets, type Json } from "../domain/audit-details.js";
+import { attributionIdOf, boundDetails, redactSecrets, storableJson, storableText, type Json } from "../domain/audit-details.js";
 import type { Clock } from "../domain/clock.js";
 import type { Logger } from "../logger.js";
 import type { TallyMetrics } from "../observability/metrics.js";
@@ -41,7 +41,7 @@ export function auditInterceptor(deps: AuditDeps): Interceptor {
           attributionId: attributionIdOf(details),
           details,
           outcome: grpcCodeName(failure),
-          errorMessage: failure === undefined ? undefined : failure instanceof ConnectError ? failure.rawMessage : "internal error",
+          errorMessage: failure === undefined ? undefined : failure instanceof ConnectError ? storableText(failure.rawMessage) : "internal error",
           requestId: request.contextValues.get(requestIdKey),
         });
       }
@@ -51,11 +51,11 @@ export function auditInterceptor(deps: AuditDeps): Interceptor {
 
 function requestDetails(schema: DescMessage, message: Message): Record<string, Json> {
   try {
-    return boundDetails(redactSecrets(toJson(schema, message) as Json) as Record<string, Json>);
+    return boundDetails(storableJson(redactSecrets(toJson(schema, message) as Json)) as Record<string, Json>);
   } catch (error) {
     // A value proto JSON cannot express (e.g. a Timestamp beyond year 9999): the handler answers
     // InvalidArgument for it; the audit row keeps why the request could not be copied.
-    return { unencodable: true, reason: error instanceof Error ? error.message : String(error) };
+    return { unencodable: true, reason: storableText(error instanceof Error ? error.message : String(error)) };
   }
 }
 

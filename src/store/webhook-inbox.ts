@@ -1,6 +1,6 @@
 // The Stripe webhook inbox: events stored before the 2xx, claimed one at a time with a lease
 // (FOR UPDATE SKIP LOCKED, so replicas never work on the same event), then marked done or retried.
-import { and, asc, count, eq, inArray, lte, sql } from "drizzle-orm";
+import { and, asc, count, eq, inArray, lte, min, sql } from "drizzle-orm";
 import type { Database } from "./database.js";
 import { stripeWebhookEvents } from "./schema.js";
 
@@ -91,16 +91,19 @@ export interface InboxBacklog {
   readonly pending: number;
   /** Events given up on after too many attempts: they need an operator. */
   readonly failed: number;
+  /** When the oldest of those was received; undefined when there are none. */
+  readonly oldestReceivedAt: Date | undefined;
 }
 
 export async function inboxBacklog(db: Database): Promise<InboxBacklog> {
   const rows = await db
-    .select({ status: stripeWebhookEvents.status, n: count() })
+    .select({ status: stripeWebhookEvents.status, n: count(), oldest: min(stripeWebhookEvents.receivedAt) })
     .from(stripeWebhookEvents)
     .where(inArray(stripeWebhookEvents.status, ["pending", "failed"]))
     .groupBy(stripeWebhookEvents.status);
   const of = (status: InboxStatus) => Number(rows.find((row) => row.status === status)?.n ?? 0);
-  return { pending: of("pending"), failed: of("failed") };
+  const oldest = rows.flatMap((row) => (row.oldest ? [row.oldest] : [])).sort((a, b) => a.getTime() - b.getTime())[0];
+  return { pending: of("pending"), failed: of("failed"), oldestReceivedAt: oldest };
 }
 
 /** Pending events due at `now` (not leased, not waiting for a retry). */

@@ -196,7 +196,10 @@ export class StripeEmulator {
       response.end(body);
     };
     const auth = request.headers.authorization ?? "";
-    if (!url.pathname.startsWith("/_emulator/") && !/^Bearer sk_(test|live)_\S+$/.test(auth)) {
+    // Stripe takes the secret key as a bearer token or as the user name of basic auth (curl -u sk_test_...:).
+    const basic = /^Basic (\S+)$/.exec(auth);
+    const apiKey = basic ? Buffer.from(basic[1]!, "base64").toString("utf8").replace(/:.*$/s, "") : (/^Bearer (\S+)$/.exec(auth)?.[1] ?? "");
+    if (!url.pathname.startsWith("/_emulator/") && !/^sk_(test|live)_\S+$/.test(apiKey)) {
       send(401, errorBody(new StripeApiError(401, "invalid_request_error", "Invalid API Key provided")));
       return;
     }
