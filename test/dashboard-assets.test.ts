@@ -7,6 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { listUsageRangeDaysMax } from "../src/domain/usage-query.js";
+import { blockReasonLengthMax } from "../src/services/account-service.js";
 import { creditNoteCreditsMax, descriptionLengthMax } from "../src/services/ledger-service.js";
 import * as webLimits from "../web/src/limits.js";
 
@@ -40,5 +41,6 @@ describe("the committed dashboard build", () => {
     assert.equal(webLimits.creditNoteCreditsMax, creditNoteCreditsMax);
     assert.equal(webLimits.descriptionLengthMax, descriptionLengthMax);
     assert.equal(webLimits.rangeDaysMax, listUsageRangeDaysMax);
+    assert.equal(webLimits.blockReasonLengthMax, blockReasonLengthMax);
   });
 });

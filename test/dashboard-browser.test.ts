@@ -1,17 +1,21 @@
 // The admin dashboard in a real browser (Debian's chromium driven by playwright-core) against a
 // seeded server: find an attribution id, read its balance and chart, add a credit note, see the
-// balance change. Saves a screenshot to test-artifacts/ for people to look at.
+// balance change, lift a block (as admin; a reader is refused). Saves screenshots to
+// test-artifacts/ for people to look at.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { chromium, type BrowserContext, type Page, type Request as BrowserRequest } from "playwright-core";
+import { AuditService } from "../src/gen/usage/v1/audit_pb.js";
 import { CostCenter_BillingStrategy } from "../src/gen/usage/v1/usage_pb.js";
 import { listCostCenterHistory } from "../src/store/cost-centers.js";
 import { bookInstanceUsage, teamId, userId } from "./support/ledger-fixtures.js";
-import { startTestTally, type TestTally } from "./support/test-tally.js";
+import { grpcStatus, rejects, startTestTally, type TestTally } from "./support/test-tally.js";
 
 const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const artifactsDir = path.join(path.dirname(new URL(import.meta.url).pathname), "..", "test-artifacts");
@@ -43,30 +47,7 @@ describe("the admin dashboard in a browser", () => {
     assert.ok(fs.existsSync(chromiumPath), `no browser at ${chromiumPath}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
     t = await startTestTally();
     await seed(t, team, alice);
-    profileDir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-chromium-"));
-    context = await chromium.launchPersistentContext(profileDir, {
-      executablePath: chromiumPath,
-      headless: true,
-      args: chromiumArgs,
-      viewport: { width: 1280, height: 900 },
-      deviceScaleFactor: 1,
-      timezoneId: "Europe/Berlin",
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(timeoutMs);
-    // The browser's today is the server's (manual) today, so the default range holds the seed.
-    await page.clock.setFixedTime(t.clock.now());
-    page.on("console", (message) => {
-      // Failed requests are checked below, with their URL.
-      if (message.text().startsWith("Failed to load resource")) return;
-      if (message.type() === "error" || message.type() === "warning") problems.push(`console ${message.type()}: ${message.text()}`);
-    });
-    page.on("response", (response) => {
-      // AccountService and AuditService are not served on this branch: the dashboard says so.
-      if (response.status() === 404 && /\/usage\.v1\.(AccountService|AuditService)\//.test(response.url())) return;
-      if (response.status() >= 400) problems.push(`HTTP ${response.status()} for ${response.url()}`);
-    });
-    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+    ({ context, page, profileDir } = await openBrowser(t, problems));
   });
 
   after(async () => {
@@ -116,11 +97,9 @@ describe("the admin dashboard in a browser", () => {
     await page.getByRole("heading", { name: "Cost-center history" }).waitFor();
     const history = page.locator("section", { has: page.getByRole("heading", { name: "Cost-center history" }) });
     assert.equal(await history.locator("tbody tr").count(), 2);
-    // AccountService and AuditService come from other branches: whichever this server serves.
-    if (await serves(t, "usage.v1.AccountService/GetAccountStatus")) await page.getByTestId("account-status").getByText("Not blocked").waitFor();
-    else await page.getByTestId("account-status").getByText("Not available on this server").waitFor();
-    if (await serves(t, "usage.v1.AuditService/ListAuditEntries")) await page.getByTestId("audit-log").getByText("SetCostCenter").waitFor();
-    else await page.getByTestId("audit-not-served").waitFor();
+    await page.getByTestId("account-status").getByText("Not blocked").waitFor();
+    assert.equal(await page.getByRole("button", { name: "Lift block…" }).count(), 0, "no unblock action while not blocked");
+    await page.getByTestId("audit-log").getByText("SetCostCenter").waitFor();
   });
 
   it("shows an attribution id nobody has used yet without creating anything for it", async () => {
@@ -161,7 +140,7 @@ describe("the admin dashboard in a browser", () => {
     );
     assert.match((await meter.getAttribute("class")) ?? "", /gauge--ok/);
     await page.getByTestId("payments").getByText("Outage on Jan 12: workspaces failed to start").waitFor();
-    if (await serves(t, "usage.v1.AuditService/ListAuditEntries")) await page.getByTestId("audit-log").getByText("AddUsageCreditNote").waitFor();
+    await page.getByTestId("audit-log").getByText("AddUsageCreditNote").waitFor();
     assert.equal((await t.usage.getBalance({ attributionId: team })).credits, 120);
   });
 
@@ -171,6 +150,30 @@ describe("the admin dashboard in a browser", () => {
     await page.getByRole("button", { name: "Add credit note" }).click();
     await page.getByText("Give the reason for the credit note.").waitFor();
     assert.equal((await t.usage.getBalance({ attributionId: team })).credits, 120);
+  });
+
+  it("shows a block with its reason and time, and lifts it with a reason", async () => {
+    const blockedAt = t.clock.now();
+    assert.equal(await t.tally.billing.accounts.block({ attributionId: team, reason: "charge dispute dp_123", source: "stripe-dispute:dp_123" }), true);
+    t.clock.advanceMs(60_000);
+    await page.reload();
+    const status = page.getByTestId("account-status");
+    await status.getByText("Blocked").waitFor();
+    assert.equal(await status.textContent(), `Blocked charge dispute dp_123 (since ${utcMinute(blockedAt)} UTC)`);
+
+    await page.getByRole("button", { name: "Lift block…" }).click();
+    await page.getByRole("button", { name: "Lift block", exact: true }).click();
+    await page.getByText("Give the reason for lifting the block.").waitFor();
+    assert.equal((await t.tally.billing.accounts.status(team)).blocked, true);
+
+    await page.getByLabel("Why is the block lifted?").fill("Dispute dp_123 won; the charge stands");
+    fs.mkdirSync(artifactsDir, { recursive: true });
+    await page.locator("section", { has: page.getByRole("heading", { name: "Balance" }) }).screenshot({ path: path.join(artifactsDir, "dashboard-unblock.png") });
+    await page.getByRole("button", { name: "Lift block", exact: true }).click();
+    await status.getByText("Not blocked").waitFor();
+    assert.equal(await page.getByRole("button", { name: "Lift block…" }).count(), 0);
+    assert.equal((await t.tally.billing.accounts.status(team)).blocked, false);
+    await page.getByTestId("audit-log").getByText("UnblockAttribution").waitFor();
   });
 
   it("sends the API token it is given as a bearer token", async () => {
@@ -196,48 +199,33 @@ describe("the admin dashboard in a browser", () => {
     assert.deepEqual(problems, []);
   });
 
-  // Answers of parts served on other branches (usage.v1.AccountService, TALLY_API_TOKENS),
-  // simulated in the browser, so that the dashboard's side of them is tested here.
-  it("shows a block with its reason and time when GetAccountStatus reports one", async () => {
-    await page.route("**/usage.v1.AccountService/GetAccountStatus", (route) =>
-      route.fulfill({ json: { blocked: true, reason: "charge dispute dp_123", blockedTime: "2026-01-10T08:30:00Z" } }),
-    );
-    await page.reload();
-    await page.getByTestId("account-status").getByText("Blocked").waitFor();
-    assert.equal(await page.getByTestId("account-status").textContent(), "Blocked charge dispute dp_123 (since 2026-01-10 08:30 UTC)");
-    await page.unroute("**/usage.v1.AccountService/GetAccountStatus");
-  });
-
   it("shows the audit log of the attribution id, older pages on demand", async () => {
+    // Eleven audited calls for another id: ten credit notes and a refused one (the newest).
+    const other = teamId();
+    for (let i = 1; i <= 10; i++) await t.usage.addUsageCreditNote({ attributionId: other, credits: i, description: `note ${i}` });
+    await rejects(t.grpc.addUsageCreditNote({ attributionId: other, credits: 1, description: "" }), grpcStatus.INVALID_ARGUMENT);
+    const audit = createClient(AuditService, createConnectTransport({ baseUrl: t.tally.url, httpVersion: "1.1" }));
+    const { nextPageToken } = await audit.listAuditEntries({ attributionId: other, pageSize: 10 });
+    assert.notEqual(nextPageToken, "");
+
     const requests: unknown[] = [];
-    const entry = (id: number, outcome: string) => ({
-      id: String(id),
-      time: `2026-01-15T11:0${id}:00Z`,
-      actor: "ops-admin",
-      procedure: "usage.v1.UsageService/AddUsageCreditNote",
-      attributionId: team,
-      details: JSON.stringify({ attributionId: team, credits: id, description: `note ${id}` }),
-      outcome,
-      errorMessage: outcome === "OK" ? "" : "description is required",
-    });
-    await page.route("**/usage.v1.AuditService/ListAuditEntries", (route) => {
-      const body = route.request().postDataJSON() as { pageToken: string };
-      requests.push(body);
-      return route.fulfill({
-        json: body.pageToken === "" ? { entries: [entry(3, "OK"), entry(2, "INVALID_ARGUMENT")], nextPageToken: "p2" } : { entries: [entry(1, "OK")] },
-      });
-    });
-    await page.reload();
+    const onRequest = (request: BrowserRequest) => {
+      if (request.url().endsWith("/usage.v1.AuditService/ListAuditEntries")) requests.push(request.postDataJSON());
+    };
+    page.on("request", onRequest);
+    await page.goto(`${t.tally.url}/attributions/${encodeURIComponent(other)}`);
     const log = page.getByTestId("audit-log");
     await log.getByText("INVALID_ARGUMENT").waitFor();
-    assert.equal(await log.locator("tbody tr").count(), 2);
+    assert.equal(await log.getByText("INVALID_ARGUMENT").getAttribute("title"), "description is required (the reason for the credit note)");
+    assert.equal(await log.locator("tbody tr").count(), 10);
     await page.getByRole("button", { name: "Show older" }).click();
-    await eventually(async () => (await log.locator("tbody tr").count()) === 3, "the older audit page");
+    await eventually(async () => (await log.locator("tbody tr").count()) === 11, "the older audit page");
     assert.equal(await page.getByRole("button", { name: "Show older" }).count(), 0);
-    assert.deepEqual(requests.slice(0, 1), [{ attributionId: team, pageSize: 10, pageToken: "" }]);
-    assert.ok(requests.some((r) => (r as { pageToken: string }).pageToken === "p2"));
+    page.off("request", onRequest);
+    // Proto3 JSON leaves the empty page token of the first page out.
+    assert.deepEqual(requests.slice(0, 1), [{ attributionId: other, pageSize: 10 }]);
+    assert.ok(requests.some((r) => (r as { pageToken?: string }).pageToken === nextPageToken), JSON.stringify(requests));
     await page.locator("section", { has: page.getByRole("heading", { name: "Audit log" }) }).screenshot({ path: path.join(artifactsDir, "dashboard-audit.png") });
-    await page.unroute("**/usage.v1.AuditService/ListAuditEntries");
   });
 
   it("asks for an API token when the server answers unauthenticated", async () => {
@@ -250,11 +238,97 @@ describe("the admin dashboard in a browser", () => {
   });
 });
 
-/** Whether the server hosts a procedure (it answers 404 for one it does not). */
-async function serves(t: TestTally, procedure: string): Promise<boolean> {
-  const response = await fetch(`${t.tally.url}/${procedure}`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
-  await response.body?.cancel();
-  return response.status !== 404;
+describe("lifting a block in the dashboard with API tokens", () => {
+  const adminToken = `admin-${randomUUID()}`;
+  const readerToken = `reader-${randomUUID()}`;
+  const team = teamId();
+  let t: TestTally;
+  let context: BrowserContext;
+  let page: Page;
+  let profileDir: string;
+  const problems: string[] = [];
+
+  before(async () => {
+    assert.ok(fs.existsSync(chromiumPath), `no browser at ${chromiumPath}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
+    t = await startTestTally({ env: { TALLY_API_TOKENS: `ops:admin:${adminToken},viewer:reader:${readerToken}` } });
+    await t.tally.billing.accounts.block({ attributionId: team, reason: "charge dispute dp_456", source: "stripe-dispute:dp_456" });
+    // The reader's attempt is refused with 403 (PERMISSION_DENIED); nothing else may fail.
+    const refusedUnblock = (status: number, url: string) => status === 403 && url.endsWith("/usage.v1.AccountService/UnblockAttribution");
+    ({ context, page, profileDir } = await openBrowser(t, problems, refusedUnblock));
+  });
+
+  after(async () => {
+    await context?.close();
+    if (profileDir) fs.rmSync(profileDir, { recursive: true, force: true });
+    await t?.stop();
+  });
+
+  it("refuses a reader with a clear permission message, and lets an admin lift the block", async () => {
+    await page.goto(`${t.tally.url}/`);
+    await setToken(page, readerToken);
+    await page.getByLabel("Attribution id").fill(team);
+    await page.getByLabel("Attribution id").press("Enter");
+    const status = page.getByTestId("account-status");
+    await status.getByText("Blocked").waitFor();
+
+    await page.getByRole("button", { name: "Lift block…" }).click();
+    await page.getByLabel("Why is the block lifted?").fill("Customer paid by bank transfer");
+    await page.getByRole("button", { name: "Lift block", exact: true }).click();
+    await page
+      .getByRole("alert")
+      .filter({ hasText: `token "viewer" has role reader; usage.v1.AccountService/UnblockAttribution changes data and needs role admin: the API token's role does not allow this.` })
+      .waitFor();
+    assert.equal((await t.tally.billing.accounts.status(team)).blocked, true);
+    assert.equal(await status.getByText("Blocked").count(), 1);
+
+    await setToken(page, adminToken);
+    await page.getByRole("button", { name: "Lift block…" }).click();
+    await page.getByLabel("Why is the block lifted?").fill("Customer paid by bank transfer");
+    await page.getByRole("button", { name: "Lift block", exact: true }).click();
+    await status.getByText("Not blocked").waitFor();
+    assert.equal((await t.tally.billing.accounts.status(team)).blocked, false);
+    const log = page.getByTestId("audit-log");
+    await log.locator("tr", { hasText: "ops" }).getByText("UnblockAttribution").waitFor();
+    await log.locator("tr", { hasText: "viewer" }).getByText("PERMISSION_DENIED").waitFor();
+    assert.deepEqual(problems, []);
+  });
+});
+
+async function setToken(page: Page, token: string): Promise<void> {
+  await page.getByRole("button", { name: /API token/ }).click();
+  await page.getByLabel("Bearer token").fill(token);
+  await page.getByRole("button", { name: "Save" }).click();
+}
+
+/** Chromium with a fresh profile on a page whose clock is the server's; problems are collected. */
+async function openBrowser(t: TestTally, problems: string[], expectedStatus?: (status: number, url: string) => boolean) {
+  const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-chromium-"));
+  const context = await chromium.launchPersistentContext(profileDir, {
+    executablePath: chromiumPath,
+    headless: true,
+    args: chromiumArgs,
+    viewport: { width: 1280, height: 900 },
+    deviceScaleFactor: 1,
+    timezoneId: "Europe/Berlin",
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(timeoutMs);
+  // The browser's today is the server's (manual) today, so the default range holds the seed.
+  await page.clock.setFixedTime(t.clock.now());
+  page.on("console", (message) => {
+    // Failed requests are checked below, with their URL.
+    if (message.text().startsWith("Failed to load resource")) return;
+    if (message.type() === "error" || message.type() === "warning") problems.push(`console ${message.type()}: ${message.text()}`);
+  });
+  page.on("response", (response) => {
+    if (response.status() >= 400 && !expectedStatus?.(response.status(), response.url())) problems.push(`HTTP ${response.status()} for ${response.url()}`);
+  });
+  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  return { context, page, profileDir };
+}
+
+function utcMinute(date: Date): string {
+  return date.toISOString().slice(0, 16).replace("T", " ");
 }
 
 /** Polls `check` until it holds, for at most the test's timeout. */

@@ -2,6 +2,8 @@
 // generated service descriptors and an optional bearer token kept for this browser tab only.
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
+import { AccountService } from "../../src/gen/usage/v1/account_pb.js";
+import { AuditService } from "../../src/gen/usage/v1/audit_pb.js";
 import { ReportService } from "../../src/gen/usage/v1/report_pb.js";
 import { UsageService } from "../../src/gen/usage/v1/usage_pb.js";
 
@@ -14,11 +16,6 @@ export const apiToken = {
   clear: () => sessionStorage.removeItem(tokenKey),
 };
 
-export function authorizationHeader(): Record<string, string> {
-  const token = apiToken.get();
-  return token ? { Authorization: `Bearer ${token}` } : {};
-}
-
 const bearerToken: Interceptor = (next) => (request) => {
   const token = apiToken.get();
   if (token) request.header.set("Authorization", `Bearer ${token}`);
@@ -29,6 +26,8 @@ const transport = createConnectTransport({ baseUrl: window.location.origin, inte
 
 export const usageClient = createClient(UsageService, transport);
 export const reportClient = createClient(ReportService, transport);
+export const accountClient = createClient(AccountService, transport);
+export const auditClient = createClient(AuditService, transport);
 
 /** An error as an operator should read it: the server's message, plus what to do about tokens. */
 export function describeError(error: unknown): string {

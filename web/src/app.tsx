@@ -69,7 +69,7 @@ export function App() {
         ) : (
           <p class="intro">
             Enter a team or user attribution id to see its balance against its spending limit, its usage by day and
-            workspace class, its cost-center history and audit log, and to add credit notes.
+            workspace class, its cost-center history and audit log, to add credit notes and to lift a block.
           </p>
         )}
       </main>
@@ -78,7 +78,9 @@ export function App() {
 }
 
 function AttributionView({ attributionId }: { attributionId: string }) {
-  const [ledgerVersion, setLedgerVersion] = useState(0);
+  // Bumped after a change made on this page (a credit note, a lifted block): the views reload.
+  const [version, setVersion] = useState(0);
+  const changed = () => setVersion((v) => v + 1);
   const [filter, setFilter] = useState<UsageFilter>(() => {
     const to = todayUtc();
     return { from: daysBefore(to, 29), to, userId: "" };
@@ -93,11 +95,11 @@ function AttributionView({ attributionId }: { attributionId: string }) {
       </h1>
       <div class="grid">
         <div class="span-7">
-          <OverviewCard attributionId={attributionId} version={ledgerVersion} />
+          <OverviewCard attributionId={attributionId} version={version} onChanged={changed} />
         </div>
         <section class="card span-5" aria-labelledby="credit-note-title">
           <h2 id="credit-note-title">Add a credit note</h2>
-          <CreditNoteForm attributionId={attributionId} onAdded={() => setLedgerVersion((v) => v + 1)} />
+          <CreditNoteForm attributionId={attributionId} onAdded={changed} />
         </section>
         <div class="span-12">
           <UsageFilters value={filter} onApply={setFilter} />
@@ -109,13 +111,13 @@ function AttributionView({ attributionId }: { attributionId: string }) {
           <UsageTable attributionId={attributionId} filter={filter} />
         </div>
         <div class="span-6">
-          <CostCenterHistory attributionId={attributionId} version={ledgerVersion} />
+          <CostCenterHistory attributionId={attributionId} version={version} />
         </div>
         <div class="span-6">
-          <PaymentsTable attributionId={attributionId} version={ledgerVersion} />
+          <PaymentsTable attributionId={attributionId} version={version} />
         </div>
         <div class="span-12">
-          <AuditLog attributionId={attributionId} version={ledgerVersion} />
+          <AuditLog attributionId={attributionId} version={version} />
         </div>
       </div>
     </>

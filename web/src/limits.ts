@@ -5,3 +5,5 @@ export const creditNoteCreditsMax = 100_000_000;
 export const descriptionLengthMax = 1000;
 /** src/domain/usage-query.ts listUsageRangeDaysMax */
 export const rangeDaysMax = 300;
+/** src/services/account-service.ts blockReasonLengthMax */
+export const blockReasonLengthMax = 1000;

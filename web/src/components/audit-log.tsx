@@ -1,7 +1,10 @@
-// Who changed what about this attribution id, newest first, with "Show older" paging.
+// Who changed what about this attribution id, newest first, with "Show older" paging
+// (AuditService.ListAuditEntries).
 import { useState } from "preact/hooks";
-import { fetchAuditPage, type AuditEntry } from "../audit-log.js";
+import { auditClient } from "../api.js";
+import { formatUtc } from "../format.js";
 import { useRemote } from "../use-remote.js";
+import type { AuditEntry } from "../../../src/gen/usage/v1/audit_pb.js";
 import { ErrorBox } from "./error-box.js";
 
 const pageSize = 10;
@@ -10,24 +13,17 @@ export function AuditLog({ attributionId, version }: { attributionId: string; ve
   // Tokens of the pages shown so far; "" is the newest page.
   const [tokens, setTokens] = useState<string[]>([""]);
   const pages = useRemote(
-    async (signal) => Promise.all(tokens.map((token) => fetchAuditPage(attributionId, pageSize, token, signal))),
+    async (signal) => Promise.all(tokens.map((pageToken) => auditClient.listAuditEntries({ attributionId, pageSize, pageToken }, { signal }))),
     [attributionId, version, tokens.join(",")],
   );
   const loaded = pages.data;
-  const notServed = loaded?.some((page) => page.kind === "not-served");
-  const served = loaded?.flatMap((page) => (page.kind === "served" ? [page] : [])) ?? [];
-  const entries = served.flatMap((page) => page.entries);
-  const next = served[served.length - 1]?.nextPageToken ?? "";
+  const entries = loaded?.flatMap((page) => page.entries) ?? [];
+  const next = loaded?.[loaded.length - 1]?.nextPageToken ?? "";
   return (
     <section class="card" aria-labelledby="audit-title" aria-busy={pages.loading}>
       <h2 id="audit-title">Audit log</h2>
       <ErrorBox message={pages.error} />
-      {notServed && (
-        <p class="empty" data-testid="audit-not-served">
-          Not available on this server (usage.v1.AuditService is not served).
-        </p>
-      )}
-      {loaded && !notServed && entries.length === 0 && <p class="empty">No changes recorded.</p>}
+      {loaded && entries.length === 0 && <p class="empty">No changes recorded.</p>}
       {entries.length > 0 && (
         <div class="table-wrap">
           <table class="table" data-testid="audit-log">
@@ -42,7 +38,7 @@ export function AuditLog({ attributionId, version }: { attributionId: string; ve
             </thead>
             <tbody>
               {entries.map((entry) => (
-                <AuditRow key={entry.id} entry={entry} />
+                <AuditRow key={String(entry.id)} entry={entry} />
               ))}
             </tbody>
           </table>
@@ -63,7 +59,7 @@ function AuditRow({ entry }: { entry: AuditEntry }) {
   const call = entry.procedure.replace(/^.*\//, "");
   return (
     <tr>
-      <td class="nowrap">{entry.time ? entry.time.toISOString().slice(0, 16).replace("T", " ") : ""}</td>
+      <td class="nowrap">{formatUtc(entry.time)}</td>
       <td>{entry.actor}</td>
       <td title={entry.procedure}>{call}</td>
       <td>

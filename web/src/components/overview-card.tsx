@@ -1,24 +1,35 @@
-// Balance against the spending limit (gauge), the current cost center and the blocked status.
+// Balance against the spending limit (gauge), the current cost center and the blocked status
+// (AccountService.GetAccountStatus), with the action to lift a block.
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { fetchAccountStatus, type AccountStatus } from "../account-status.js";
-import { reportClient, usageClient } from "../api.js";
+import { accountClient, describeError, isAbort, reportClient, usageClient } from "../api.js";
 import { formatCredits, formatUtc } from "../format.js";
 import { useRemote } from "../use-remote.js";
+import type { GetAccountStatusResponse } from "../../../src/gen/usage/v1/account_pb.js";
 import { CostCenter_BillingStrategy, type CostCenter } from "../../../src/gen/usage/v1/usage_pb.js";
 import { ErrorBox } from "./error-box.js";
 import { Gauge, limitState } from "./gauge.js";
+import { UnblockForm } from "./unblock-form.js";
+
+/** The account status, or why it could not be read (the balance is still worth showing then). */
+type StatusResult = { readonly ok: true; readonly status: GetAccountStatusResponse } | { readonly ok: false; readonly message: string };
 
 export function strategyName(strategy: CostCenter_BillingStrategy | undefined): string {
   return strategy === CostCenter_BillingStrategy.STRIPE ? "Stripe" : "Other";
 }
 
-export function OverviewCard({ attributionId, version }: { attributionId: string; version: number }) {
+export function OverviewCard({ attributionId, version, onChanged }: { attributionId: string; version: number; onChanged: () => void }) {
   const overview = useRemote(
     async (signal) => {
       const [balance, versions, status] = await Promise.all([
         usageClient.getBalance({ attributionId }, { signal }),
         reportClient.listCostCenterVersions({ attributionId, pagination: { perPage: 1n } }, { signal }),
-        fetchAccountStatus(attributionId, signal).catch((error: unknown): AccountStatus => ({ kind: "failed", message: String(error) })),
+        accountClient.getAccountStatus({ attributionId }, { signal }).then(
+          (status): StatusResult => ({ ok: true, status }),
+          (error: unknown): StatusResult => {
+            if (isAbort(error)) throw error;
+            return { ok: false, message: describeError(error) };
+          },
+        ),
       ]);
       return { balanceCredits: balance.credits, costCenter: versions.versions[0]?.costCenter, status };
     },
@@ -42,7 +53,7 @@ export function OverviewCard({ attributionId, version }: { attributionId: string
             </div>
           )}
           <dl class="facts">
-            <StatusFact status={data.status} />
+            <StatusFact attributionId={attributionId} result={data.status} onUnblocked={onChanged} />
             {data.costCenter && <CostCenterFacts costCenter={data.costCenter} balanceCredits={data.balanceCredits} />}
           </dl>
         </div>
@@ -51,26 +62,32 @@ export function OverviewCard({ attributionId, version }: { attributionId: string
   );
 }
 
-function StatusFact({ status }: { status: AccountStatus }) {
+function StatusFact({ attributionId, result, onUnblocked }: { attributionId: string; result: StatusResult; onUnblocked: () => void }) {
   let value;
-  if (status.kind === "served") {
-    value = status.blocked ? (
+  if (!result.ok) {
+    value = <span class="status-error">Unknown: {result.message}</span>;
+  } else if (result.status.blocked) {
+    const since = formatUtc(result.status.blockedTime);
+    value = (
       <>
-        <span class="badge badge--danger">Blocked</span> {status.reason}
-        {status.blockedTime && <span class="muted"> (since {status.blockedTime.toISOString().slice(0, 16).replace("T", " ")} UTC)</span>}
+        <span class="badge badge--danger">Blocked</span> {result.status.reason}
+        {since && <span class="muted"> (since {since} UTC)</span>}
       </>
-    ) : (
-      <span class="badge badge--ok">Not blocked</span>
     );
-  } else if (status.kind === "not-served") {
-    value = <span class="muted" title="usage.v1.AccountService.GetAccountStatus is not served by this server">Not available on this server</span>;
   } else {
-    value = <span class="muted">Unknown ({status.message})</span>;
+    value = <span class="badge badge--ok">Not blocked</span>;
   }
   return (
     <div>
       <dt>Status</dt>
-      <dd data-testid="account-status">{value}</dd>
+      <dd data-testid="account-status" aria-live="polite">
+        {value}
+      </dd>
+      {result.ok && result.status.blocked && (
+        <dd class="status-action">
+          <UnblockForm attributionId={attributionId} onUnblocked={onUnblocked} />
+        </dd>
+      )}
     </div>
   );
 }
