@@ -11,14 +11,13 @@ import { validateSpendingLimit } from "../domain/cost-center.js";
 import { sourceKeys, type LedgerEntry } from "../domain/ledger-entry.js";
 import {
   currencyOrDefault,
-  customerEmailLengthMax,
-  customerNameLengthMax,
   describePrice,
   holdAmountMinor,
   invoicedCents,
   parseCurrency,
+  parseCustomerEmail,
+  parseCustomerName,
   planInvoiceCycle,
-  requireText,
   usageReportCredits,
   type Currency,
 } from "../domain/stripe-billing.js";
@@ -100,9 +99,8 @@ export class BillingService {
     billingCreatorUserId: string;
   }): Promise<StoredStripeCustomer> {
     const attribution = parseAttributionId(request.attributionId);
-    const name = requireText(request.name, "name", customerNameLengthMax);
-    const email = requireText(request.email, "email", customerEmailLengthMax);
-    if (!/^[^\s@]+@[^\s@]+$/.test(email)) throw invalidArgument(`email ${JSON.stringify(email)} is not an email address`);
+    const name = parseCustomerName(request.name);
+    const email = parseCustomerEmail(request.email);
     const currency = parseCurrency(request.currency);
     const billingCreatorUserId = parseOptionalUserId(request.billingCreatorUserId, "billing_creator_user_id");
     const existing = await this.customerOf(attribution);
