@@ -117,7 +117,9 @@ function requestLogInterceptor(logger: Logger): Interceptor {
     const requestId = given && /^[\x21-\x7e]{1,128}$/.test(given) ? given : randomUUID();
     request.contextValues.set(requestIdKey, requestId);
     const started = performance.now();
-    const log = logger.child({ requestId, procedure: request.method.name, service: request.service.typeName });
+    // `rpcService`, not `service`: the root logger's base already has `service: "tally"`, and pino
+    // would write the key twice (log pipelines keep either one).
+    const log = logger.child({ requestId, procedure: request.method.name, rpcService: request.service.typeName });
     const actor = () => request.contextValues.get(identityKey)?.name;
     try {
       const response = await next(request);

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import type Stripe from "stripe";
+import Stripe from "stripe";
 import { getBalanceCents } from "../src/store/balances.js";
 import { getCurrentCostCenter } from "../src/store/cost-centers.js";
 import { listEntries, sumLedgerCents } from "../src/store/ledger.js";
@@ -236,8 +236,48 @@ describe("billing through Stripe, end to end", () => {
     const stored = await getInboxEvent(db(), event.id);
     assert.equal(stored?.status, "ignored");
     assert.equal(stored?.attempts, 1);
+    assert.match(stored?.lastError ?? "", /has no metadata.attributionId: it was not created by Tally/);
     const updated = b.emulator.events("customer.created").find((e) => e.data.object.id === foreign.id)!;
     assert.equal((await getInboxEvent(db(), updated.id))?.status, "ignored");
+  });
+
+  it("ignores signed events about Stripe objects that do not exist, recording why, instead of retrying them", async () => {
+    const deleted = await b.stripe.customers.create({ name: "gone", metadata: { attributionId: teamId(), preferredCurrency: "EUR" } });
+    await b.stripe.customers.del(deleted.id);
+    await b.settle();
+    const missing: Array<[type: string, objectId: string, reason: RegExp]> = [
+      ["invoice.finalized", "in_missing", /^Stripe invoice "in_missing" does not exist$/],
+      ["customer.subscription.deleted", "sub_missing", /^Stripe subscription "sub_missing" does not exist$/],
+      ["charge.dispute.created", "dp_missing", /^Stripe dispute "dp_missing" does not exist$/],
+      ["customer.updated", "cus_missing", /^Stripe customer "cus_missing" does not exist$/],
+      ["customer.updated", deleted.id, new RegExp(`^Stripe customer "${deleted.id}" does not exist$`)],
+    ];
+    const eventIds: string[] = [];
+    for (const [type, objectId] of missing) {
+      const id = `evt_missing_${randomUUID()}`;
+      eventIds.push(id);
+      const payload = JSON.stringify({ id, object: "event", type, data: { object: { id: objectId } } });
+      const signature = Stripe.webhooks.generateTestHeaderString({
+        payload,
+        secret: b.emulator.webhookSecret,
+        timestamp: Math.floor(b.t.clock.now().getTime() / 1000),
+      });
+      const response = await fetch(`${b.t.tally.url}/webhooks/stripe`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "stripe-signature": signature },
+        body: payload,
+      });
+      assert.equal(response.status, 200, type);
+    }
+    await b.settle();
+    for (const [index, [type, , reason]] of missing.entries()) {
+      const stored = await getInboxEvent(db(), eventIds[index]!);
+      assert.equal(stored?.status, "ignored", type);
+      assert.equal(stored?.attempts, 1, `${type} was not retried`);
+      assert.match(stored?.lastError ?? "", reason);
+      assert.ok(stored?.processedAt);
+    }
+    assert.deepEqual(await b.t.tally.billing.inboxBacklog(), { pending: 0, failed: 0, oldestReceivedAt: undefined });
   });
 
   it("books an invoice once when FinalizeInvoice calls and webhook deliveries race", async () => {

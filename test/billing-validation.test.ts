@@ -51,6 +51,11 @@ describe("BillingService refusals", () => {
     await rejects(b.billing.createStripeCustomer({ ...ok, name: " " }), INVALID_ARGUMENT, /name is required/);
     await rejects(b.billing.createStripeCustomer({ ...ok, email: "" }), INVALID_ARGUMENT, /email is required/);
     await rejects(b.billing.createStripeCustomer({ ...ok, email: "acme" }), INVALID_ARGUMENT, /email "acme" is not an email address/);
+    await rejects(b.billing.createStripeCustomer({ ...ok, name: "Ac\u0007me" }), INVALID_ARGUMENT, /^name must not contain control characters/);
+    await rejects(b.billing.createStripeCustomer({ ...ok, email: "a\u001b@acme.test" }), INVALID_ARGUMENT, /^email must not contain control characters/);
+    await rejects(b.billing.createStripeCustomer({ ...ok, email: "a@acme" }), INVALID_ARGUMENT, /^email "a@acme" is not an email address/);
+    await rejects(b.billing.createStripeCustomer({ ...ok, email: "a b@acme.test" }), INVALID_ARGUMENT, /^email "a b@acme.test" is not an email address/);
+    await rejects(b.billing.createStripeCustomer({ ...ok, email: `a@${"d".repeat(250)}.test` }), INVALID_ARGUMENT, /^email is 257 characters long, at most 254/);
     await rejects(b.billing.createStripeCustomer({ ...ok, currency: "" }), INVALID_ARGUMENT, /currency is required/);
     await rejects(b.billing.createStripeCustomer({ ...ok, currency: "GBP" }), INVALID_ARGUMENT, /currency "GBP" is not supported/);
     await rejects(b.billing.createStripeCustomer({ ...ok, billingCreatorUserId: "bob" }), INVALID_ARGUMENT, /billing_creator_user_id "bob"/);

@@ -8,7 +8,7 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import { listUsageRangeDaysMax } from "../src/domain/usage-query.js";
 import { blockReasonLengthMax } from "../src/services/account-service.js";
-import { creditNoteCreditsMax, descriptionLengthMax } from "../src/services/ledger-service.js";
+import { creditNoteCreditsMax, creditNoteDescriptionLengthMax as descriptionLengthMax } from "../src/domain/credit-note.js";
 import * as webLimits from "../web/src/limits.js";
 
 const root = path.join(path.dirname(new URL(import.meta.url).pathname), "..");

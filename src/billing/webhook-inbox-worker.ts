@@ -5,11 +5,12 @@
 import type { Clock } from "../domain/clock.js";
 import { InvoiceWithoutLinesError } from "../domain/stripe-billing.js";
 import type { Logger } from "../logger.js";
-import { ForeignCustomerError, type BillingService } from "../services/billing-service.js";
+import { ForeignCustomerError, StripeObjectMissingError, type BillingService } from "../services/billing-service.js";
 import type { Database } from "../store/database.js";
 import {
   claimDueInboxEvent,
   countDueInboxEvents,
+  inboxErrorLengthMax,
   markInboxEventFailed,
   markInboxEventDone,
   type InboxEvent,
@@ -32,8 +33,12 @@ export function inboxRetryDelayMs(attempts: number): number {
   return Math.min(inboxRetryDelayMsMin * 2 ** exponent, inboxRetryDelayMsMax);
 }
 
-/** "ignored": the event turned out not to concern Tally (it is recorded as such, not retried). */
-export type WebhookEventHandler = (event: InboxEvent) => Promise<"processed" | "ignored" | void>;
+/**
+ * What handling an event came to. `{ ignored: reason }`: the event turned out not to concern Tally;
+ * it is recorded as ignored with the reason, not retried.
+ */
+export type WebhookEventOutcome = "processed" | { readonly ignored: string };
+export type WebhookEventHandler = (event: InboxEvent) => Promise<WebhookEventOutcome | void>;
 
 /** What each handled Stripe event type does; each action re-reads Stripe, so order does not matter. */
 export function billingWebhookHandler(billing: BillingService): WebhookEventHandler {
@@ -56,9 +61,12 @@ export function billingWebhookHandler(billing: BillingService): WebhookEventHand
           throw new Error(`no handler for Stripe event type ${event.type}`);
       }
     } catch (error) {
-      // Customers of something else sharing the Stripe account, and invoices that bill nothing:
-      // recorded as ignored rather than retried for a day.
-      if (error instanceof ForeignCustomerError || error instanceof InvoiceWithoutLinesError) return "ignored";
+      // Customers of something else sharing the Stripe account, invoices that bill nothing, and
+      // objects Stripe does not have (404): no retry can change that, so they are recorded as
+      // ignored, with the reason, rather than retried for a day.
+      if (error instanceof ForeignCustomerError || error instanceof InvoiceWithoutLinesError || error instanceof StripeObjectMissingError) {
+        return { ignored: error.message };
+      }
       throw error;
     }
   };
@@ -103,14 +111,18 @@ export class InboxWorker {
   private async process(event: InboxEvent): Promise<ProcessOutcome> {
     try {
       const outcome = (await this.deps.handle(event)) ?? "processed";
-      await markInboxEventDone(this.deps.db, event.eventId, outcome, this.deps.clock.now());
-      this.deps.logger.info({ eventId: event.eventId, type: event.type, attempts: event.attempts, outcome }, "stripe event done");
+      const done = outcome === "processed" ? { status: "processed" as const } : { status: "ignored" as const, reason: outcome.ignored };
+      await markInboxEventDone(this.deps.db, event.eventId, done, this.deps.clock.now());
+      this.deps.logger.info(
+        { eventId: event.eventId, type: event.type, attempts: event.attempts, outcome: done.status, reason: done.reason },
+        "stripe event done",
+      );
       return "processed";
     } catch (error) {
       const giveUp = event.attempts >= inboxAttemptsMax;
       const retryAt = new Date(this.deps.clock.now().getTime() + inboxRetryDelayMs(event.attempts));
       const message = error instanceof Error ? error.message : String(error);
-      await markInboxEventFailed(this.deps.db, event.eventId, message.slice(0, 2000), retryAt, giveUp);
+      await markInboxEventFailed(this.deps.db, event.eventId, message.slice(0, inboxErrorLengthMax), retryAt, giveUp);
       const log = { eventId: event.eventId, type: event.type, attempts: event.attempts, err: error };
       if (giveUp) this.deps.logger.error(log, "stripe event failed too often: given up, needs an operator");
       else this.deps.logger.warn({ ...log, retryAt }, "stripe event failed: will retry");

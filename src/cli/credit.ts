@@ -1,12 +1,10 @@
 // `tally credit add ID CREDITS --reason TEXT`: book a credit note.
 import { Command } from "commander";
+import { creditNoteCreditsMax } from "../domain/credit-note.js";
 import { UsageService } from "../gen/usage/v1/usage_pb.js";
 import { parseWholeNumber } from "./arguments.js";
 import { write } from "./output.js";
 import { clientFor, UsageError, withServerOption, type ServerOptions } from "./remote.js";
-
-/** The server's limit per credit note (LedgerService.creditNoteCreditsMax), checked here for a clear message. */
-const creditNoteCreditsMax = 100_000_000;
 
 export function creditCommand(): Command {
   const add = withServerOption(

@@ -9,6 +9,8 @@ import {
   invoicedCents,
   minorToMajor,
   parseCurrency,
+  parseCustomerEmail,
+  parseCustomerName,
   planInvoiceCycle,
   spendingLimitState,
   usageReportCredits,
@@ -26,6 +28,37 @@ describe("stripe billing rules", () => {
     failsWith("InvalidArgument", () => parseCurrency("GBP"), /"GBP" is not supported: use one of EUR, USD/);
     assert.equal(currencyOrDefault(undefined), "USD");
     assert.equal(currencyOrDefault("eur"), "EUR");
+  });
+
+  it("takes a customer's name trimmed, refusing blanks, overlong names and control characters", () => {
+    assert.equal(parseCustomerName("  Acme GmbH "), "Acme GmbH");
+    assert.equal(parseCustomerName("Zoë & Søn"), "Zoë & Søn");
+    failsWith("InvalidArgument", () => parseCustomerName(" "), /^name is required/);
+    failsWith("InvalidArgument", () => parseCustomerName("x".repeat(257)), /^name is 257 characters long, at most 256 allowed/);
+    failsWith("InvalidArgument", () => parseCustomerName("Ac\u0000me"), /^name must not contain control characters \(U\+0000 at position 2\)/);
+    failsWith("InvalidArgument", () => parseCustomerName("Acme\nInc"), /^name must not contain control characters \(U\+000A/);
+    failsWith("InvalidArgument", () => parseCustomerName("Acme\u007f"), /^name must not contain control characters \(U\+007F/);
+    failsWith("InvalidArgument", () => parseCustomerName("Acme\u0085"), /^name must not contain control characters \(U\+0085/);
+  });
+
+  it("takes a plausible email address and says what is wrong with an implausible one", () => {
+    assert.equal(parseCustomerEmail(" billing@acme.test "), "billing@acme.test");
+    assert.equal(parseCustomerEmail("a+b.c@mail.example.co.uk"), "a+b.c@mail.example.co.uk");
+    const local = "l".repeat(64);
+    const longest = `${local}@${"d".repeat(254 - local.length - 6)}.test`;
+    assert.equal(parseCustomerEmail(longest).length, 254);
+    failsWith("InvalidArgument", () => parseCustomerEmail(`${longest}x`), /^email is 255 characters long, at most 254 allowed/);
+    failsWith("InvalidArgument", () => parseCustomerEmail(""), /^email is required/);
+    failsWith("InvalidArgument", () => parseCustomerEmail("a\u0000@acme.test"), /^email must not contain control characters \(U\+0000 at position 1\)/);
+    failsWith("InvalidArgument", () => parseCustomerEmail("a@acme.test\r\n"), /^email must not contain control characters \(U\+000D/);
+    failsWith("InvalidArgument", () => parseCustomerEmail("acme"), /^email "acme" is not an email address: it needs exactly one "@"/);
+    failsWith("InvalidArgument", () => parseCustomerEmail("a@b@acme.test"), /^email "a@b@acme.test" is not an email address: it needs exactly one "@"/);
+    failsWith("InvalidArgument", () => parseCustomerEmail("@acme.test"), /^email "@acme.test" is not an email address: nothing before the "@"/);
+    failsWith("InvalidArgument", () => parseCustomerEmail("a@localhost"), /^email "a@localhost" is not an email address: the domain needs a dot/);
+    for (const domain of ["", ".test", "acme.", "acme..test"]) {
+      failsWith("InvalidArgument", () => parseCustomerEmail(`a@${domain}`), /is not an email address: the domain needs a dot between non-empty parts/);
+    }
+    failsWith("InvalidArgument", () => parseCustomerEmail("john doe@acme.test"), /^email "john doe@acme.test" is not an email address: it contains a space/);
   });
 
   it("reports the balance in whole credits rounded up, never negative", () => {

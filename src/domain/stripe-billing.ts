@@ -12,7 +12,8 @@ export const defaultCurrency: Currency = "USD";
 /** The card-verification hold: 1.00 in the customer's currency, in minor units. */
 export const holdAmountMinor = 100;
 export const customerNameLengthMax = 256;
-export const customerEmailLengthMax = 512;
+/** The longest address SMTP can carry (RFC 5321: a 256-octet path less its angle brackets). */
+export const customerEmailLengthMax = 254;
 /** Invoice lines summed per invoice; Tally's invoices have one, Stripe allows far fewer than this. */
 export const invoiceLinesMax = 1000;
 
@@ -39,6 +40,44 @@ export function requireText(value: string, field: string, lengthMax: number): st
     throw invalidArgument(`${field} is ${trimmed.length} characters long, at most ${lengthMax} allowed`);
   }
   return trimmed;
+}
+
+/** Unicode's control characters (C0, DEL, C1): never part of a name or an address, and a hazard in logs and on invoices. */
+const controlCharacterPattern = /\p{Cc}/u;
+
+function rejectControlCharacters(value: string, field: string): void {
+  const match = controlCharacterPattern.exec(value);
+  if (!match) return;
+  const codePoint = match[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0");
+  throw invalidArgument(`${field} must not contain control characters (U+${codePoint} at position ${match.index})`);
+}
+
+/** The customer's name as Stripe shows it on invoices: trimmed, not blank, no control characters. */
+export function parseCustomerName(value: string, field = "name"): string {
+  rejectControlCharacters(value, field);
+  return requireText(value, field, customerNameLengthMax);
+}
+
+/**
+ * A plausible email address, not a full RFC 5322 parser (Stripe and the mail server have the last
+ * word): one "@", a non-empty local part, a domain of dot-separated non-empty labels with at least
+ * one dot, no whitespace, no control characters, at most customerEmailLengthMax characters.
+ */
+export function parseCustomerEmail(value: string, field = "email"): string {
+  rejectControlCharacters(value, field);
+  const email = requireText(value, field, customerEmailLengthMax);
+  if (/\s/.test(email)) throw invalidArgument(`${field} ${JSON.stringify(email)} is not an email address: it contains a space`);
+  const parts = email.split("@");
+  if (parts.length !== 2) {
+    throw invalidArgument(`${field} ${JSON.stringify(email)} is not an email address: it needs exactly one "@"`);
+  }
+  const [local, domain] = parts as [string, string];
+  if (local === "") throw invalidArgument(`${field} ${JSON.stringify(email)} is not an email address: nothing before the "@"`);
+  const labels = domain.split(".");
+  if (labels.length < 2 || labels.some((label) => label === "")) {
+    throw invalidArgument(`${field} ${JSON.stringify(email)} is not an email address: the domain needs a dot between non-empty parts`);
+  }
+  return email;
 }
 
 /** The cycle's usage as reported to Stripe: the balance in whole credits, rounded up, never negative. */

@@ -11,14 +11,13 @@ import { validateSpendingLimit } from "../domain/cost-center.js";
 import { sourceKeys, type LedgerEntry } from "../domain/ledger-entry.js";
 import {
   currencyOrDefault,
-  customerEmailLengthMax,
-  customerNameLengthMax,
   describePrice,
   holdAmountMinor,
   invoicedCents,
   parseCurrency,
+  parseCustomerEmail,
+  parseCustomerName,
   planInvoiceCycle,
-  requireText,
   usageReportCredits,
   type Currency,
 } from "../domain/stripe-billing.js";
@@ -87,7 +86,7 @@ export class BillingService {
     const stored = await getStripeCustomerById(this.deps.db, id);
     if (stored) return stored;
     const found = await this.deps.provider.getCustomer(id);
-    if (!found) throw notFound(`Stripe customer ${JSON.stringify(id)} does not exist`);
+    if (!found) throw new StripeObjectMissingError(`Stripe customer ${JSON.stringify(id)} does not exist`);
     return this.store(found);
   }
 
@@ -100,9 +99,8 @@ export class BillingService {
     billingCreatorUserId: string;
   }): Promise<StoredStripeCustomer> {
     const attribution = parseAttributionId(request.attributionId);
-    const name = requireText(request.name, "name", customerNameLengthMax);
-    const email = requireText(request.email, "email", customerEmailLengthMax);
-    if (!/^[^\s@]+@[^\s@]+$/.test(email)) throw invalidArgument(`email ${JSON.stringify(email)} is not an email address`);
+    const name = parseCustomerName(request.name);
+    const email = parseCustomerEmail(request.email);
     const currency = parseCurrency(request.currency);
     const billingCreatorUserId = parseOptionalUserId(request.billingCreatorUserId, "billing_creator_user_id");
     const existing = await this.customerOf(attribution);
@@ -173,7 +171,7 @@ export class BillingService {
       );
     }
     const hold = await provider.getPaymentIntent(paymentIntentId);
-    if (!hold) throw notFound(`payment intent ${JSON.stringify(paymentIntentId)} does not exist`);
+    if (!hold) throw new StripeObjectMissingError(`payment intent ${JSON.stringify(paymentIntentId)} does not exist`);
     if (hold.customerId !== customer.stripeCustomerId) {
       throw invalidArgument(`payment method is invalid: payment intent ${paymentIntentId} belongs to another customer`);
     }
@@ -207,7 +205,7 @@ export class BillingService {
     const customerId = customerIdText.trim();
     if (customerId === "") throw invalidArgument("customer_id is required");
     const customer = await this.deps.provider.getCustomer(customerId);
-    if (!customer) throw notFound(`Stripe customer ${JSON.stringify(customerId)} does not exist`);
+    if (!customer) throw new StripeObjectMissingError(`Stripe customer ${JSON.stringify(customerId)} does not exist`);
     const invalid = customer.automaticTax === "unrecognized_location";
     const now = this.deps.clock.now();
     let stored = await setInvalidBillingAddress(this.deps.db, customerId, invalid, now);
@@ -252,7 +250,7 @@ export class BillingService {
     const invoiceId = invoiceIdText.trim();
     if (invoiceId === "") throw invalidArgument("invoice_id is required");
     const invoice = await this.deps.provider.getInvoice(invoiceId);
-    if (!invoice) throw notFound(`Stripe invoice ${JSON.stringify(invoiceId)} does not exist`);
+    if (!invoice) throw new StripeObjectMissingError(`Stripe invoice ${JSON.stringify(invoiceId)} does not exist`);
     const { booked, attributionId, billedByStripe, balanceCents } = await this.bookInvoice(invoice);
     if (booked && billedByStripe) {
       // The new cycle starts with what was used since the invoice's period ended; later reports
@@ -301,7 +299,7 @@ export class BillingService {
     const subscriptionId = subscriptionIdText.trim();
     if (subscriptionId === "") throw invalidArgument("subscription_id is required");
     const subscription = await this.deps.provider.getSubscription(subscriptionId);
-    if (!subscription) throw notFound(`Stripe subscription ${JSON.stringify(subscriptionId)} does not exist`);
+    if (!subscription) throw new StripeObjectMissingError(`Stripe subscription ${JSON.stringify(subscriptionId)} does not exist`);
     if (subscription.status !== "canceled" && subscription.status !== "incomplete_expired") {
       throw failedPrecondition(
         `Stripe subscription ${subscriptionId} is ${subscription.status}; cancel it in Stripe first (its customer.subscription.deleted webhook then moves the cost center back)`,
@@ -323,7 +321,7 @@ export class BillingService {
     const disputeId = disputeIdText.trim();
     if (disputeId === "") throw invalidArgument("dispute_id is required");
     const dispute = await this.deps.provider.getDispute(disputeId);
-    if (!dispute) throw notFound(`Stripe dispute ${JSON.stringify(disputeId)} does not exist`);
+    if (!dispute) throw new StripeObjectMissingError(`Stripe dispute ${JSON.stringify(disputeId)} does not exist`);
     if (!dispute.customerId) throw failedPrecondition(`the charge of Stripe dispute ${disputeId} has no customer`);
     const attributionId = await this.attributionOfCustomer(dispute.customerId);
     await this.deps.accounts.block({
@@ -450,7 +448,7 @@ export class BillingService {
     const stored = await getStripeCustomerById(this.deps.db, customerId);
     if (stored) return stored.attributionId;
     const customer = await this.deps.provider.getCustomer(customerId);
-    if (!customer) throw notFound(`Stripe customer ${JSON.stringify(customerId)} does not exist`);
+    if (!customer) throw new StripeObjectMissingError(`Stripe customer ${JSON.stringify(customerId)} does not exist`);
     return (await this.store(customer)).attributionId;
   }
 
@@ -485,6 +483,17 @@ export class BillingService {
 export class ForeignCustomerError extends TallyError {
   constructor(message: string) {
     super("FailedPrecondition", message);
+  }
+}
+
+/**
+ * Stripe has no such object (it answered 404 resource_missing): deleted, or never there, e.g. an
+ * event from another mode or account signed with our secret. Retrying cannot make it appear, so
+ * webhook events about such objects are ignored, not retried. An RPC answers NOT_FOUND.
+ */
+export class StripeObjectMissingError extends TallyError {
+  constructor(message: string) {
+    super("NotFound", message);
   }
 }
 

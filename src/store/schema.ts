@@ -175,6 +175,7 @@ export const stripeWebhookEvents = pgTable(
     attempts: integer("attempts").notNull().default(0),
     /** When a pending event is due; while one is being processed, the end of its lease. */
     nextAttemptAt: timestamptz("next_attempt_at").notNull(),
+    /** The last failed attempt's error; for an event ignored after a look at Stripe, why. */
     lastError: text("last_error"),
     receivedAt: timestamptz("received_at").notNull(),
     processedAt: timestamptz("processed_at"),

@@ -4,6 +4,9 @@ import { and, asc, count, eq, inArray, lte, min, sql } from "drizzle-orm";
 import type { Database } from "./database.js";
 import { stripeWebhookEvents } from "./schema.js";
 
+/** Errors and reasons are stored up to this length (a Stripe error message is far shorter). */
+export const inboxErrorLengthMax = 2000;
+
 export type InboxStatus = "pending" | "processed" | "ignored" | "failed";
 
 export interface InboxEvent {
@@ -60,10 +63,16 @@ export async function claimDueInboxEvent(db: Database, now: Date, leaseUntil: Da
   return row;
 }
 
-export async function markInboxEventDone(db: Database, eventId: string, status: "processed" | "ignored", now: Date): Promise<void> {
+/** Marks an event done; an ignored one keeps the reason it was ignored in `lastError`. */
+export async function markInboxEventDone(
+  db: Database,
+  eventId: string,
+  outcome: { status: "processed"; reason?: undefined } | { status: "ignored"; reason: string },
+  now: Date,
+): Promise<void> {
   await db
     .update(stripeWebhookEvents)
-    .set({ status, processedAt: now, lastError: null })
+    .set({ status: outcome.status, processedAt: now, lastError: outcome.reason?.slice(0, inboxErrorLengthMax) ?? null })
     .where(eq(stripeWebhookEvents.eventId, eventId));
 }
 

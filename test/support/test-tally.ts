@@ -12,7 +12,7 @@ import { startTally, type Tally } from "../../src/app.js";
 import { loadConfig, type TallyConfig } from "../../src/config.js";
 import { ManualClock, type Clock } from "../../src/domain/clock.js";
 import { UsageService } from "../../src/gen/usage/v1/usage_pb.js";
-import { silentLogger } from "../../src/logger.js";
+import { silentLogger, type Logger } from "../../src/logger.js";
 import { createTestDatabase, type TestDatabase } from "./test-database.js";
 
 export const protoDir = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "proto");
@@ -47,6 +47,8 @@ export interface TestTallyOptions {
   readonly env?: Record<string, string>;
   /** Reuse a database (e.g. for restarts); it is then not dropped on stop. */
   readonly database?: TestDatabase;
+  /** Where Tally logs; silent by default. */
+  readonly logger?: Logger;
 }
 
 export async function startTestTally(options: TestTallyOptions = {}): Promise<TestTally> {
@@ -60,7 +62,7 @@ export async function startTestTally(options: TestTallyOptions = {}): Promise<Te
     ...(database.databaseUrl ? { DATABASE_URL: database.databaseUrl } : {}),
     ...options.env,
   });
-  const tally = await startTally(config, { clock: clock as Clock, logger: silentLogger });
+  const tally = await startTally(config, { clock: clock as Clock, logger: options.logger ?? silentLogger });
   const grpcClient = grpcClientFor(`127.0.0.1:${tally.port}`, UsageService);
   const usage = createClient(UsageService, createGrpcTransport({ baseUrl: tally.url }));
   const usageJson = createClient(UsageService, createConnectTransport({ baseUrl: tally.url, httpVersion: "1.1" }));
