@@ -28,6 +28,7 @@ import { ledgerJob } from "./jobs/ledger-job.js";
 import { resetJob } from "./jobs/reset-job.js";
 import { invoiceJob } from "./jobs/invoice-job.js";
 import { ReportService } from "./services/report-service.js";
+import { BalanceReader } from "./store/balance-reader.js";
 import { openDatabase, pingDatabase, type Database, type DatabaseHandle } from "./store/database.js";
 
 /** In-flight requests get this long to finish on shutdown. */
@@ -65,7 +66,7 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
   try {
     const db = database.db;
     const usage = buildUsage(config, database, clock);
-    const billing = buildBilling({ config, db, clock, logger, costCenters: usage.costCenters });
+    const billing = buildBilling({ config, db, clock, logger, costCenters: usage.costCenters, balances: usage.balances });
     const metrics = new TallyMetrics(clock, logger);
     const jobs = buildJobs(config, database, clock, logger, usage, billing, metrics);
     feedMetrics(metrics, jobs, billing);
@@ -115,19 +116,24 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
   }
 }
 
-type UsageServices = Pick<Tally, "costCenters" | "ledger" | "instances" | "reconciler">;
+type UsageServices = Pick<Tally, "costCenters" | "ledger" | "instances" | "reconciler"> & {
+  /** The one batching reader of balances (GetBalance, GetAccountStatus). */
+  readonly balances: BalanceReader;
+};
 
 /** The use cases of cost centers, the ledger, instances and reconciliation. */
 function buildUsage(config: TallyConfig, database: DatabaseHandle, clock: Clock): UsageServices {
   const db = database.db;
+  const balances = new BalanceReader(db);
   return {
+    balances,
     costCenters: new CostCenterService({
       db,
       clock,
       defaultSpendingLimit: config.defaultSpendingLimit,
       stripeEnabled: config.stripe !== undefined,
     }),
-    ledger: new LedgerService({ db, clock }),
+    ledger: new LedgerService({ db, clock, balances }),
     instances: new WorkspaceInstanceService({ db, clock }),
     // Two pages written while the next is read, where the database runs transactions side by side.
     reconciler: new UsageReconciler({

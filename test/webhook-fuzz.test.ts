@@ -26,6 +26,7 @@ import { insertEntries, listEntries, sumLedgerCents } from "../src/store/ledger.
 import { getStripeCustomerByAttributionId, insertStripeCustomer } from "../src/store/stripe-customers.js";
 import { inTransaction } from "../src/store/transactions.js";
 import { stripeWebhookEvents } from "../src/store/schema.js";
+import { BalanceReader } from "../src/store/balance-reader.js";
 import { FakePaymentProvider } from "./support/fake-payment-provider.js";
 import { createTestDatabase, type TestDatabase } from "./support/test-database.js";
 
@@ -93,7 +94,7 @@ describe("webhook delivery, property", () => {
     const clock = new ManualClock(t0);
     provider = new FakePaymentProvider();
     costCenters = new CostCenterService({ db, clock, defaultSpendingLimit, stripeEnabled: true });
-    const accounts = new AccountService({ db, clock, costCenters });
+    const accounts = new AccountService({ db, clock, costCenters, balances: new BalanceReader(db) });
     billing = new BillingService({ db, clock, logger: silentLogger, provider, costCenters, accounts, usagePriceIds: { EUR: "price_eur", USD: "price_usd" } });
     const real = billingWebhookHandler(billing);
     worker = new InboxWorker({

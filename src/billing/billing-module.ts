@@ -13,6 +13,7 @@ import { BillingService } from "../services/billing-service.js";
 import type { CostCenterService } from "../services/cost-center-service.js";
 import type { Database } from "../store/database.js";
 import { inboxBacklog, type InboxBacklog } from "../store/webhook-inbox.js";
+import type { BalanceReader } from "../store/balance-reader.js";
 import type { PaymentProvider } from "./payment-provider.js";
 import { createStripeClient, StripePaymentProvider } from "./stripe-payment-provider.js";
 import { stripeWebhookRoute } from "./stripe-webhook.js";
@@ -38,6 +39,7 @@ export interface BillingModuleDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly costCenters: CostCenterService;
+  readonly balances: BalanceReader;
   /** Replaces the Stripe adapter (tests). */
   readonly provider?: PaymentProvider;
 }
@@ -45,7 +47,7 @@ export interface BillingModuleDeps {
 export function buildBilling(deps: BillingModuleDeps): BillingModule {
   const { db, clock, logger, costCenters } = deps;
   const stripe = deps.config.stripe;
-  const accounts = new AccountService({ db, clock, costCenters });
+  const accounts = new AccountService({ db, clock, costCenters, balances: deps.balances });
   const accountsHosted = hostedService(AccountServiceDesc, accountServiceImpl(accounts), file_usage_v1_account);
   if (!stripe) {
     return {

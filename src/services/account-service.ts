@@ -3,7 +3,7 @@
 import { parseAttributionId } from "../domain/attribution-id.js";
 import type { Clock } from "../domain/clock.js";
 import { requireText, spendingLimitState } from "../domain/stripe-billing.js";
-import { BalanceReader } from "../store/balance-reader.js";
+import type { BalanceReader } from "../store/balance-reader.js";
 import { insertBlock, listActiveBlocks, listBlockHistory, unblockAll, type Block } from "../store/blocked-attributions.js";
 import type { Database } from "../store/database.js";
 import type { CostCenterService } from "./cost-center-service.js";
@@ -25,14 +25,12 @@ export interface AccountServiceDeps {
   readonly db: Database;
   readonly clock: Clock;
   readonly costCenters: CostCenterService;
+  /** The same reader GetBalance uses, so status and balance lookups batch together. */
+  readonly balances: BalanceReader;
 }
 
 export class AccountService {
-  private readonly balances: BalanceReader;
-
-  constructor(private readonly deps: AccountServiceDeps) {
-    this.balances = new BalanceReader(deps.db);
-  }
+  constructor(private readonly deps: AccountServiceDeps) {}
 
   async status(attributionIdText: string): Promise<AccountStatus> {
     const attribution = parseAttributionId(attributionIdText);
@@ -40,7 +38,7 @@ export class AccountService {
     // gets its defaults without anything being stored: asking must not create.
     const costCenter = await this.deps.costCenters.currentOrDefault(attribution.text);
     const [balanceCents, blocks] = await Promise.all([
-      this.balances.balanceCents(attribution.text),
+      this.deps.balances.balanceCents(attribution.text),
       listActiveBlocks(this.deps.db, attribution.text),
     ]);
     return {

@@ -7,7 +7,7 @@ import { parseCreditNoteDescription, validateCreditNoteCredits } from "../domain
 import { sourceKeys, type LedgerEntry } from "../domain/ledger-entry.js";
 import { parseUsageQuery, type UsageQueryInput, type UsageQuery } from "../domain/usage-query.js";
 import { lockAttribution } from "../store/balances.js";
-import { BalanceReader } from "../store/balance-reader.js";
+import type { BalanceReader } from "../store/balance-reader.js";
 import type { Database } from "../store/database.js";
 import { insertEntries, listUsage, type UsagePage } from "../store/ledger.js";
 import { inTransaction } from "../store/transactions.js";
@@ -15,18 +15,16 @@ import { inTransaction } from "../store/transactions.js";
 export interface LedgerServiceDeps {
   readonly db: Database;
   readonly clock: Clock;
+  /** Shared by every reader of balances, so their lookups batch together. */
+  readonly balances: BalanceReader;
 }
 
 export class LedgerService {
-  private readonly balances: BalanceReader;
-
-  constructor(private readonly deps: LedgerServiceDeps) {
-    this.balances = new BalanceReader(deps.db);
-  }
+  constructor(private readonly deps: LedgerServiceDeps) {}
 
   async balanceCents(attributionIdText: string): Promise<bigint> {
     const attribution = parseAttributionId(attributionIdText);
-    return this.balances.balanceCents(attribution.text);
+    return this.deps.balances.balanceCents(attribution.text);
   }
 
   /** Books a final credit note of `-credits`; returns the entry. */
