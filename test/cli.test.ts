@@ -193,12 +193,12 @@ describe("tally CLI", () => {
     assert.match(reader.stderr, /^tally: PERMISSION_DENIED: token "viewer" has role reader/);
 
     const reconcile = await tally(["reconcile", "--from", "2026-01-01", "--to", "2026-01-02"], env);
-    if (reconcile.code === 22) {
-      assert.match(reconcile.stderr, /^tally: UNIMPLEMENTED: ReconcileUsage is not implemented yet/);
-    } else {
-      assert.equal(reconcile.code, 0, reconcile.stderr);
-      assert.equal(reconcile.stdout, "reconciled usage from 2026-01-01T00:00:00.000Z to 2026-01-02T00:00:00.000Z\n");
-    }
+    assert.equal(reconcile.code, 0, reconcile.stderr);
+    assert.equal(reconcile.stdout, "reconciled usage from 2026-01-01T00:00:00.000Z to 2026-01-02T00:00:00.000Z\n");
+
+    const inverted = await tally(["reconcile", "--from", "2026-01-02", "--to", "2026-01-01"], env);
+    assert.equal(inverted.code, 2, inverted.stderr);
+    assert.match(inverted.stderr, /--from 2026-01-02T00:00:00.000Z must not be after --to/);
   });
 
   it("shows account status and lifts a block with a reason, readers may look but not unblock", async () => {
