@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { buildPriceTable } from "./pricing.js";
 import {
-  balanceDeltas,
   instanceUsage,
   ledgerWindow,
   ledgerWindowOverlapMs,
@@ -44,6 +43,8 @@ function draft(overrides: Partial<ExistingInstanceEntry> = {}): ExistingInstance
     creditCents: 300n,
     draft: true,
     effectiveTime: minutesAgo(5),
+    workspaceClass: "g1-standard",
+    userId: null,
     ...overrides,
   };
 }
@@ -123,7 +124,12 @@ describe("reconciliation", () => {
     it("updates a draft from what it holds to what it should hold", () => {
       const plan = planReconciliation([{ instance: instance(), existing: draft() }], prices, now);
       assert.deepEqual(plan.updates.map((u) => [u.entryId, u.expected, u.next.creditCents, u.next.draft]), [
-        ["e0000000-0000-4000-8000-000000000001", { attributionId: draft().attributionId, creditCents: 300n }, 600n, true],
+        [
+          "e0000000-0000-4000-8000-000000000001",
+          { attributionId: draft().attributionId, creditCents: 300n, effectiveTime: minutesAgo(5), workspaceClass: "g1-standard", userId: null },
+          600n,
+          true,
+        ],
       ]);
     });
 
@@ -148,17 +154,6 @@ describe("reconciliation", () => {
       const plan = planReconciliation([{ instance: instance({ attributionId: undefined }), existing: undefined }], prices, now);
       assert.equal(plan.notBillable, 1);
     });
-  });
-
-  it("moves balances by the difference, and off the old attribution id when a draft moves", () => {
-    const deltas = balanceDeltas(
-      [{ attributionId: "team:a", creditCents: 5n }],
-      [
-        { previous: { attributionId: "team:a", creditCents: 10n }, next: { attributionId: "team:a", creditCents: 25n } },
-        { previous: { attributionId: "team:b", creditCents: 7n }, next: { attributionId: "team:c", creditCents: 9n } },
-      ],
-    );
-    assert.deepEqual(Object.fromEntries(deltas), { "team:a": 20n, "team:b": -7n, "team:c": 9n });
   });
 
   describe("the ledger window", () => {

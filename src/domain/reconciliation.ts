@@ -24,6 +24,9 @@ export interface ExistingInstanceEntry {
   readonly creditCents: bigint;
   readonly draft: boolean;
   readonly effectiveTime: Date;
+  /** metadata->>'workspaceClass' and metadata->>'userId' of the entry: keys of its daily totals. */
+  readonly workspaceClass: string | null;
+  readonly userId: string | null;
 }
 
 export interface ReconciliationCandidate {
@@ -57,10 +60,15 @@ export interface WorkspaceInstanceUsageMetadata {
   readonly userAvatarURL: string;
 }
 
+export type ExpectedDraft = Pick<ExistingInstanceEntry, "attributionId" | "creditCents" | "effectiveTime" | "workspaceClass" | "userId">;
+
 export interface DraftUpdate {
   readonly entryId: string;
-  /** What the draft held when planned; the store updates only if it still does. */
-  readonly expected: { readonly attributionId: string; readonly creditCents: bigint };
+  /**
+   * What the draft held when planned; the store updates only if it still does, so what it takes
+   * off the balance and the daily totals is exactly what the draft held.
+   */
+  readonly expected: ExpectedDraft;
   readonly next: InstanceUsage;
 }
 
@@ -141,7 +149,13 @@ export function planReconciliation(
     } else {
       updates.push({
         entryId: existing.entryId,
-        expected: { attributionId: existing.attributionId, creditCents: existing.creditCents },
+        expected: {
+          attributionId: existing.attributionId,
+          creditCents: existing.creditCents,
+          effectiveTime: existing.effectiveTime,
+          workspaceClass: existing.workspaceClass,
+          userId: existing.userId,
+        },
         next: usage,
       });
     }
@@ -156,24 +170,6 @@ function draftIsCurrent(existing: ExistingInstanceEntry, usage: InstanceUsage): 
     existing.creditCents === usage.creditCents &&
     existing.effectiveTime.getTime() === usage.effectiveTime.getTime()
   );
-}
-
-/**
- * Balance changes caused by applied inserts and updates: +credits on the entry's attribution id, and
- * for an updated draft -(what it held) on the attribution id it was booked to.
- */
-export function balanceDeltas(
-  inserted: Iterable<{ attributionId: string; creditCents: bigint }>,
-  updated: Iterable<{ previous: { attributionId: string; creditCents: bigint }; next: { attributionId: string; creditCents: bigint } }>,
-): Map<string, bigint> {
-  const deltas = new Map<string, bigint>();
-  const add = (attributionId: string, cents: bigint) => deltas.set(attributionId, (deltas.get(attributionId) ?? 0n) + cents);
-  for (const entry of inserted) add(entry.attributionId, entry.creditCents);
-  for (const { previous, next } of updated) {
-    add(previous.attributionId, -previous.creditCents);
-    add(next.attributionId, next.creditCents);
-  }
-  return deltas;
 }
 
 /** The ledger job's window reaches this far before the end of the last successful run. */

@@ -7,7 +7,8 @@
 // the rows the statements report back.
 //
 // Lock order (so concurrent reconciles and cost-center changes do not deadlock): draft rows in id
-// order, then new source keys sorted, then balance rows sorted by attribution id (addToBalances).
+// order, then new source keys sorted, then balance rows and daily totals rows, each sorted
+// (moveLedgerTotals).
 // The drafts are updated in the order of a sorted subquery, which the planner follows with a nested
 // loop over the primary key. Should it ever choose another plan, the worst case is a deadlock that
 // PostgreSQL detects and inTransaction retries; an explicit SELECT ... FOR UPDATE first would make
@@ -15,8 +16,9 @@
 // the ledger job's steady state.
 import assert from "node:assert/strict";
 import { sql } from "drizzle-orm";
-import { balanceDeltas, instanceUsageDescription, type DraftUpdate, type InstanceUsage } from "../domain/reconciliation.js";
-import { addToBalances } from "./balances.js";
+import type { EntryChange, TotalsEntry } from "../domain/ledger-totals.js";
+import { instanceUsageDescription, type DraftUpdate, type InstanceUsage } from "../domain/reconciliation.js";
+import { moveLedgerTotals } from "./ledger-totals.js";
 import { rowsOf } from "./raw-result.js";
 import { uuidV7 } from "./uuid-v7.js";
 import type { Transaction } from "./transactions.js";
@@ -35,16 +37,38 @@ export async function applyInstanceUsage(
 ): Promise<AppliedUsage> {
   const updated = await updateDrafts(tx, plan.updates, now);
   const inserted = await insertUsage(tx, plan.inserts, now);
-  const deltas = balanceDeltas(inserted, updated);
-  await addToBalances(tx, deltas, now);
+  const deltas = await moveLedgerTotals(tx, [...updated, ...inserted], now);
   return { inserted: inserted.length, updated: updated.length, deltas };
+}
+
+/** The columns of a written entry that its totals depend on (TotalsEntry), as RETURNING lists them. */
+const returnedTotals = sql.raw(`attribution_id, credit_cents, effective_time,
+  metadata ->> 'workspaceClass' AS workspace_class, metadata ->> 'userId' AS user_id`);
+
+interface ReturnedTotals {
+  attribution_id: string;
+  credit_cents: bigint | string | number;
+  effective_time: Date | string;
+  workspace_class: string | null;
+  user_id: string | null;
+}
+
+function toTotalsEntry(row: ReturnedTotals): TotalsEntry {
+  return {
+    attributionId: row.attribution_id,
+    kind: "workspaceinstance",
+    creditCents: BigInt(row.credit_cents),
+    effectiveTime: row.effective_time instanceof Date ? row.effective_time : new Date(row.effective_time),
+    workspaceClass: row.workspace_class,
+    userId: row.user_id,
+  };
 }
 
 async function insertUsage(
   tx: Transaction,
   inserts: readonly InstanceUsage[],
   now: Date,
-): Promise<Array<{ attributionId: string; creditCents: bigint }>> {
+): Promise<EntryChange[]> {
   if (inserts.length === 0) return [];
   const rows = inserts.map((usage) => ({
     id: uuidV7(now),
@@ -68,25 +92,21 @@ async function insertUsage(
       effective_time timestamptz, draft boolean, metadata jsonb)
     ORDER BY x.source_key
     ON CONFLICT (source_key) DO NOTHING
-    RETURNING attribution_id, credit_cents`);
-  const written = rowsOf<{ attribution_id: string; credit_cents: bigint | string | number }>(result).map((row) => ({
-    attributionId: row.attribution_id,
-    creditCents: BigInt(row.credit_cents),
-  }));
+    RETURNING ${returnedTotals}`);
+  const written = rowsOf<ReturnedTotals>(result).map((row) => ({ after: toTotalsEntry(row) }));
   assert(written.length <= inserts.length, "inserted more usage entries than planned");
   return written;
 }
 
-async function updateDrafts(
-  tx: Transaction,
-  updates: readonly DraftUpdate[],
-  now: Date,
-): Promise<Array<{ previous: { attributionId: string; creditCents: bigint }; next: { attributionId: string; creditCents: bigint } }>> {
+async function updateDrafts(tx: Transaction, updates: readonly DraftUpdate[], now: Date): Promise<EntryChange[]> {
   if (updates.length === 0) return [];
   const rows = updates.map((update) => ({
     id: update.entryId,
     expected_attribution_id: update.expected.attributionId,
     expected_credit_cents: update.expected.creditCents.toString(),
+    expected_effective_time: update.expected.effectiveTime.toISOString(),
+    expected_workspace_class: update.expected.workspaceClass,
+    expected_user_id: update.expected.userId,
     attribution_id: update.next.attributionId,
     credit_cents: update.next.creditCents.toString(),
     effective_time: update.next.effectiveTime.toISOString(),
@@ -99,7 +119,8 @@ async function updateDrafts(
       draft = x.draft, metadata = x.metadata, updated_at = ${now.toISOString()}::timestamptz
     FROM (
       SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS r(
-        id uuid, expected_attribution_id text, expected_credit_cents int8, attribution_id text, credit_cents int8,
+        id uuid, expected_attribution_id text, expected_credit_cents int8, expected_effective_time timestamptz,
+        expected_workspace_class text, expected_user_id text, attribution_id text, credit_cents int8,
         effective_time timestamptz, draft boolean, metadata jsonb)
       ORDER BY r.id
     ) AS x
@@ -107,16 +128,17 @@ async function updateDrafts(
     -- scan and sort every draft through the partial drafts index when statistics say there are none.
     WHERE u.id = x.id AND u.draft IS NOT FALSE
       AND u.attribution_id = x.expected_attribution_id AND u.credit_cents = x.expected_credit_cents
-    RETURNING u.attribution_id, u.credit_cents, x.expected_attribution_id, x.expected_credit_cents`);
-  const rowsOut = rowsOf<{
-    attribution_id: string;
-    credit_cents: bigint | string | number;
-    expected_attribution_id: string;
-    expected_credit_cents: bigint | string | number;
-  }>(result);
+      AND u.effective_time = x.expected_effective_time
+      AND (u.metadata ->> 'workspaceClass') IS NOT DISTINCT FROM x.expected_workspace_class
+      AND (u.metadata ->> 'userId') IS NOT DISTINCT FROM x.expected_user_id
+    RETURNING u.attribution_id, u.credit_cents, u.effective_time, u.metadata ->> 'workspaceClass' AS workspace_class,
+      u.metadata ->> 'userId' AS user_id, x.id AS entry_id`);
+  const rowsOut = rowsOf<ReturnedTotals & { entry_id: string }>(result);
   assert(rowsOut.length <= updates.length, "updated more drafts than planned");
-  return rowsOut.map((row) => ({
-    previous: { attributionId: row.expected_attribution_id, creditCents: BigInt(row.expected_credit_cents) },
-    next: { attributionId: row.attribution_id, creditCents: BigInt(row.credit_cents) },
-  }));
+  const expectedById = new Map(updates.map((update) => [update.entryId, update.expected]));
+  return rowsOut.map((row) => {
+    const expected = expectedById.get(row.entry_id);
+    assert(expected, `updated draft ${row.entry_id} that was not planned`);
+    return { before: { kind: "workspaceinstance", ...expected }, after: toTotalsEntry(row) };
+  });
 }

@@ -1,16 +1,28 @@
 // The usage ledger: inserting entries (with their balance change) and querying them.
 import { and, asc, desc, eq, gte, lt, sql, type SQL } from "drizzle-orm";
-import { deltasByAttribution, type LedgerEntry } from "../domain/ledger-entry.js";
+import type { LedgerEntry } from "../domain/ledger-entry.js";
+import { allUsersScope, dayMs, locateOffset, planRange, utcDay, type Interval } from "../domain/ledger-totals.js";
 import { pageOffset, type UsageQuery } from "../domain/usage-query.js";
-import { addToBalances } from "./balances.js";
 import type { Database } from "./database.js";
+import { moveLedgerTotals } from "./ledger-totals.js";
+import { rowsOf } from "./raw-result.js";
 import { usage } from "./schema.js";
-import type { Transaction } from "./transactions.js";
+import { inReadSnapshot, type Transaction } from "./transactions.js";
+
+/** What an entry's totals depend on (domain/ledger-totals.ts TotalsEntry), as RETURNING columns. */
+const totalsColumns = {
+  attributionId: usage.attributionId,
+  kind: usage.kind,
+  creditCents: usage.creditCents,
+  effectiveTime: usage.effectiveTime,
+  workspaceClass: sql<string | null>`${usage.metadata} ->> 'workspaceClass'`,
+  userId: sql<string | null>`${usage.metadata} ->> 'userId'`,
+};
 
 /**
- * Inserts entries whose source key is new and moves the balances by exactly the inserted amounts,
- * in the caller's transaction. Entries whose key exists are left alone (a replay is a result, not an
- * error). Returns the source keys that were inserted.
+ * Inserts entries whose source key is new and moves the balances and daily totals by exactly the
+ * inserted amounts, in the caller's transaction. Entries whose key exists are left alone (a replay
+ * is a result, not an error). Returns the source keys that were inserted.
  */
 export async function insertEntries(tx: Transaction, entries: readonly LedgerEntry[], now: Date): Promise<Set<string>> {
   if (entries.length === 0) return new Set();
@@ -18,8 +30,8 @@ export async function insertEntries(tx: Transaction, entries: readonly LedgerEnt
     .insert(usage)
     .values(entries.map((entry) => ({ ...entry, createdAt: now, updatedAt: now })))
     .onConflictDoNothing({ target: usage.sourceKey })
-    .returning({ sourceKey: usage.sourceKey, attributionId: usage.attributionId, creditCents: usage.creditCents });
-  await addToBalances(tx, deltasByAttribution(inserted), now);
+    .returning({ sourceKey: usage.sourceKey, ...totalsColumns });
+  await moveLedgerTotals(tx, inserted.map((row) => ({ after: row })), now);
   return new Set(inserted.map((row) => row.sourceKey));
 }
 
@@ -29,38 +41,102 @@ export interface UsagePage {
   readonly creditCentsSum: bigint;
 }
 
-/** Workspace-instance entries of one attribution id in [from, to), of one user if given (usage_instance_time_idx). */
-export function workspaceUsageFilter(query: Pick<UsageQuery, "attributionId" | "from" | "to" | "userId">): SQL {
+/**
+ * Workspace-instance entries of one attribution id in [from, to), of one user if given; the
+ * conditions usage_instance_listing_idx and usage_instance_user_listing_idx are made for.
+ */
+export function workspaceUsageFilter(query: UsageFilter): SQL {
   const conditions = [
     eq(usage.attributionId, query.attributionId),
     eq(usage.kind, "workspaceinstance"),
     gte(usage.effectiveTime, query.from),
     lt(usage.effectiveTime, query.to),
   ];
-  if (query.userId !== undefined) conditions.push(sql`${usage.metadata}->>'userId' = ${query.userId}`);
+  if (query.userId !== undefined) conditions.push(sql`(${usage.metadata} ->> 'userId') = ${query.userId}`);
   return and(...conditions)!;
 }
 
-/** One page of workspace-instance entries, plus count and sum over all matching entries. */
+/**
+ * One page of workspace-instance entries, plus count and sum over all matching entries, on one
+ * snapshot. The totals come per day from usage_daily_totals plus the range's partial edge days
+ * (rangeTotals); the page is read in index order (usage_instance_listing_idx, or the user one)
+ * from the day it starts in, so OFFSET skips at most that day's earlier entries: the cost is set by
+ * the page and the range's days, not by the history.
+ */
 export async function listUsage(db: Database, query: UsageQuery): Promise<UsagePage> {
-  const where = workspaceUsageFilter(query);
-  const direction = query.order === "ascending" ? asc : desc;
-  const [summary] = await db
-    .select({ total: sql<bigint>`count(*)::int8`, creditCentsSum: sql<bigint>`coalesce(sum(${usage.creditCents}), 0)::int8` })
-    .from(usage)
-    .where(where);
-  const rows = await db
-    .select()
-    .from(usage)
-    .where(where)
-    .orderBy(direction(usage.effectiveTime), direction(usage.id))
-    .limit(query.perPage)
-    .offset(pageOffset(query));
-  return {
-    entries: rows.map(toEntry),
-    total: Number(summary?.total ?? 0n),
-    creditCentsSum: BigInt(summary?.creditCentsSum ?? 0n),
-  };
+  return inReadSnapshot(db, async (tx) => {
+    const days = await dailyCounts(tx, query);
+    const total = days.reduce((sum, day) => sum + day.entries, 0);
+    const creditCentsSum = days.reduce((sum, day) => sum + day.creditCents, 0n);
+    const offset = pageOffset(query);
+    const start = locateOffset(days, offset, query.order);
+    if (!start) return { entries: [], total, creditCentsSum };
+    const dayBegin = new Date(`${start.day}T00:00:00.000Z`);
+    const dayEnd = new Date(dayBegin.getTime() + dayMs);
+    const bounds =
+      query.order === "descending"
+        ? { from: query.from, to: dayEnd < query.to ? dayEnd : query.to }
+        : { from: dayBegin > query.from ? dayBegin : query.from, to: query.to };
+    const direction = query.order === "ascending" ? asc : desc;
+    const rows = await tx
+      .select()
+      .from(usage)
+      .where(workspaceUsageFilter({ ...query, ...bounds }))
+      .orderBy(direction(usage.effectiveTime), direction(usage.id))
+      .limit(query.perPage)
+      .offset(offset - start.before);
+    return { entries: rows.map(toEntry), total, creditCentsSum };
+  });
+}
+
+interface DayTotal {
+  /** YYYY-MM-DD (UTC). */
+  readonly day: string;
+  readonly entries: number;
+  readonly creditCents: bigint;
+}
+
+/** Entries and credits per UTC day of the listing's range, days with entries only. */
+async function dailyCounts(db: Database, query: UsageFilter): Promise<DayTotal[]> {
+  const parts = rangeTotals(query, { byClass: false });
+  if (!parts) return [];
+  const rows = rowsOf<{ day: string; entries: bigint | string | number; credit_cents: bigint | string | number }>(
+    await db.execute(sql`
+      SELECT to_char(t.day, 'YYYY-MM-DD') AS day, sum(t.entries)::int8 AS entries, sum(t.credit_cents)::int8 AS credit_cents
+      FROM (${parts}) AS t
+      GROUP BY t.day
+      HAVING sum(t.entries) <> 0`),
+  );
+  return rows.map((row) => ({ day: row.day, entries: Number(row.entries), creditCents: BigInt(row.credit_cents) }));
+}
+
+export type UsageFilter = Pick<UsageQuery, "attributionId" | "from" | "to" | "userId">;
+
+/**
+ * Rows (day, workspace_class, entries, credit_cents) whose sums per day (and class) are the
+ * workspace-instance usage of `query`'s range: the stored daily totals of the days planRange names,
+ * plus (+1) or minus (-1) the ledger entries of its edge intervals. Undefined for an empty range.
+ * Without `byClass`, workspace_class is '' throughout.
+ */
+export function rangeTotals(query: UsageFilter, options: { byClass: boolean }): SQL | undefined {
+  const plan = planRange(query.from, query.to);
+  const parts: SQL[] = [];
+  if (plan.totalsDays) {
+    parts.push(sql`
+      SELECT d.day, ${options.byClass ? sql`d.workspace_class` : sql`''`} AS workspace_class, d.entries, d.credit_cents
+      FROM usage_daily_totals d
+      WHERE d.attribution_id = ${query.attributionId} AND d.user_scope = ${query.userId ?? allUsersScope}
+        AND d.day >= ${plan.totalsDays.first}::date AND d.day <= ${plan.totalsDays.last}::date`);
+  }
+  const edge = (interval: Interval, sign: 1 | -1) => sql`
+      SELECT ${utcDay(interval.from)}::date AS day,
+        ${options.byClass ? sql`coalesce(${usage.metadata} ->> 'workspaceClass', '')` : sql`''`} AS workspace_class,
+        ${sign}::int8 AS entries, ${sign}::int8 * ${usage.creditCents} AS credit_cents
+      FROM ${usage}
+      WHERE ${workspaceUsageFilter({ ...query, ...interval })}`;
+  for (const interval of plan.add) parts.push(edge(interval, 1));
+  for (const interval of plan.subtract) parts.push(edge(interval, -1));
+  return parts.length === 0 ? undefined : sql.join(parts, sql` UNION ALL `);
 }
 
 /** Entries of any kind for an attribution id, newest first; for operators (CLI, dashboard). */

@@ -1,13 +1,14 @@
 // Read-only queries behind ReportService: cost-center history, credit notes and invoices, and usage
 // summed per day and workspace class.
-import { and, asc, desc, eq, ne, sql } from "drizzle-orm";
+import { and, desc, eq, ne, sql } from "drizzle-orm";
 import type { StoredCostCenter } from "../domain/cost-center.js";
 import type { LedgerEntry } from "../domain/ledger-entry.js";
 import type { PagedQuery, DailyUsageQuery } from "../domain/report-query.js";
 import { pageOffset } from "../domain/usage-query.js";
 import { toCostCenter } from "./cost-centers.js";
 import type { Database } from "./database.js";
-import { toEntry, workspaceUsageFilter } from "./ledger.js";
+import { rangeTotals, toEntry } from "./ledger.js";
+import { rowsOf } from "./raw-result.js";
 import { costCenters, usage } from "./schema.js";
 
 export interface Paged<T> {
@@ -59,30 +60,28 @@ export interface DailyUsageRow {
 
 /**
  * Workspace-instance usage in [from, to) summed per UTC day and workspace class, ordered by day
- * and class; at most `rowsMax` rows (the caller asks for one more to detect overflow). Uses the
- * usage_instance_time_idx range, like ListUsage.
+ * and class; at most `rowsMax` rows (the caller asks for one more to detect overflow). Whole days
+ * come from usage_daily_totals, partial edge days from the ledger (rangeTotals), like ListUsage's
+ * totals, so the cost is set by the range's days, not by the history.
  */
 export async function sumDailyUsage(db: Database, query: DailyUsageQuery, rowsMax: number): Promise<DailyUsageRow[]> {
-  // The day as text (not a timestamp) so both drivers return the same thing whatever the session
-  // time zone; the bucket is the UTC calendar day.
-  const day = sql<string>`to_char(${usage.effectiveTime} AT TIME ZONE 'UTC', 'YYYY-MM-DD')`;
-  const workspaceClass = sql<string>`coalesce(${usage.metadata}->>'workspaceClass', '')`;
-  const rows = await db
-    .select({
-      day,
-      workspaceClass,
-      creditCents: sql<bigint>`sum(${usage.creditCents})::int8`,
-      entries: sql<bigint>`count(*)::int8`,
-    })
-    .from(usage)
-    .where(workspaceUsageFilter(query))
-    .groupBy(day, workspaceClass)
-    .orderBy(asc(day), asc(workspaceClass))
-    .limit(rowsMax);
-  return rows.map((row) => ({
+  const parts = rangeTotals(query, { byClass: true });
+  if (!parts) return [];
+  // The day as text (not a date) so both drivers return the same thing whatever the session time zone.
+  const result = await db.execute(sql`
+    SELECT to_char(t.day, 'YYYY-MM-DD') AS day, t.workspace_class, sum(t.credit_cents)::int8 AS credit_cents,
+      sum(t.entries)::int8 AS entries
+    FROM (${parts}) AS t
+    GROUP BY t.day, t.workspace_class
+    HAVING sum(t.entries) <> 0
+    ORDER BY t.day, t.workspace_class
+    LIMIT ${rowsMax}`);
+  return rowsOf<{ day: string; workspace_class: string; credit_cents: bigint | string | number; entries: bigint | string | number }>(
+    result,
+  ).map((row) => ({
     day: new Date(`${row.day}T00:00:00Z`),
-    workspaceClass: row.workspaceClass,
-    creditCents: BigInt(row.creditCents),
+    workspaceClass: row.workspace_class,
+    creditCents: BigInt(row.credit_cents),
     entries: Number(row.entries),
   }));
 }

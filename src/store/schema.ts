@@ -8,6 +8,7 @@ import {
   bigint,
   boolean,
   check,
+  date,
   index,
   integer,
   jsonb,
@@ -71,16 +72,40 @@ export const usage = pgTable(
   },
   (t) => [
     uniqueIndex("usage_source_key_idx").on(t.sourceKey),
-    index("usage_instance_time_idx")
-      .on(t.attributionId, t.effectiveTime)
+    // ListUsage pages, daily usage edges: walked in (effective time, id) order, so no sort and no
+    // OFFSET beyond one day's entries (the day comes from usage_daily_totals).
+    index("usage_instance_listing_idx")
+      .on(t.attributionId, t.effectiveTime, t.id)
+      .where(sql`${t.kind} = 'workspaceinstance'`),
+    // The same, filtered by user id (ListUsage user_id, daily usage user_id).
+    index("usage_instance_user_listing_idx")
+      .on(t.attributionId, sql`(${t.metadata} ->> 'userId')`, t.effectiveTime, t.id)
       .where(sql`${t.kind} = 'workspaceinstance'`),
     index("usage_drafts_idx").on(t.workspaceInstanceId).where(sql`${t.draft}`),
     // Dashboard and CLI: an attribution id's credit notes and invoices without scanning its usage.
     index("usage_payments_idx")
-      .on(t.attributionId, t.effectiveTime)
+      .on(t.attributionId, t.effectiveTime, t.id)
       .where(sql`${t.kind} <> 'workspaceinstance'`),
     check("usage_draft_kind_check", sql`NOT ${t.draft} OR ${t.kind} = 'workspaceinstance'`),
   ],
+);
+
+/**
+ * Workspace-instance usage per attribution id, user scope, UTC day and workspace class (see
+ * domain/ledger-totals.ts), changed in the same transaction as every ledger write, like the balance.
+ * user_scope is '' for all users together, else a metadata user id. Rows may fall to 0 entries.
+ */
+export const usageDailyTotals = pgTable(
+  "usage_daily_totals",
+  {
+    attributionId: text("attribution_id").notNull(),
+    userScope: text("user_scope").notNull(),
+    day: date("day", { mode: "string" }).notNull(),
+    workspaceClass: text("workspace_class").notNull(),
+    entries: bigint("entries", { mode: "bigint" }).notNull(),
+    creditCents: bigint("credit_cents", { mode: "bigint" }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.attributionId, t.userScope, t.day, t.workspaceClass] })],
 );
 
 // --- Workspace instances and scheduled jobs (issue 3: ingestion, ReconcileUsage, jobs) ---

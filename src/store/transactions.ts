@@ -24,3 +24,15 @@ export async function inTransaction<T>(db: Database, work: (tx: Transaction) => 
     }
   }
 }
+
+/**
+ * Runs read-only `work` on one snapshot (REPEATABLE READ, READ ONLY), so several statements see the
+ * same ledger, e.g. a listing's totals and its page. Readers never conflict, so nothing is retried.
+ */
+export async function inReadSnapshot<T>(db: Database, work: (tx: Transaction) => Promise<T>): Promise<T> {
+  try {
+    return await db.transaction(work, { isolationLevel: "repeatable read", accessMode: "read only" });
+  } catch (error) {
+    throw toTallyError(error);
+  }
+}

@@ -153,7 +153,8 @@ export async function candidatePage(
   // The page is cut from the instances first (ordered index scan, LIMIT), then joined to the ledger.
   const query = sql`
     SELECT p.*, u.id AS entry_id, u.attribution_id AS entry_attribution_id, u.credit_cents AS entry_credit_cents,
-      u.draft AS entry_draft, u.effective_time AS entry_effective_time
+      u.draft AS entry_draft, u.effective_time AS entry_effective_time,
+      u.metadata ->> 'workspaceClass' AS entry_workspace_class, u.metadata ->> 'userId' AS entry_user_id
     FROM (
       SELECT wi.*, ${cursorTime ?? sql`NULL::timestamptz`} AS cursor_time
       FROM workspace_instances wi
@@ -183,9 +184,12 @@ async function draftsPage(db: Database, after: CandidateCursor | undefined, page
   const result = await readPage(db, sql`
     SELECT wi.*, NULL::timestamptz AS cursor_time, d.workspace_instance_id AS draft_instance_id,
       d.id AS entry_id, d.attribution_id AS entry_attribution_id, d.credit_cents AS entry_credit_cents,
-      d.draft AS entry_draft, d.effective_time AS entry_effective_time
+      d.draft AS entry_draft, d.effective_time AS entry_effective_time,
+      d.workspace_class AS entry_workspace_class, d.user_id AS entry_user_id
     FROM (
-      SELECT id, workspace_instance_id, attribution_id, credit_cents, draft, effective_time FROM usage
+      SELECT id, workspace_instance_id, attribution_id, credit_cents, draft, effective_time,
+        metadata ->> 'workspaceClass' AS workspace_class, metadata ->> 'userId' AS user_id
+      FROM usage
       WHERE draft AND workspace_instance_id ${after ? sql`> ${after.id}::uuid` : sql`IS NOT NULL`}
       ORDER BY workspace_instance_id
       LIMIT ${pageSize}
@@ -240,6 +244,8 @@ interface CandidateRow extends InstanceRow {
   entry_credit_cents: bigint | string | number | null;
   entry_draft: boolean | null;
   entry_effective_time: Date | string | null;
+  entry_workspace_class: string | null;
+  entry_user_id: string | null;
 }
 
 function toCandidate(row: CandidateRow): ReconciliationCandidate {
@@ -252,6 +258,8 @@ function toCandidate(row: CandidateRow): ReconciliationCandidate {
           creditCents: BigInt(row.entry_credit_cents!),
           draft: row.entry_draft!,
           effectiveTime: toDate(row.entry_effective_time!),
+          workspaceClass: row.entry_workspace_class,
+          userId: row.entry_user_id,
         };
   return {
     instance: {

@@ -1,0 +1,40 @@
+// What every ledger write keeps up in its own transaction: the balance row of each attribution id
+// and the daily usage totals (domain/ledger-totals.ts). Every statement that inserts or rewrites
+// ledger entries reports the entries' before/after here; nothing else changes these tables.
+import { sql } from "drizzle-orm";
+import { balanceDeltas, totalsDeltas, type EntryChange, type TotalsDelta } from "../domain/ledger-totals.js";
+import { addToBalances } from "./balances.js";
+import type { Transaction } from "./transactions.js";
+
+/**
+ * Moves balances and daily totals by what `changes` did to the ledger. Returns the balance change
+ * per attribution id. Locks balance rows first, then totals rows, each in a fixed key order, so
+ * concurrent writers never wait on each other in a cycle.
+ */
+export async function moveLedgerTotals(tx: Transaction, changes: readonly EntryChange[], now: Date): Promise<Map<string, bigint>> {
+  const deltas = balanceDeltas(changes);
+  await addToBalances(tx, deltas, now);
+  await addToDailyTotals(tx, totalsDeltas(changes));
+  return deltas;
+}
+
+/** One statement, one JSON parameter; rows are locked in the order of `deltas` (WITH ORDINALITY). */
+async function addToDailyTotals(tx: Transaction, deltas: readonly TotalsDelta[]): Promise<void> {
+  if (deltas.length === 0) return;
+  const rows = deltas.map((delta) => [
+    delta.attributionId,
+    delta.userScope,
+    delta.day,
+    delta.workspaceClass,
+    delta.entries.toString(),
+    delta.creditCents.toString(),
+  ]);
+  await tx.execute(sql`
+    INSERT INTO usage_daily_totals (attribution_id, user_scope, day, workspace_class, entries, credit_cents)
+    SELECT x.value->>0, x.value->>1, (x.value->>2)::date, x.value->>3, (x.value->>4)::int8, (x.value->>5)::int8
+    FROM jsonb_array_elements(${JSON.stringify(rows)}::jsonb) WITH ORDINALITY AS x(value, position)
+    ORDER BY x.position
+    ON CONFLICT (attribution_id, user_scope, day, workspace_class) DO UPDATE SET
+      entries = usage_daily_totals.entries + excluded.entries,
+      credit_cents = usage_daily_totals.credit_cents + excluded.credit_cents`);
+}

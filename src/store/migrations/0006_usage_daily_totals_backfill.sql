@@ -1,0 +1,16 @@
+-- Daily totals of the workspace-instance usage already in the ledger (domain/ledger-totals.ts):
+-- one row per attribution id, UTC day and workspace class for all users (user_scope ''), and one
+-- per user id for entries that name a user. From here on every ledger write keeps them up.
+INSERT INTO "usage_daily_totals" ("attribution_id", "user_scope", "day", "workspace_class", "entries", "credit_cents")
+SELECT "attribution_id", '', ("effective_time" AT TIME ZONE 'UTC')::date, coalesce("metadata" ->> 'workspaceClass', ''),
+  count(*), sum("credit_cents")
+FROM "usage"
+WHERE "kind" = 'workspaceinstance'
+GROUP BY 1, 3, 4;
+--> statement-breakpoint
+INSERT INTO "usage_daily_totals" ("attribution_id", "user_scope", "day", "workspace_class", "entries", "credit_cents")
+SELECT "attribution_id", "metadata" ->> 'userId', ("effective_time" AT TIME ZONE 'UTC')::date,
+  coalesce("metadata" ->> 'workspaceClass', ''), count(*), sum("credit_cents")
+FROM "usage"
+WHERE "kind" = 'workspaceinstance' AND coalesce("metadata" ->> 'userId', '') <> ''
+GROUP BY 1, 2, 3, 4;
