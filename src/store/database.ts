@@ -11,6 +11,8 @@ import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import pg from "pg";
 import { TallyError } from "../domain/tally-error.js";
+import { initPgliteDataDir, isPgliteDataDir } from "./pglite-init.js";
+import { pgliteStartParams, useBaselineWasmCompiler } from "./pglite-options.js";
 import * as schema from "./schema.js";
 
 export type Schema = typeof schema;
@@ -134,8 +136,12 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
     releaseLock = takeDataDirLock(dataDir);
   }
   try {
-    const client = await PGlite.create(memory ? undefined : path.join(dataDir, "pglite"), {
+    useBaselineWasmCompiler();
+    const pgDataDir = path.join(dataDir, "pglite");
+    if (!memory && !isPgliteDataDir(pgDataDir)) await initPgliteDataDir(pgDataDir);
+    const client = await PGlite.create(memory ? undefined : pgDataDir, {
       parsers: { 20: (value: string) => BigInt(value) },
+      startParams: pgliteStartParams,
     });
     const db = drizzlePglite(client, { schema });
     await migratePglite(db, { migrationsFolder });

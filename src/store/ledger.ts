@@ -1,5 +1,5 @@
 // The usage ledger: inserting entries (with their balance change) and querying them.
-import { and, asc, desc, eq, gte, lt, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, gte, lt, ne, sql, type SQL } from "drizzle-orm";
 import type { LedgerEntry } from "../domain/ledger-entry.js";
 import { allUsersScope, dayMs, locateOffset, planRange, utcDay, type Interval } from "../domain/ledger-totals.js";
 import { pageOffset, type UsageQuery } from "../domain/usage-query.js";
@@ -139,15 +139,27 @@ export function rangeTotals(query: UsageFilter, options: { byClass: boolean }): 
   return parts.length === 0 ? undefined : sql.join(parts, sql` UNION ALL `);
 }
 
-/** Entries of any kind for an attribution id, newest first; for operators (CLI, dashboard). */
+/**
+ * Entries of any kind for an attribution id, newest first; for operators (CLI, dashboard). No one
+ * index holds every kind in order, so the newest `limit` of each partial index (instances, and
+ * credit notes and invoices) are read in index order and merged.
+ */
 export async function listEntries(db: Database, attributionId: string, limit: number): Promise<LedgerEntry[]> {
-  const rows = await db
-    .select()
-    .from(usage)
-    .where(eq(usage.attributionId, attributionId))
-    .orderBy(desc(usage.effectiveTime), desc(usage.id))
-    .limit(limit);
-  return rows.map(toEntry);
+  const newest = (kind: SQL) =>
+    db
+      .select()
+      .from(usage)
+      .where(and(eq(usage.attributionId, attributionId), kind))
+      .orderBy(desc(usage.effectiveTime), desc(usage.id))
+      .limit(limit);
+  const [instances, payments] = await Promise.all([
+    newest(eq(usage.kind, "workspaceinstance")),
+    newest(ne(usage.kind, "workspaceinstance")),
+  ]);
+  return [...instances, ...payments]
+    .sort((a, b) => b.effectiveTime.getTime() - a.effectiveTime.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+    .slice(0, limit)
+    .map(toEntry);
 }
 
 /** SUM(ledger) of one attribution id: the slow truth the balance row is checked against. */
