@@ -77,10 +77,13 @@ export const usage = pgTable(
     index("usage_instance_listing_idx")
       .on(t.attributionId, t.effectiveTime, t.id)
       .where(sql`${t.kind} = 'workspaceinstance'`),
-    // The same, filtered by user id (ListUsage user_id, daily usage user_id).
+    // The same, filtered by user id (ListUsage user_id, daily usage user_id). Only entries with a
+    // user id: a query without the filter cannot prove that, so it is never planned on this index
+    // (without statistics the planner otherwise took it for unfiltered ranges, reading the
+    // attribution id's whole history).
     index("usage_instance_user_listing_idx")
       .on(t.attributionId, sql`(${t.metadata} ->> 'userId')`, t.effectiveTime, t.id)
-      .where(sql`${t.kind} = 'workspaceinstance'`),
+      .where(sql`${t.kind} = 'workspaceinstance' AND (${t.metadata} ->> 'userId') IS NOT NULL`),
     index("usage_drafts_idx").on(t.workspaceInstanceId).where(sql`${t.draft}`),
     // Dashboard and CLI: an attribution id's credit notes and invoices without scanning its usage.
     index("usage_payments_idx")
@@ -105,7 +108,7 @@ export const usageDailyTotals = pgTable(
     entries: bigint("entries", { mode: "bigint" }).notNull(),
     creditCents: bigint("credit_cents", { mode: "bigint" }).notNull(),
   },
-  (t) => [primaryKey({ columns: [t.attributionId, t.userScope, t.day, t.workspaceClass] })],
+  (t) => [primaryKey({ name: "usage_daily_totals_pkey", columns: [t.attributionId, t.userScope, t.day, t.workspaceClass] })],
 );
 
 // --- Workspace instances and scheduled jobs (issue 3: ingestion, ReconcileUsage, jobs) ---

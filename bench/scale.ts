@@ -1,0 +1,431 @@
+// Benchmark: the ledger at 10k, 100k and 1M workspace instances (1,000 teams, one holding 10 %),
+// each size on a fresh database with the server in its own process (the compiled build, as
+// `npm start` runs it). Per size it prints ingestion and reconcile rates and their ratio to a raw
+// multi-row INSERT of the same rows measured in the same run, ListUsage first/last page p50 and p99
+// for the big team and a small one, GetBalance p50, a ledger run with nothing new, the server's
+// resident memory and the table sizes; then the growth exponents between sizes.
+//
+//   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench:scale        (PostgreSQL)
+//   npm run bench:scale                                                                   (embedded PGlite)
+//   npm run bench:scale -- --skip-1m                                                      (10k and 100k only)
+//
+// Data: stopped instances end at times spread over the last 290 days (5 minutes to 3 hours each),
+// plus 1,000 running instances (a fixed number at every size: how many workspaces run at once does
+// not grow with history), 4 workspace classes, 10 users per team (200 in the big one).
+import { execFile, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import readline from "node:readline";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { PGlite } from "@electric-sql/pglite";
+import pg from "pg";
+import { UsageService } from "../src/gen/usage/v1/usage_pb.js";
+import { WorkspaceInstanceSchema, WorkspaceInstanceService, type WorkspaceInstance } from "../src/gen/usage/v1/workspace_instance_pb.js";
+import { pgliteStartParams } from "../src/store/pglite-options.js";
+
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
+const skip1m = process.argv.includes("--skip-1m") || process.env.BENCH_SKIP_1M === "1";
+const sizes = (process.env.BENCH_SIZES ?? "10000,100000,1000000")
+  .split(",")
+  .map(Number)
+  .filter((n) => !(skip1m && n >= 1_000_000));
+const teamCount = 1000;
+const runningCount = 1000;
+const batchSize = 1000;
+const inFlight = 2;
+const samples = Number(process.env.BENCH_SAMPLES ?? 40);
+const dayMs = 24 * 3600_000;
+const classes = ["g1-standard", "g1-large", "g1-xlarge", "unpriced"];
+const postgresUrl = process.env.DATABASE_URL;
+const kind = postgresUrl ? "PostgreSQL" : "embedded PGlite";
+
+interface SizeFigures {
+  size: number;
+  ingestRate: number;
+  reconcileRate: number;
+  ingestMs: number;
+  reconcileMs: number;
+  baselineRate: number;
+  listUsage: Record<"bigFirst" | "bigLast" | "smallFirst" | "smallLast", { p50: number; p99: number; page: number }>;
+  balanceP50: number;
+  ledgerRunMs: number;
+  rss: { residentMb: number; peakMb: number };
+  tables: Record<string, number>;
+  bigEntries: number;
+  smallEntries: number;
+}
+
+async function main() {
+  console.log(`bench:scale on ${kind}, sizes ${sizes.join(", ")}; ${os.cpus().length} cores, load average ${loadAverage()}`);
+  await promisify(execFile)("npm", ["run", "build"], { cwd: root });
+  const results: SizeFigures[] = [];
+  for (const size of sizes) {
+    const figures = await measureSize(size);
+    results.push(figures);
+    printSize(figures);
+  }
+  printGrowth(results);
+}
+
+async function measureSize(size: number): Promise<SizeFigures> {
+  const database = await freshDatabase();
+  const seed = 0x5eed + size;
+  let server = await spawnServer(database.env);
+  try {
+    const transport = createGrpcTransport({ baseUrl: server.url });
+    const instancesApi = createClient(WorkspaceInstanceService, transport);
+    const usageApi = createClient(UsageService, transport);
+    const now = Date.now();
+    const data = new Dataset(size, seed, now);
+
+    const ingestMs = await timed(async () => {
+      let next = 0;
+      const worker = async () => {
+        for (let b = next++; b < data.batchCount; b = next++) {
+          const batch = data.batch(b);
+          const response = await instancesApi.upsertWorkspaceInstances({ instances: batch });
+          if (Number(response.upserted) !== batch.length) throw new Error(`batch ${b}: upserted ${response.upserted}`);
+        }
+      };
+      await Promise.all(Array.from({ length: inFlight }, worker));
+    });
+    progress(`${size}: ingested in ${Math.round(ingestMs)} ms`);
+    const reconcileMs = await timed(async () => {
+      await usageApi.reconcileUsage({ from: timestampFromDate(new Date(now - 300 * dayMs)), to: timestampFromDate(new Date(Date.now() + 1000)) });
+    });
+
+    progress(`${size}: reconciled in ${Math.round(reconcileMs)} ms`);
+    const listUsage = {} as SizeFigures["listUsage"];
+    let bigEntries = 0;
+    let smallEntries = 0;
+    for (const [name, team] of [["big", data.teams[0]!], ["small", data.teams[1]!]] as const) {
+      const first = await usageApi.listUsage({ attributionId: team, pagination: { perPage: 50n, page: 1n } });
+      const lastPage = Math.max(1, Number(first.pagination?.totalPages ?? 1n));
+      if (name === "big") bigEntries = Number(first.pagination?.total ?? 0n);
+      else smallEntries = Number(first.pagination?.total ?? 0n);
+      for (const [which, page] of [["First", 1], ["Last", lastPage]] as const) {
+        const latencies: number[] = [];
+        for (let i = 0; i < samples; i++) {
+          latencies.push(await timed(() => usageApi.listUsage({ attributionId: team, pagination: { perPage: 50n, page: BigInt(page) } })));
+        }
+        listUsage[`${name}${which}`] = { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), page };
+      }
+    }
+    const balances: number[] = [];
+    for (let i = 0; i < samples * 5; i++) balances.push(await timed(() => usageApi.getBalance({ attributionId: data.teams[i % teamCount]! })));
+    // The ledger job's run when nothing new happened: its window is the last few minutes; the
+    // running instances' drafts grow.
+    const ledgerRuns: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      ledgerRuns.push(
+        await timed(() =>
+          usageApi.reconcileUsage({ from: timestampFromDate(new Date(Date.now() - 6 * 60_000)), to: timestampFromDate(new Date(Date.now() + 1000)) }),
+        ),
+      );
+    }
+    const rss = memoryOf(server.pid);
+    await server.stop();
+    server = undefined as never;
+
+    progress(`${size}: queries measured; raw INSERT baseline`);
+    const { tables, baselineMs } = await database.measure(data);
+    return {
+      size,
+      ingestMs,
+      reconcileMs,
+      ingestRate: size / (ingestMs / 1000),
+      reconcileRate: size / (reconcileMs / 1000),
+      baselineRate: size / (baselineMs / 1000),
+      listUsage,
+      balanceP50: percentile(balances, 0.5),
+      ledgerRunMs: percentile(ledgerRuns, 0.5),
+      rss,
+      tables,
+      bigEntries,
+      smallEntries,
+    };
+  } finally {
+    if (server) await server.stop();
+    await database.drop();
+  }
+}
+
+/**
+ * The instances of one size, generated batch by batch from a seed (the raw INSERT replays them).
+ * Team 0 holds 10 %; the first `runningCount` instances are running.
+ */
+class Dataset {
+  readonly teams: string[];
+  readonly batchCount: number;
+  private readonly users: string[][];
+
+  constructor(
+    readonly size: number,
+    private readonly seed: number,
+    private readonly now: number,
+  ) {
+    const random = prng(seed);
+    this.teams = Array.from({ length: teamCount }, () => `team:${uuidFrom(random)}`);
+    this.users = this.teams.map((_, t) => Array.from({ length: t === 0 ? 200 : 10 }, () => uuidFrom(random)));
+    this.batchCount = Math.ceil(size / batchSize);
+  }
+
+  batch(index: number): WorkspaceInstance[] {
+    const random = prng(this.seed * 7919 + index);
+    const batch: WorkspaceInstance[] = [];
+    for (let i = index * batchSize; i < Math.min(this.size, (index + 1) * batchSize); i++) {
+      const team = random() < 0.1 ? 0 : 1 + Math.floor(random() * (teamCount - 1));
+      const users = this.users[team]!;
+      const running = i < runningCount;
+      const stopMs = this.now - Math.floor(random() * 290 * dayMs) - 60_000;
+      const startedMs = running ? this.now - Math.floor(random() * 10 * 3600_000) : stopMs - 300_000 - Math.floor(random() * 3 * 3600_000);
+      batch.push(
+        create(WorkspaceInstanceSchema, {
+          id: uuidFrom(random),
+          workspaceId: `ws-${i.toString(36)}`,
+          attributionId: this.teams[team]!,
+          userId: users[Math.floor(random() * users.length)]!,
+          workspaceClass: classes[i % classes.length]!,
+          workspaceType: i % 10 === 0 ? "prebuild" : "regular",
+          creationTime: timestampFromDate(new Date(startedMs - 20_000)),
+          startedTime: timestampFromDate(new Date(startedMs)),
+          ...(running ? {} : { stoppingTime: timestampFromDate(new Date(stopMs)), stoppedTime: timestampFromDate(new Date(stopMs + 5_000)) }),
+          contextUrl: `https://github.com/example/repo-${i % 97}`,
+          userName: `user-${team}`,
+          userAvatarUrl: `https://avatars.example.com/u/${team}`,
+        }),
+      );
+    }
+    return batch;
+  }
+}
+
+interface BenchDatabase {
+  readonly env: Record<string, string>;
+  /** After the server stopped: table sizes, and the raw INSERT of the dataset's rows. */
+  measure(data: Dataset): Promise<{ tables: Record<string, number>; baselineMs: number }>;
+  drop(): Promise<void>;
+}
+
+const tablesOfInterest = ["usage", "usage_daily_totals", "workspace_instances", "balances"];
+const sizesQuery = `SELECT relname AS name, pg_total_relation_size(oid)::int8 AS bytes FROM pg_class
+  WHERE relname IN (${tablesOfInterest.map((t) => `'${t}'`).join(", ")})`;
+
+async function freshDatabase(): Promise<BenchDatabase> {
+  if (postgresUrl) {
+    const name = `tally_scale_${randomBytes(4).toString("hex")}`;
+    await withPg(postgresUrl, (c) => c.query(`CREATE DATABASE ${name}`));
+    const url = new URL(postgresUrl);
+    url.pathname = `/${name}`;
+    const databaseUrl = url.toString();
+    return {
+      env: { DATABASE_URL: databaseUrl },
+      async measure(data) {
+        let tables: Record<string, number> = {};
+        let baselineMs = 0;
+        await withPg(databaseUrl, async (c) => {
+          tables = Object.fromEntries((await c.query(sizesQuery)).rows.map((r: { name: string; bytes: bigint }) => [r.name, Number(r.bytes)]));
+          baselineMs = await rawInsert(data, (text, params) => c.query(text, params));
+        });
+        return { tables, baselineMs };
+      },
+      drop: () => withPg(postgresUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)),
+    };
+  }
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-scale-"));
+  return {
+    env: { TALLY_DATA_DIR: dataDir, DATABASE_URL: "" },
+    async measure(data) {
+      // The server has stopped: open its directory here, as the server does.
+      const db = await PGlite.create(path.join(dataDir, "pglite"), { startParams: pgliteStartParams });
+      try {
+        const tables = Object.fromEntries((await db.query<{ name: string; bytes: number }>(sizesQuery)).rows.map((r) => [r.name, Number(r.bytes)]));
+        const baselineMs = await rawInsert(data, (text, params) => db.query(text, params));
+        return { tables, baselineMs };
+      } finally {
+        await db.close();
+      }
+    },
+    drop: async () => fs.rmSync(dataDir, { recursive: true, force: true }),
+  };
+}
+
+/**
+ * The baseline: the same rows into a table with the same columns and primary key, one plain
+ * multi-row INSERT ... VALUES ($1, ...), (...) per batch of 1000, no conflict handling.
+ */
+async function rawInsert(data: Dataset, query: (text: string, params?: unknown[]) => Promise<unknown>): Promise<number> {
+  await query("CREATE TABLE bench_raw_instances (LIKE workspace_instances INCLUDING DEFAULTS)");
+  await query("ALTER TABLE bench_raw_instances ADD PRIMARY KEY (id)");
+  const iso = (t: { seconds: bigint; nanos: number } | undefined) => (t ? new Date(Number(t.seconds) * 1000 + t.nanos / 1e6).toISOString() : null);
+  const columns = 15;
+  const batches = Array.from({ length: data.batchCount }, (_, b) => b);
+  const ms = await timed(async () => {
+    for (const b of batches) {
+      const params: unknown[] = [];
+      const tuples: string[] = [];
+      for (const r of data.batch(b)) {
+        const base = params.length;
+        tuples.push(`(${Array.from({ length: columns }, (_, k) => `$${base + k + 1}`).join(", ")})`);
+        params.push(r.id, r.attributionId, r.workspaceId, r.userId, r.workspaceClass, r.workspaceType, iso(r.creationTime), iso(r.startedTime),
+          iso(r.stoppingTime), iso(r.stoppedTime), r.projectId, r.contextUrl, r.userName, r.userAvatarUrl, new Date().toISOString());
+      }
+      await query(
+        `INSERT INTO bench_raw_instances (id, attribution_id, workspace_id, user_id, workspace_class, workspace_type, creation_time,
+          started_time, stopping_time, stopped_time, project_id, context_url, user_name, user_avatar_url, reported_at) VALUES ${tuples.join(", ")}`,
+        params,
+      );
+    }
+  });
+  await query("DROP TABLE bench_raw_instances");
+  // The batches were generated inside the timed loop for the API too, so the comparison is fair.
+  return ms;
+}
+
+async function spawnServer(env: Record<string, string>): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [path.join(root, "dist", "cli", "tally.js"), "serve"], {
+    env: {
+      ...process.env,
+      ...env,
+      PORT: "0",
+      HOST: "127.0.0.1",
+      TALLY_JOBS: "off",
+      LOG_LEVEL: "info",
+      TALLY_CREDITS_PER_MINUTE_BY_WORKSPACE_CLASS: JSON.stringify({ "g1-standard": 1 / 6, "g1-large": 1 / 3, "g1-xlarge": 0.5 }),
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    readline.createInterface({ input: child.stdout! }).on("line", (line) => {
+      if (line.includes("tally is serving")) resolve(JSON.parse(line).url as string);
+    });
+    child.once("exit", (code) => reject(new Error(`tally serve exited with ${code} before serving`)));
+  });
+  return {
+    url,
+    pid: child.pid!,
+    async stop() {
+      if (child.exitCode === null) child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+function printSize(f: SizeFigures) {
+  const n = (value: number) => Math.round(value).toLocaleString("en");
+  const ms = (value: number) => value.toFixed(1);
+  const mb = (bytes: number | undefined) => ((bytes ?? 0) / 1048576).toFixed(1);
+  console.log(`\n== ${n(f.size)} instances (${kind}; load average ${loadAverage()})`);
+  console.log(`ingest     ${n(f.ingestRate)} instances/s (${n(f.ingestMs)} ms), ratio to raw INSERT ${(f.ingestRate / f.baselineRate).toFixed(2)}`);
+  console.log(`reconcile  ${n(f.reconcileRate)} instances/s (${n(f.reconcileMs)} ms), ratio to raw INSERT ${(f.reconcileRate / f.baselineRate).toFixed(2)}`);
+  console.log(`raw INSERT ${n(f.baselineRate)} rows/s`);
+  for (const [label, key, entries] of [
+    ["big team  ", "big", f.bigEntries],
+    ["small team", "small", f.smallEntries],
+  ] as const) {
+    const first = f.listUsage[`${key}First`];
+    const last = f.listUsage[`${key}Last`];
+    console.log(
+      `ListUsage ${label} (${n(entries)} entries): first page p50 ${ms(first.p50)} ms p99 ${ms(first.p99)} ms; ` +
+        `last page (${last.page}) p50 ${ms(last.p50)} ms p99 ${ms(last.p99)} ms`,
+    );
+  }
+  console.log(`GetBalance p50 ${ms(f.balanceP50)} ms; ledger run with nothing new (${runningCount} drafts grow) ${ms(f.ledgerRunMs)} ms`);
+  console.log(`server RSS ${f.rss.residentMb.toFixed(0)} MB (peak ${f.rss.peakMb.toFixed(0)} MB)`);
+  console.log(`tables (MB, with indexes): ${tablesOfInterest.map((t) => `${t} ${mb(f.tables[t])}`).join(", ")}`);
+}
+
+function printGrowth(results: SizeFigures[]) {
+  if (results.length < 2) return;
+  console.log(`\n== growth exponents (time ~ size^k; 0 = flat, 1 = linear)`);
+  const rows: Array<[string, (f: SizeFigures) => number]> = [
+    ["ingest time", (f) => f.ingestMs],
+    ["reconcile time", (f) => f.reconcileMs],
+    ["ListUsage big first p50", (f) => f.listUsage.bigFirst.p50],
+    ["ListUsage big last p50", (f) => f.listUsage.bigLast.p50],
+    ["ListUsage small first p50", (f) => f.listUsage.smallFirst.p50],
+    ["ListUsage small last p50", (f) => f.listUsage.smallLast.p50],
+    ["GetBalance p50", (f) => f.balanceP50],
+    ["ledger run, nothing new", (f) => f.ledgerRunMs],
+  ];
+  for (const [label, value] of rows) {
+    const steps: string[] = [];
+    for (let i = 1; i < results.length; i++) {
+      const a = results[i - 1]!;
+      const b = results[i]!;
+      const k = Math.log(value(b) / value(a)) / Math.log(b.size / a.size);
+      steps.push(`${a.size.toLocaleString("en")} -> ${b.size.toLocaleString("en")}: ${k.toFixed(2)} (x${(value(b) / value(a)).toFixed(2)})`);
+    }
+    console.log(`${label.padEnd(26)} ${steps.join("; ")}`);
+  }
+}
+
+/** VmRSS and VmHWM of a process in MB (Linux). */
+function memoryOf(pid: number): { residentMb: number; peakMb: number } {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0);
+    return { residentMb: kb("VmRSS") / 1024, peakMb: kb("VmHWM") / 1024 };
+  } catch {
+    return { residentMb: 0, peakMb: 0 };
+  }
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+async function timed(work: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await work();
+  return performance.now() - start;
+}
+
+function progress(message: string): void {
+  process.stderr.write(`[bench:scale ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+function loadAverage(): string {
+  return os.loadavg().map((l) => l.toFixed(1)).join(" ");
+}
+
+/** mulberry32: a small seeded generator, so a size's data (and its raw INSERT) can be replayed. */
+function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function uuidFrom(random: () => number): string {
+  const hex = Array.from({ length: 32 }, () => Math.floor(random() * 16).toString(16));
+  hex[12] = "4";
+  hex[16] = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
+  const s = hex.join("");
+  return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20)}`;
+}
+
+async function withPg(url: string, work: (client: pg.Client) => Promise<unknown>): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+await main();
