@@ -48,6 +48,10 @@ const kind = postgresUrl ? "PostgreSQL" : "embedded PGlite";
 
 interface SizeFigures {
   size: number;
+  /** CPU milliseconds (server process plus, on PostgreSQL, the database's backends) per phase. */
+  ingestCpuMs: number;
+  reconcileCpuMs: number;
+  baselineCpuMs: number;
   ingestRate: number;
   reconcileRate: number;
   ingestMs: number;
@@ -85,6 +89,8 @@ async function measureSize(size: number): Promise<SizeFigures> {
     const now = Date.now();
     const data = new Dataset(size, seed, now);
 
+    const cpu = await database.cpuMeter(server.pid);
+    let mark = await cpu.read();
     const ingestMs = await timed(async () => {
       let next = 0;
       const worker = async () => {
@@ -96,10 +102,14 @@ async function measureSize(size: number): Promise<SizeFigures> {
       };
       await Promise.all(Array.from({ length: inFlight }, worker));
     });
+    const ingestCpuMs = (await cpu.read()) - mark;
     progress(`${size}: ingested in ${Math.round(ingestMs)} ms`);
+    mark = await cpu.read();
     const reconcileMs = await timed(async () => {
       await usageApi.reconcileUsage({ from: timestampFromDate(new Date(now - 300 * dayMs)), to: timestampFromDate(new Date(Date.now() + 1000)) });
     });
+    const reconcileCpuMs = (await cpu.read()) - mark;
+    await cpu.close();
 
     progress(`${size}: reconciled in ${Math.round(reconcileMs)} ms`);
     const listUsage = {} as SizeFigures["listUsage"];
@@ -135,9 +145,12 @@ async function measureSize(size: number): Promise<SizeFigures> {
     server = undefined as never;
 
     progress(`${size}: queries measured; raw INSERT baseline`);
-    const { tables, baselineMs } = await database.measure(data);
+    const { tables, baselineMs, baselineCpuMs } = await database.measure(data);
     return {
       size,
+      ingestCpuMs,
+      reconcileCpuMs,
+      baselineCpuMs,
       ingestMs,
       reconcileMs,
       ingestRate: size / (ingestMs / 1000),
@@ -209,8 +222,10 @@ class Dataset {
 
 interface BenchDatabase {
   readonly env: Record<string, string>;
-  /** After the server stopped: table sizes, and the raw INSERT of the dataset's rows. */
-  measure(data: Dataset): Promise<{ tables: Record<string, number>; baselineMs: number }>;
+  /** CPU time of the server process and the database's processes serving it. */
+  cpuMeter(serverPid: number): Promise<{ read(): Promise<number>; close(): Promise<void> }>;
+  /** After the server stopped: table sizes, and the raw INSERT of the dataset's rows (wall and database CPU). */
+  measure(data: Dataset): Promise<{ tables: Record<string, number>; baselineMs: number; baselineCpuMs: number }>;
   drop(): Promise<void>;
 }
 
@@ -227,14 +242,19 @@ async function freshDatabase(): Promise<BenchDatabase> {
     const databaseUrl = url.toString();
     return {
       env: { DATABASE_URL: databaseUrl },
+      cpuMeter: (serverPid) => postgresCpuMeter(databaseUrl, serverPid),
       async measure(data) {
         let tables: Record<string, number> = {};
         let baselineMs = 0;
+        let baselineCpuMs = 0;
         await withPg(databaseUrl, async (c) => {
           tables = Object.fromEntries((await c.query(sizesQuery)).rows.map((r: { name: string; bytes: bigint }) => [r.name, Number(r.bytes)]));
+          const backend = Number((await c.query("SELECT pg_backend_pid() AS pid")).rows[0].pid);
+          const before = cpuMsOf(backend) + sharedPostgresCpuMs();
           baselineMs = await rawInsert(data, (text, params) => c.query(text, params));
+          baselineCpuMs = cpuMsOf(backend) + sharedPostgresCpuMs() - before;
         });
-        return { tables, baselineMs };
+        return { tables, baselineMs, baselineCpuMs };
       },
       drop: () => withPg(postgresUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)),
     };
@@ -242,13 +262,16 @@ async function freshDatabase(): Promise<BenchDatabase> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-scale-"));
   return {
     env: { TALLY_DATA_DIR: dataDir, DATABASE_URL: "" },
+    cpuMeter: async (serverPid) => ({ read: async () => cpuMsOf(serverPid), close: async () => {} }),
     async measure(data) {
       // The server has stopped: open its directory here, as the server does.
       const db = await PGlite.create(path.join(dataDir, "pglite"), { startParams: pgliteStartParams });
       try {
         const tables = Object.fromEntries((await db.query<{ name: string; bytes: number }>(sizesQuery)).rows.map((r) => [r.name, Number(r.bytes)]));
+        const before = process.cpuUsage();
         const baselineMs = await rawInsert(data, (text, params) => db.query(text, params));
-        return { tables, baselineMs };
+        const used = process.cpuUsage(before);
+        return { tables, baselineMs, baselineCpuMs: (used.user + used.system) / 1000 };
       } finally {
         await db.close();
       }
@@ -327,6 +350,12 @@ function printSize(f: SizeFigures) {
   console.log(`ingest     ${n(f.ingestRate)} instances/s (${n(f.ingestMs)} ms), ratio to raw INSERT ${(f.ingestRate / f.baselineRate).toFixed(2)}`);
   console.log(`reconcile  ${n(f.reconcileRate)} instances/s (${n(f.reconcileMs)} ms), ratio to raw INSERT ${(f.reconcileRate / f.baselineRate).toFixed(2)}`);
   console.log(`raw INSERT ${n(f.baselineRate)} rows/s`);
+  const perCpu = (cpuMs: number) => f.size / (cpuMs / 1000);
+  console.log(
+    `per CPU-second (server + database): ingest ${n(perCpu(f.ingestCpuMs))}, reconcile ${n(perCpu(f.reconcileCpuMs))}, ` +
+      `raw INSERT ${n(perCpu(f.baselineCpuMs))} (database only); ratios ${(perCpu(f.ingestCpuMs) / perCpu(f.baselineCpuMs)).toFixed(2)} and ` +
+      `${(perCpu(f.reconcileCpuMs) / perCpu(f.baselineCpuMs)).toFixed(2)}`,
+  );
   for (const [label, key, entries] of [
     ["big team  ", "big", f.bigEntries],
     ["small team", "small", f.smallEntries],
@@ -366,6 +395,42 @@ function printGrowth(results: SizeFigures[]) {
     }
     console.log(`${label.padEnd(26)} ${steps.join("; ")}`);
   }
+}
+
+/** CPU milliseconds (user + system) a process has used so far (Linux /proc); 0 when unknown. */
+function cpuMsOf(pid: number): number {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+let sharedPostgresPids: number[] = [];
+/** PostgreSQL's WAL writer, checkpointer and background writer, which work for every database. */
+function sharedPostgresCpuMs(): number {
+  return sharedPostgresPids.reduce((sum, pid) => sum + cpuMsOf(pid), 0);
+}
+
+/**
+ * CPU of the server process plus the PostgreSQL processes serving its database and the shared
+ * writers. A backend that appears during a phase counts whole (it started in the phase).
+ */
+async function postgresCpuMeter(databaseUrl: string, serverPid: number): Promise<{ read(): Promise<number>; close(): Promise<void> }> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  return {
+    async read() {
+      const { rows } = await client.query<{ pid: number; shared: boolean }>(
+        `SELECT pid, backend_type IN ('walwriter', 'checkpointer', 'background writer') AS shared FROM pg_stat_activity
+         WHERE (datname = current_database() AND pid <> pg_backend_pid()) OR backend_type IN ('walwriter', 'checkpointer', 'background writer')`,
+      );
+      sharedPostgresPids = rows.filter((row) => row.shared).map((row) => row.pid);
+      return [serverPid, ...rows.map((row) => row.pid)].reduce((sum, pid) => sum + cpuMsOf(pid), 0);
+    },
+    close: () => client.end(),
+  };
 }
 
 /** VmRSS and VmHWM of a process in MB (Linux). */
