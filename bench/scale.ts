@@ -57,7 +57,7 @@ interface SizeFigures {
   ingestMs: number;
   reconcileMs: number;
   baselineRate: number;
-  listUsage: Record<"bigFirst" | "bigLast" | "smallFirst" | "smallLast", { p50: number; p99: number; page: number }>;
+  listUsage: Record<"bigFirst" | "bigLast" | "smallFirst" | "smallLast", { p50: number; p99: number; page: number; blocks: number | undefined }>;
   balanceP50: number;
   ledgerRunMs: number;
   rss: { residentMb: number; peakMb: number };
@@ -122,10 +122,13 @@ async function measureSize(size: number): Promise<SizeFigures> {
       else smallEntries = Number(first.pagination?.total ?? 0n);
       for (const [which, page] of [["First", 1], ["Last", lastPage]] as const) {
         const latencies: number[] = [];
+        const blocksBefore = await database.blocksTouched();
         for (let i = 0; i < samples; i++) {
           latencies.push(await timed(() => usageApi.listUsage({ attributionId: team, pagination: { perPage: 50n, page: BigInt(page) } })));
         }
-        listUsage[`${name}${which}`] = { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), page };
+        const blocksAfter = await database.blocksTouched();
+        const blocks = blocksBefore === undefined || blocksAfter === undefined ? undefined : (blocksAfter - blocksBefore) / samples;
+        listUsage[`${name}${which}`] = { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), page, blocks };
       }
     }
     const balances: number[] = [];
@@ -222,6 +225,11 @@ class Dataset {
 
 interface BenchDatabase {
   readonly env: Record<string, string>;
+  /**
+   * Shared-buffer blocks the database has read or found so far (PostgreSQL's pg_stat_database,
+   * after the backends flushed their counters): work done, whatever the machine's load.
+   */
+  blocksTouched(): Promise<number | undefined>;
   /** CPU time of the server process and the database's processes serving it. */
   cpuMeter(serverPid: number): Promise<{ read(): Promise<number>; close(): Promise<void> }>;
   /** After the server stopped: table sizes, and the raw INSERT of the dataset's rows (wall and database CPU). */
@@ -242,6 +250,16 @@ async function freshDatabase(): Promise<BenchDatabase> {
     const databaseUrl = url.toString();
     return {
       env: { DATABASE_URL: databaseUrl },
+      async blocksTouched() {
+        // Backends flush their statistics when idle, at most once a second.
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        let blocks = 0;
+        await withPg(databaseUrl, async (c) => {
+          const { rows } = await c.query("SELECT (blks_hit + blks_read)::int8 AS blocks FROM pg_stat_database WHERE datname = current_database()");
+          blocks = Number(rows[0].blocks);
+        });
+        return blocks;
+      },
       cpuMeter: (serverPid) => postgresCpuMeter(databaseUrl, serverPid),
       async measure(data) {
         let tables: Record<string, number> = {};
@@ -262,6 +280,7 @@ async function freshDatabase(): Promise<BenchDatabase> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-scale-"));
   return {
     env: { TALLY_DATA_DIR: dataDir, DATABASE_URL: "" },
+    blocksTouched: async () => undefined,
     cpuMeter: async (serverPid) => ({ read: async () => cpuMsOf(serverPid), close: async () => {} }),
     async measure(data) {
       // The server has stopped: open its directory here, as the server does.
@@ -362,9 +381,10 @@ function printSize(f: SizeFigures) {
   ] as const) {
     const first = f.listUsage[`${key}First`];
     const last = f.listUsage[`${key}Last`];
+    const blocks = (b: number | undefined) => (b === undefined ? "" : `, ${b.toFixed(0)} blocks`);
     console.log(
-      `ListUsage ${label} (${n(entries)} entries): first page p50 ${ms(first.p50)} ms p99 ${ms(first.p99)} ms; ` +
-        `last page (${last.page}) p50 ${ms(last.p50)} ms p99 ${ms(last.p99)} ms`,
+      `ListUsage ${label} (${n(entries)} entries): first page p50 ${ms(first.p50)} ms p99 ${ms(first.p99)} ms${blocks(first.blocks)}; ` +
+        `last page (${last.page}) p50 ${ms(last.p50)} ms p99 ${ms(last.p99)} ms${blocks(last.blocks)}`,
     );
   }
   console.log(`GetBalance p50 ${ms(f.balanceP50)} ms; ledger run with nothing new (${runningCount} drafts grow) ${ms(f.ledgerRunMs)} ms`);
@@ -378,11 +398,19 @@ function printGrowth(results: SizeFigures[]) {
   const rows: Array<[string, (f: SizeFigures) => number]> = [
     ["ingest time", (f) => f.ingestMs],
     ["reconcile time", (f) => f.reconcileMs],
+    ["ingest CPU", (f) => f.ingestCpuMs],
+    ["reconcile CPU", (f) => f.reconcileCpuMs],
     ["ListUsage big first p50", (f) => f.listUsage.bigFirst.p50],
     ["ListUsage big last p50", (f) => f.listUsage.bigLast.p50],
     ["ListUsage small first p50", (f) => f.listUsage.smallFirst.p50],
     ["ListUsage small last p50", (f) => f.listUsage.smallLast.p50],
     ["GetBalance p50", (f) => f.balanceP50],
+    ...(results[0]!.listUsage.bigFirst.blocks === undefined
+      ? []
+      : ([
+          ["ListUsage big first blocks", (f) => f.listUsage.bigFirst.blocks!],
+          ["ListUsage big last blocks", (f) => f.listUsage.bigLast.blocks!],
+        ] as Array<[string, (f: SizeFigures) => number]>)),
     ["ledger run, nothing new", (f) => f.ledgerRunMs],
   ];
   for (const [label, value] of rows) {
