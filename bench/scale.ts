@@ -8,6 +8,8 @@
 //   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench:scale        (PostgreSQL)
 //   npm run bench:scale                                                                   (embedded PGlite)
 //   npm run bench:scale -- --skip-1m                                                      (10k and 100k only)
+//   Options (environment): BENCH_SIZES (10000,100000,1000000), BENCH_SAMPLES (40 calls per latency),
+//   BENCH_SERVER_NODE_ARGS (node flags for the server, e.g. --cpu-prof).
 //
 // Data: stopped instances end at times spread over the last 290 days (5 minutes to 3 hours each),
 // plus 1,000 running instances (a fixed number at every size: how many workspaces run at once does
@@ -332,7 +334,9 @@ async function rawInsert(data: Dataset, query: (text: string, params?: unknown[]
 }
 
 async function spawnServer(env: Record<string, string>): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [path.join(root, "dist", "cli", "tally.js"), "serve"], {
+  // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=prof", to look inside the server.
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, path.join(root, "dist", "cli", "tally.js"), "serve"], {
     env: {
       ...process.env,
       ...env,

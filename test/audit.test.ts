@@ -1,11 +1,13 @@
 // The audit log: every mutating RPC writes a row (actor, procedure, attribution id, request,
 // outcome), readable through usage.v1.AuditService.
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AuditService } from "../src/gen/usage/v1/audit_pb.js";
 import { CostCenter_BillingStrategy, UsageService } from "../src/gen/usage/v1/usage_pb.js";
+import { WorkspaceInstanceService } from "../src/gen/usage/v1/workspace_instance_pb.js";
 import { teamId } from "./support/ledger-fixtures.js";
 import { startTestTally, type TestTally } from "./support/test-tally.js";
 
@@ -75,6 +77,19 @@ describe("audit log with access control on", () => {
     const { entries } = await audit.listAuditEntries({ pageSize: 1 }, as(adminToken));
     assert.equal(entries[0]!.procedure, "usage.v1.UsageService/ResetUsage");
     assert.equal(entries[0]!.attributionId, "");
+  });
+
+  it("records a batch of instances by its size, and a small one whole", async () => {
+    const instances = createClient(WorkspaceInstanceService, createConnectTransport({ baseUrl: t.tally.url, httpVersion: "1.1" }));
+    const batch = (n: number) => Array.from({ length: n }, (_, i) => ({ id: randomUUID(), workspaceId: `ws-${i}` }));
+    await instances.upsertWorkspaceInstances({ instances: batch(150) }, as(adminToken));
+    let { entries } = await audit.listAuditEntries({ pageSize: 1 }, as(adminToken));
+    assert.equal(entries[0]!.procedure, "usage.v1.WorkspaceInstanceService/UpsertWorkspaceInstances");
+    assert.deepEqual(JSON.parse(entries[0]!.details), { instances: { count: 150, omitted: true } });
+    const small = batch(2);
+    await instances.upsertWorkspaceInstances({ instances: small }, as(adminToken));
+    ({ entries } = await audit.listAuditEntries({ pageSize: 1 }, as(adminToken)));
+    assert.deepEqual(JSON.parse(entries[0]!.details), { instances: small });
   });
 
   it("records a request whose values proto JSON cannot express, and still answers InvalidArgument", async () => {

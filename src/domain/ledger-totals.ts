@@ -79,9 +79,9 @@ export function totalsDeltas(changes: Iterable<EntryChange>): TotalsDelta[] {
     if (!entry || entry.kind !== "workspaceinstance") return;
     const workspaceClass = entry.workspaceClass ?? "";
     const day = utcDay(entry.effectiveTime);
-    const scopes = entry.userId ? [allUsersScope, entry.userId] : [allUsersScope];
-    for (const userScope of scopes) {
-      const id = JSON.stringify([entry.attributionId, userScope, day, workspaceClass]);
+    for (const userScope of entry.userId ? [allUsersScope, entry.userId] : [allUsersScope]) {
+      // NUL separates the parts: no part (text PostgreSQL stores) contains it.
+      const id = `${entry.attributionId}\u0000${userScope}\u0000${day}\u0000${workspaceClass}`;
       let delta = byKey.get(id);
       if (!delta) {
         delta = { key: { attributionId: entry.attributionId, userScope, day, workspaceClass }, entries: 0n, creditCents: 0n };
@@ -95,18 +95,11 @@ export function totalsDeltas(changes: Iterable<EntryChange>): TotalsDelta[] {
     add(change.before, -1n);
     add(change.after, 1n);
   }
-  return [...byKey.values()]
-    .filter((delta) => delta.entries !== 0n || delta.creditCents !== 0n)
-    .map((delta) => ({ ...delta.key, entries: delta.entries, creditCents: delta.creditCents }))
-    .sort(compareTotalsKeys);
-}
-
-/** A fixed order of the keys (code units); the store applies the deltas in it, so locks never cross. */
-function compareTotalsKeys(a: TotalsDelta, b: TotalsDelta): number {
-  for (const column of ["attributionId", "userScope", "day", "workspaceClass"] as const) {
-    if (a[column] !== b[column]) return a[column] < b[column] ? -1 : 1;
-  }
-  return 0;
+  // A fixed order of the keys (code units); the store applies the deltas in it, so locks never cross.
+  return [...byKey.entries()]
+    .filter(([, delta]) => delta.entries !== 0n || delta.creditCents !== 0n)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([, delta]) => ({ ...delta.key, entries: delta.entries, creditCents: delta.creditCents }));
 }
 
 /** A half-open interval of time [from, to). */
