@@ -4,7 +4,6 @@
 // nothing: which types anyone subscribes to is cached, and an event nobody wants is never written.
 import { parseAttributionId } from "../domain/attribution-id.js";
 import { limitEvent, limitEventTypes, type LimitCause, type NewAccountEvent } from "../domain/account-event.js";
-import type { Clock } from "../domain/clock.js";
 import { defaultSpendingLimitFor, type DefaultSpendingLimits } from "../domain/cost-center.js";
 import {
   initialLimitPosition,
@@ -24,7 +23,6 @@ import { uuidV7 } from "../store/uuid-v7.js";
 export const subscriptionsCacheMs = 1000;
 
 export interface EventRecorderDeps {
-  readonly clock: Clock;
   readonly warningPercent: number;
   readonly defaultSpendingLimit: DefaultSpendingLimits;
   /** Called after a commit that wrote events (the dispatcher wakes up). */

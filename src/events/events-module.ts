@@ -36,7 +36,6 @@ export function buildEvents(deps: { config: EventsConfig; db: Database; clock: C
   const { config, db, clock, logger } = deps;
   const dispatcher = new EventDispatcher({ db, clock, logger, timeoutMs: config.eventDeliveryTimeoutMs, ...(deps.fetch ? { fetch: deps.fetch } : {}) });
   const recorder = new EventRecorder({
-    clock,
     warningPercent: config.limitWarningPercent,
     defaultSpendingLimit: config.defaultSpendingLimit,
     onCommitted: () => dispatcher.wake(),
@@ -49,6 +48,7 @@ export function buildEvents(deps: { config: EventsConfig; db: Database; clock: C
       recorder.forgetSubscriptions();
       dispatcher.wake();
     },
+    onDeliveriesScheduled: () => dispatcher.wake(),
   });
   return {
     recorder,

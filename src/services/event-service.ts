@@ -36,6 +36,8 @@ export interface EventServiceDeps {
   readonly clock: Clock;
   /** Endpoints changed: the recorder reads the subscribed types afresh, the dispatcher wakes up. */
   readonly onEndpointsChanged: () => void;
+  /** Deliveries were scheduled again: the dispatcher wakes up. */
+  readonly onDeliveriesScheduled: () => void;
   readonly generateSecret: () => string;
 }
 
@@ -110,7 +112,7 @@ export class EventService {
       throw notFound(`endpoint ${endpointId} does not exist (or was removed)`);
     }
     const scheduled = await redeliver(this.deps.db, seq, endpointId, this.deps.clock.now());
-    this.deps.onEndpointsChanged();
+    this.deps.onDeliveriesScheduled();
     return scheduled;
   }
 

@@ -297,6 +297,8 @@ export const eventDeliveries = pgTable(
     index("event_deliveries_queue_idx").on(t.endpointId, t.attributionId, t.eventSeq).where(sql`${t.status} = 'pending'`),
     // ListEvents of one endpoint, newest first.
     index("event_deliveries_endpoint_idx").on(t.endpointId, t.eventSeq),
+    // ListEndpoints' pending and failed counts, and the backlog metric, without reading delivered rows.
+    index("event_deliveries_open_idx").on(t.endpointId).where(sql`${t.status} IN ('pending', 'failed')`),
   ],
 );
 

@@ -55,4 +55,5 @@ CREATE UNIQUE INDEX "event_deliveries_event_endpoint_idx" ON "event_deliveries" 
 CREATE INDEX "event_deliveries_due_idx" ON "event_deliveries" USING btree ("next_attempt_at") WHERE "event_deliveries"."status" = 'pending';--> statement-breakpoint
 CREATE INDEX "event_deliveries_queue_idx" ON "event_deliveries" USING btree ("endpoint_id","attribution_id","event_seq") WHERE "event_deliveries"."status" = 'pending';--> statement-breakpoint
 CREATE INDEX "event_deliveries_endpoint_idx" ON "event_deliveries" USING btree ("endpoint_id","event_seq");--> statement-breakpoint
+CREATE INDEX "event_deliveries_open_idx" ON "event_deliveries" USING btree ("endpoint_id") WHERE "event_deliveries"."status" IN ('pending', 'failed');--> statement-breakpoint
 CREATE INDEX "event_delivery_attempts_delivery_idx" ON "event_delivery_attempts" USING btree ("delivery_id","id");
