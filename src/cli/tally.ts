@@ -5,6 +5,7 @@ import { Command } from "commander";
 import { accountCommand } from "./account.js";
 import { auditCommand } from "./audit.js";
 import { balanceCommand } from "./balance.js";
+import { configCommand } from "./config.js";
 import { costCenterCommand } from "./cost-center.js";
 import { creditCommand } from "./credit.js";
 import { migrateCommand } from "./migrate.js";
@@ -32,6 +33,7 @@ program.addCommand(reconcileCommand());
 program.addCommand(auditCommand());
 program.addCommand(instancesCommand());
 program.addCommand(accountCommand());
+program.addCommand(configCommand());
 // More command groups register here, one line each.
 
 /** Parse errors throw instead of exiting, so that every failure leaves through reportError. */
