@@ -3,6 +3,8 @@
 // messages are phrased to follow "<key> <value>", e.g. `ledgerInterval "soon" is not a duration ...`.
 import { z } from "zod";
 import { ApiTokenError, parseApiTokens, type ApiToken } from "./access/api-tokens.js";
+import { ConfigError } from "./config-error.js";
+import { TallyError } from "./domain/tally-error.js";
 
 export interface ValueKind<T> {
   readonly schema: z.ZodType<T>;
@@ -165,5 +167,39 @@ export function apiTokens(): ValueKind<readonly ApiToken[]> {
       }
     }),
     display: (tokens) => tokens.map((token) => `${token.name}:${token.role}:****`).join(","),
+  };
+}
+
+/**
+ * A kind checked by a rule of the domain (or of config.ts): the rule's error message, which names
+ * the key itself (`limitWarningPercent 100 must be ...`), is the message.
+ */
+export function ruled<T, U>(base: ValueKind<T>, type: string, rule: (value: T) => U, display?: (value: U) => string): ValueKind<U> {
+  return {
+    type,
+    schema: base.schema.transform((value, ctx) => {
+      try {
+        return rule(value);
+      } catch (error) {
+        if (error instanceof TallyError || error instanceof ConfigError) return custom(ctx, error.message, wholeMessage);
+        throw error;
+      }
+    }),
+    ...(display ? { display } : {}),
+  };
+}
+
+/** Any JSON value: itself in the file, its JSON text in the environment. */
+export function json(): ValueKind<unknown> {
+  return {
+    type: "JSON",
+    schema: z.unknown().transform((value, ctx) => {
+      if (typeof value !== "string") return value;
+      try {
+        return JSON.parse(value) as unknown;
+      } catch {
+        return custom(ctx, "is not JSON text");
+      }
+    }),
   };
 }

@@ -9,8 +9,18 @@
 import fs from "node:fs";
 import { z } from "zod";
 import { ConfigError } from "./config-error.js";
-import { apiTokens, duration, integer, numberMap, onOff, oneOf, text, url, wholeMessage, type ValueKind } from "./config-values.js";
+import { apiTokens, duration, integer, json, numberMap, onOff, oneOf, ruled, text, url, wholeMessage, type ValueKind } from "./config-values.js";
+import { parseEventTypes } from "./domain/account-event.js";
 import { spendingLimitCreditsMax, type DefaultSpendingLimits } from "./domain/cost-center.js";
+import {
+  configEndpointIdPattern,
+  endpointsMax,
+  parseEndpointDescription,
+  parseEndpointSecret,
+  parseEndpointUrl,
+  type ConfiguredEndpoint,
+} from "./domain/event-endpoint.js";
+import { limitWarningPercentDefault, validateWarningPercent } from "./domain/limit-threshold.js";
 import { buildPriceTable, type PriceTable } from "./domain/pricing.js";
 
 export { ConfigError };
@@ -135,7 +145,65 @@ export const configKeys = {
     secret: true,
     meaning: "bearer tokens; unset means access control is off (see Access control)",
   }),
+  limitWarningPercent: key({
+    env: "TALLY_LIMIT_WARNING_PERCENT",
+    file: "limitWarningPercent",
+    kind: ruled(integer(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER), "whole number 1 to 99", (percent) => validateWarningPercent(percent)),
+    default: String(limitWarningPercentDefault),
+    meaning: "`limit.warning` fires, and `GetAccountStatus` says almost reached, above this % of the spending limit",
+  }),
+  eventEndpoints: key({
+    env: "TALLY_EVENT_ENDPOINTS",
+    file: "eventEndpoints",
+    kind: ruled(json(), "JSON array of endpoints", parseEventEndpoints, (endpoints) => endpoints.map((endpoint) => `${endpoint.id} ${endpoint.url}`).join(", ") || "none"),
+    default: "[]",
+    secret: true,
+    meaning: "webhook endpoints, synced at start (see Account events)",
+  }),
+  eventDeliveryTimeoutMs: key({
+    env: "TALLY_EVENT_DELIVERY_TIMEOUT",
+    file: "eventDeliveryTimeout",
+    kind: duration(),
+    default: "10s",
+    meaning: "an event delivery without an answer within this is retried",
+  }),
 };
+
+/**
+ * eventEndpoints: a JSON array of {"name", "url", "eventTypes": [...], "secret": "whsec_...",
+ * "description"?}. Each becomes the endpoint "config:<name>".
+ */
+function parseEventEndpoints(value: unknown): ConfiguredEndpoint[] {
+  if (!Array.isArray(value)) throw new ConfigError("eventEndpoints must be a JSON array of endpoints");
+  if (value.length > endpointsMax) throw new ConfigError(`eventEndpoints has ${value.length} endpoints, at most ${endpointsMax} are allowed`);
+  const endpoints = value.map((item: unknown, index): ConfiguredEndpoint => {
+    const key = `eventEndpoints[${index}]`;
+    if (typeof item !== "object" || item === null) throw new ConfigError(`${key} must be an object`);
+    const { name, url, eventTypes, secret, description } = item as Record<string, unknown>;
+    const text = (field: string, fieldValue: unknown) => {
+      if (typeof fieldValue !== "string") throw new ConfigError(`${key}.${field} must be a string`);
+      return fieldValue;
+    };
+    const id = `config:${text("name", name)}`;
+    if (!configEndpointIdPattern.test(id)) {
+      throw new ConfigError(`${key}.name ${JSON.stringify(name)} must be 1 to 63 lower-case letters, digits, ".", "_" or "-"`);
+    }
+    if (!Array.isArray(eventTypes) || !eventTypes.every((type) => typeof type === "string")) {
+      throw new ConfigError(`${key}.eventTypes must be an array of event types`);
+    }
+    return {
+      id,
+      url: parseEndpointUrl(text("url", url), `${key}.url`),
+      description: parseEndpointDescription(description === undefined ? "" : text("description", description), `${key}.description`),
+      eventTypes: parseEventTypes(eventTypes as string[], `${key}.eventTypes`),
+      secret: parseEndpointSecret(text("secret", secret), `${key}.secret`),
+    };
+  });
+  const ids = endpoints.map((endpoint) => endpoint.id);
+  const duplicate = ids.find((id, index) => ids.indexOf(id) !== index);
+  if (duplicate) throw new ConfigError(`eventEndpoints names ${JSON.stringify(duplicate.slice("config:".length))} twice`);
+  return endpoints;
+}
 
 export type ConfigKeyName = keyof typeof configKeys;
 type ValueOf<K> = K extends ConfigKey<infer _T, infer V> ? V : never;
@@ -285,6 +353,8 @@ function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
 }
 
 function quote(raw: unknown): string {
+  // A number is shown as one (`port 70000`), other text quoted (`ledgerInterval "soon"`).
+  if (typeof raw === "string" && /^[+-]?\d+(\.\d+)?$/.test(raw.trim())) return raw.trim();
   const text = JSON.stringify(raw) ?? String(raw);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

@@ -59,6 +59,9 @@ describe("configuration", () => {
     assert.equal(config.stripe, undefined);
     assert.equal(config.logLevel, "info");
     assert.equal(config.apiTokens, undefined);
+    assert.equal(config.limitWarningPercent, 80);
+    assert.deepEqual(config.eventEndpoints, []);
+    assert.equal(config.eventDeliveryTimeoutMs, 10_000);
     for (const [name, key] of Object.entries(configKeys) as [string, ConfigKey<unknown>][]) {
       if (key.default === undefined) continue;
       assert.ok(key.kind.schema.safeParse(key.default).success, `${name}: default ${key.default} is refused by its own kind`);
@@ -68,11 +71,11 @@ describe("configuration", () => {
   it("reads TALLY_JOBS=false and the other spellings of off as off, and refuses a word it does not know", () => {
     for (const off of ["off", "false", "FALSE", "no", "0", " off "]) assert.equal(loadConfig({ TALLY_JOBS: off }).jobsEnabled, false, off);
     for (const on of ["on", "true", "yes", "1", "On"]) assert.equal(loadConfig({ TALLY_JOBS: on }).jobsEnabled, true, on);
-    for (const bad of ["disabled", "nope", "2"]) {
+    for (const [bad, shown] of [["disabled", '"disabled"'], ["nope", '"nope"'], ["2", "2"]]) {
       assert.throws(
         () => loadConfig({ TALLY_JOBS: bad }),
         (error: unknown) =>
-          error instanceof ConfigError && error.message === `jobsEnabled "${bad}" must be on or off (also true/false, yes/no, 1/0) (from TALLY_JOBS)`,
+          error instanceof ConfigError && error.message === `jobsEnabled ${shown} must be on or off (also true/false, yes/no, 1/0) (from TALLY_JOBS)`,
       );
     }
     assert.equal(loadConfig({ TALLY_CONFIG: configFile({ jobsEnabled: false }) }).jobsEnabled, false);
@@ -91,13 +94,13 @@ describe("configuration", () => {
 
   it("refuses bad values of every kind with a message naming the key", () => {
     const cases: [NodeJS.ProcessEnv, RegExp][] = [
-      [{ PORT: "70000" }, /^port "70000" must be between 0 and 65535 \(from PORT\)$/],
+      [{ PORT: "70000" }, /^port 70000 must be between 0 and 65535 \(from PORT\)$/],
       [{ PORT: "90a" }, /^port "90a" must be an integer \(from PORT\)$/],
       [{ DATABASE_URL: "mysql://root@localhost/tally" }, /^databaseUrl "mysql:\/\/root@localhost\/tally" must be a URL like postgres:/],
       [{ TALLY_LEDGER_INTERVAL: "soon" }, /^ledgerInterval "soon" is not a duration like "90s", "1m" or "1h30m" \(from TALLY_LEDGER_INTERVAL\)$/],
       [{ TALLY_RESET_INTERVAL: "500ms" }, /^resetInterval "500ms" must be at least 1s/],
-      [{ TALLY_DEFAULT_SPENDING_LIMIT_TEAMS: "-5" }, /^defaultSpendingLimit\.forTeams "-5" must be between 0 and 2147483647/],
-      [{ TALLY_DEFAULT_SPENDING_LIMIT_USERS: "1.5" }, /^defaultSpendingLimit\.forUsers "1\.5" must be an integer/],
+      [{ TALLY_DEFAULT_SPENDING_LIMIT_TEAMS: "-5" }, /^defaultSpendingLimit\.forTeams -5 must be between 0 and 2147483647/],
+      [{ TALLY_DEFAULT_SPENDING_LIMIT_USERS: "1.5" }, /^defaultSpendingLimit\.forUsers 1\.5 must be an integer/],
       [{ TALLY_CREDITS_PER_MINUTE_BY_WORKSPACE_CLASS: "{g1" }, /^creditsPerMinuteByWorkspaceClass "\{g1" must be a JSON object/],
       [{ TALLY_CREDITS_PER_MINUTE_BY_WORKSPACE_CLASS: '{"g1-large":-1}' }, /^creditsPerMinuteByWorkspaceClass\.g1-large -1 must not be negative/],
       [{ STRIPE_SECRET_KEY: "sk_test_x", STRIPE_API_BASE: "localhost:12111" }, /^stripe\.apiBase "localhost:12111" must be a URL like http/],

@@ -8,6 +8,8 @@ import { balanceCommand } from "./balance.js";
 import { configCommand } from "./config.js";
 import { costCenterCommand } from "./cost-center.js";
 import { creditCommand } from "./credit.js";
+import { endpointsCommand } from "./endpoints.js";
+import { eventsCommand } from "./events.js";
 import { migrateCommand } from "./migrate.js";
 import { reconcileCommand } from "./reconcile.js";
 import { reportError } from "./remote.js";
@@ -34,6 +36,8 @@ program.addCommand(auditCommand());
 program.addCommand(instancesCommand());
 program.addCommand(accountCommand());
 program.addCommand(configCommand());
+program.addCommand(endpointsCommand());
+program.addCommand(eventsCommand());
 // More command groups register here, one line each.
 
 /** Parse errors throw instead of exiting, so that every failure leaves through reportError. */
