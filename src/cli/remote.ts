@@ -4,7 +4,7 @@ import { Code, ConnectError, createClient, type Client, type Interceptor } from 
 import { createConnectTransport } from "@connectrpc/connect-node";
 import type { DescService } from "@bufbuild/protobuf";
 import { CommanderError, type Command } from "commander";
-import { ConfigError } from "../config.js";
+import { ConfigError } from "../config-error.js";
 
 export const defaultServerUrl = "http://localhost:9001";
 /** Per call; a reconcile over a long range is the slowest call the CLI makes. */
