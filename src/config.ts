@@ -5,6 +5,7 @@ import { ApiTokenError, parseApiTokens, type ApiToken } from "./access/api-token
 import type { DefaultSpendingLimits } from "./domain/cost-center.js";
 import { validateSpendingLimit } from "./domain/cost-center.js";
 import { buildPriceTable, type PriceTable } from "./domain/pricing.js";
+import type { DatabaseTimeouts } from "./store/database.js";
 
 export interface StripeConfig {
   readonly secretKey: string;
@@ -31,7 +32,16 @@ export interface TallyConfig {
   readonly logLevel: string;
   /** Bearer tokens (TALLY_API_TOKENS); undefined means access control is off. */
   readonly apiTokens: readonly ApiToken[] | undefined;
+  /** How long Tally waits for the database before answering UNAVAILABLE (see store/database.ts). */
+  readonly databaseTimeouts: DatabaseTimeouts;
+  /** On SIGTERM the process is gone within this, whatever requests, jobs or the database do. */
+  readonly shutdownGraceMs: number;
+  /** Idempotency keys (and the responses they replay) are kept at least this long. */
+  readonly idempotencyKeyRetentionMs: number;
 }
+
+/** Idempotency keys live at least a day: a client retrying after an outage of hours must still find its key. */
+export const idempotencyKeyRetentionMinMs = 24 * 3_600_000;
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
@@ -51,6 +61,9 @@ interface FileConfig {
   stripe?: { secretKey?: string; webhookSecret?: string; apiBase?: string; usagePriceIds?: { EUR?: string; USD?: string } };
   logLevel?: string;
   apiTokens?: string;
+  database?: { connectTimeout?: string; queryTimeout?: string; statementTimeout?: string; idleInTransactionTimeout?: string };
+  shutdownGrace?: string;
+  idempotencyKeyRetention?: string;
 }
 
 const durationUnitsMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -154,7 +167,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TallyConfig {
     stripe,
     logLevel: env.LOG_LEVEL ?? file.logLevel ?? "info",
     apiTokens: loadApiTokens(env.TALLY_API_TOKENS ?? file.apiTokens),
+    databaseTimeouts: {
+      connectTimeoutMs: parseDurationMs(env.TALLY_DATABASE_CONNECT_TIMEOUT ?? file.database?.connectTimeout ?? "5s", "database.connectTimeout"),
+      queryTimeoutMs: parseDurationMs(env.TALLY_DATABASE_QUERY_TIMEOUT ?? file.database?.queryTimeout ?? "20s", "database.queryTimeout"),
+      statementTimeoutMs: parseDurationMs(env.TALLY_DATABASE_STATEMENT_TIMEOUT ?? file.database?.statementTimeout ?? "15s", "database.statementTimeout"),
+      idleInTransactionTimeoutMs: parseDurationMs(
+        env.TALLY_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT ?? file.database?.idleInTransactionTimeout ?? "10s",
+        "database.idleInTransactionTimeout",
+      ),
+    },
+    shutdownGraceMs: parseDurationMs(env.TALLY_SHUTDOWN_GRACE ?? file.shutdownGrace ?? "10s", "shutdownGrace"),
+    idempotencyKeyRetentionMs: idempotencyKeyRetention(env.TALLY_IDEMPOTENCY_KEY_RETENTION ?? file.idempotencyKeyRetention ?? "24h"),
   };
+}
+
+function idempotencyKeyRetention(text: string): number {
+  const ms = parseDurationMs(text, "idempotencyKeyRetention");
+  if (ms < idempotencyKeyRetentionMinMs) {
+    throw new ConfigError(`idempotencyKeyRetention ${JSON.stringify(text)} must be at least 24h: clients retry after long outages`);
+  }
+  return ms;
 }
 
 function loadApiTokens(text: string | undefined): ApiToken[] | undefined {
