@@ -28,6 +28,7 @@ import { JobScheduler, type ScheduledJob } from "./jobs/job-scheduler.js";
 import { ledgerJob } from "./jobs/ledger-job.js";
 import { resetJob } from "./jobs/reset-job.js";
 import { invoiceJob } from "./jobs/invoice-job.js";
+import { idempotencyKeyJob } from "./jobs/idempotency-key-job.js";
 import { ReportService } from "./services/report-service.js";
 import { BalanceReader } from "./store/balance-reader.js";
 import { openDatabase, pingDatabase, type Database, type DatabaseHandle } from "./store/database.js";
@@ -182,6 +183,7 @@ function buildJobs(
   const scheduledJobs: ScheduledJob[] = [
     ledgerJob(usage.reconciler, config.ledgerIntervalMs),
     resetJob(usage.costCenters, config.resetIntervalMs),
+    idempotencyKeyJob(database.db, config.idempotencyKeyRetentionMs),
     ...(billing.billing ? [invoiceJob(billing.billing, config.invoiceIntervalMs)] : []),
   ];
   return new JobScheduler({

@@ -7,6 +7,8 @@ import type { BalanceReader } from "../store/balance-reader.js";
 import { insertBlock, listActiveBlocks, listBlockHistory, unblockAll, type Block } from "../store/blocked-attributions.js";
 import type { Database } from "../store/database.js";
 import type { CostCenterService } from "./cost-center-service.js";
+import type { IdempotencyClaim } from "../domain/idempotency-key.js";
+import { idempotentTransaction } from "./idempotency.js";
 
 export const blockReasonLengthMax = 1000;
 
@@ -62,11 +64,12 @@ export class AccountService {
     return insertBlock(this.deps.db, { attributionId: attribution.text, reason, source }, this.deps.clock.now());
   }
 
-  /** An operator lifts every active block, with a reason. Returns how many were lifted. */
-  async unblock(request: { attributionId: string; reason: string }): Promise<number> {
+  /** An operator lifts every active block, with a reason. Returns how many were lifted (once per idempotency key). */
+  async unblock(request: { attributionId: string; reason: string }, idempotency?: IdempotencyClaim): Promise<number> {
     const attribution = parseAttributionId(request.attributionId);
     const reason = requireText(request.reason, "reason", blockReasonLengthMax);
-    return unblockAll(this.deps.db, attribution.text, reason, this.deps.clock.now());
+    const now = this.deps.clock.now();
+    return idempotentTransaction(this.deps.db, idempotency, now, (tx) => unblockAll(tx, attribution.text, reason, now));
   }
 
   /** Every block ever recorded, newest first (for the CLI and dashboard). */
