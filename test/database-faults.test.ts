@@ -10,7 +10,10 @@ import { Code, ConnectError, createClient, type Client } from "@connectrpc/conne
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { sql } from "drizzle-orm";
 import pg from "pg";
+import { TallyError } from "../src/domain/tally-error.js";
 import { UsageService } from "../src/gen/usage/v1/usage_pb.js";
+import { openDatabase } from "../src/store/database.js";
+import { toTallyError } from "../src/store/pg-error.js";
 import { FaultProxy } from "./support/fault-proxy.js";
 import { spawnTally, type TallyProcess } from "./support/tally-process.js";
 import { startTestTally, type TestTally } from "./support/test-tally.js";
@@ -215,6 +218,40 @@ describe("a database that fails or stalls under the server", { skip }, () => {
     }
     assert.ok(stalledSessions >= 0);
     assert.ok(recoveredMs < 10_000);
+  });
+
+  it("drops a connection whose transaction timed out (its state is unknown), and serves the next query on a new one", async () => {
+    // A proxy of its own: the server of this test connects through the shared one.
+    const target = new URL(database.databaseUrl!);
+    const own = await FaultProxy.start({ host: target.hostname, port: Number(target.port || 5432) });
+    const handle = await openDatabase({
+      databaseUrl: own.urlFor(database.databaseUrl!),
+      dataDir: database.dataDir,
+      poolSize: 1,
+      timeouts: { connectTimeoutMs: 1000, queryTimeoutMs: 1000, statementTimeoutMs: 1000, idleInTransactionTimeoutMs: 1000 },
+    });
+    try {
+      await handle.db.execute(sql`SELECT 1`);
+      const connectionsBefore = own.accepted;
+      own.pause();
+      // In a transaction: Drizzle hands the connection back to the pool without an error, so only
+      // Tally's own handling keeps it from being reused.
+      const transaction = handle.db.transaction(async (tx) => {
+        await tx.execute(sql`SELECT 1`);
+      });
+      await assert.rejects(transaction, (error: unknown) => {
+        const mapped = toTallyError(error);
+        assert.ok(mapped instanceof TallyError && mapped.code === "Unavailable", String(error));
+        assert.match(mapped.message, /did not answer in time/);
+        return true;
+      });
+      own.heal();
+      await handle.db.execute(sql`SELECT 1`);
+      assert.equal(own.accepted, connectionsBefore + 1, "the next query reused the connection whose query timed out");
+    } finally {
+      await handle.close(performance.now() + 2000);
+      await own.close();
+    }
   });
 
   it("ends within its shutdown grace on SIGTERM while the database stalls", async () => {

@@ -4,7 +4,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { PGlite } from "@electric-sql/pglite";
 import { sql } from "drizzle-orm";
-import { drizzle as drizzlePg } from "drizzle-orm/node-postgres";
+import { drizzle as drizzlePg, type NodePgDatabase } from "drizzle-orm/node-postgres";
 import { migrate as migratePg } from "drizzle-orm/node-postgres/migrator";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
@@ -12,6 +12,7 @@ import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import pg from "pg";
 import { settlesBy, withDeadline } from "../deadline.js";
 import { TallyError } from "../domain/tally-error.js";
+import { unavailableReason } from "./pg-error.js";
 import * as schema from "./schema.js";
 
 export type Schema = typeof schema;
@@ -132,15 +133,51 @@ async function openPostgres(
     closeOnQueryTimeout(client);
   });
   pool.on("remove", (client) => clients.delete(client));
-  const db = drizzlePg(pool, { schema }) as unknown as Database;
+  const db = drizzlePg(pool, { schema });
+  db.transaction = (work, config) => transactionOnOwnClient(pool, work as PgTransactionWork, config);
   return {
     kind: "postgres",
-    db,
+    db: db as unknown as Database,
     description: `PostgreSQL ${redact(databaseUrl)}`,
     concurrentTransactionsMax: poolSize,
     tryWithAdvisoryLock: (key, work) => tryWithPgAdvisoryLock(pool, key, work),
     close: (deadlineMs) => closePool(pool, clients, deadlineMs),
   };
+}
+
+type PgDrizzle = NodePgDatabase<Schema>;
+type PgTransactionWork = Parameters<PgDrizzle["transaction"]>[0];
+/** A Drizzle handle per pooled connection, made once: for transactions (see transactionOnOwnClient). */
+const drizzleOnClient = new WeakMap<pg.PoolClient, PgDrizzle>();
+
+/**
+ * A transaction on a connection Tally takes from the pool and always gives back. (Drizzle's own,
+ * given a pool, sends BEGIN before its try block: a BEGIN that fails, e.g. on a lost or stalled
+ * connection, never gives the connection back, and a few of those exhaust the pool for good.) A
+ * connection that failed is given back with the error, so the pool drops it.
+ */
+async function transactionOnOwnClient<T>(pool: pg.Pool, work: PgTransactionWork, config: Parameters<PgDrizzle["transaction"]>[1]): Promise<T> {
+  const client = await pool.connect();
+  let db = drizzleOnClient.get(client);
+  if (!db) {
+    db = drizzlePg(client, { schema });
+    drizzleOnClient.set(client, db);
+  }
+  let failure: Error | undefined;
+  try {
+    return (await db.transaction(work, config)) as T;
+  } catch (error) {
+    // Only a broken connection is dropped; a constraint violation or a serialization failure leaves it usable.
+    if (isConnectionLost(error)) failure = error as Error;
+    throw error;
+  } finally {
+    client.release(failure);
+  }
+}
+
+/** Whether `error` came from a connection that is no longer usable (lost, timed out, closed). */
+function isConnectionLost(error: unknown): boolean {
+  return unavailableReason(error) !== undefined;
 }
 
 /**
