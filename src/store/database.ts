@@ -303,8 +303,9 @@ async function openPglite(dataDir: string, timeouts: DatabaseTimeouts): Promise<
     const client = await PGlite.create(memory ? undefined : path.join(dataDir, "pglite"), {
       parsers: { 20: (value: string) => BigInt(value) },
     });
+    // Migrations without the operation deadline: one may rewrite a large table.
+    await migratePglite(drizzlePglite(client, { schema }), { migrationsFolder });
     const db = drizzlePglite(withOperationDeadlines(client, timeouts.queryTimeoutMs), { schema });
-    await migratePglite(db, { migrationsFolder });
     return {
       kind: "pglite",
       db: db as unknown as Database,
