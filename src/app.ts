@@ -31,6 +31,7 @@ import { invoiceJob } from "./jobs/invoice-job.js";
 import { idempotencyKeyJob } from "./jobs/idempotency-key-job.js";
 import { ReportService } from "./services/report-service.js";
 import { BalanceReader } from "./store/balance-reader.js";
+import { buildEvents, type EventsModule } from "./events/events-module.js";
 import { openDatabase, pingDatabase, type Database, type DatabaseHandle } from "./store/database.js";
 
 /** Health and readiness reuse one database ping for this long. */
@@ -53,6 +54,8 @@ export interface Tally {
   /** Scheduled jobs; started only when `jobsEnabled`, but tests may run them with `runOnce`. */
   readonly jobs: JobScheduler;
   readonly billing: BillingModule;
+  /** Outbound account events: the recorder, the dispatcher, EventService. */
+  readonly events: EventsModule;
   readonly logger: Logger;
   /** Prometheus metrics; jobs and the webhook inbox feed it (see observability/metrics.ts). */
   readonly metrics: TallyMetrics;
@@ -76,11 +79,16 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
   let closing = false;
   try {
     const db = database.db;
-    const usage = buildUsage(config, database, clock);
-    const billing = buildBilling({ config, db, clock, logger, costCenters: usage.costCenters, balances: usage.balances });
+    const events = buildEvents({ config, db, clock, logger });
+    const usage = buildUsage(config, database, clock, events);
+    const billing = buildBilling({ config, db, clock, logger, costCenters: usage.costCenters, balances: usage.balances, events: events.recorder });
     const metrics = new TallyMetrics(clock, logger);
     const jobs = buildJobs(config, database, clock, logger, usage, billing, metrics);
     feedMetrics(metrics, jobs, billing);
+    metrics.onScrape("event-deliveries", async () => {
+      const backlog = await events.backlog();
+      metrics.setEventDeliveryBacklog(backlog.pending, backlog.failed, backlog.oldestPendingAt);
+    });
     const databaseReachable = cachedDatabasePing(db);
     const front = await startServer(
       {
@@ -93,13 +101,14 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
         },
         isServing: async () => !closing && (await databaseReachable()),
         ...buildEdge(config, db, clock, logger, metrics, billing),
-        services: buildServices(db, clock, usage.instances, billing),
+        services: [...buildServices(db, clock, usage.instances, billing), events.hosted],
       },
       config.port,
       config.host,
     );
     const url = `http://${config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host}:${front.port}`;
     billing.start();
+    await events.start();
     logger.info({ url, database: database.description }, "tally is serving");
     if (config.jobsEnabled) jobs.start();
     return {
@@ -109,6 +118,7 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
       ...usage,
       jobs,
       billing,
+      events,
       logger,
       metrics,
       /**
@@ -126,6 +136,7 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
           settlesBy(frontClosed, workDeadlineMs),
           settlesBy(jobs.stop(), workDeadlineMs),
           settlesBy(billing.close(), workDeadlineMs),
+          settlesBy(events.close(), workDeadlineMs),
         ]);
         if (!stopped.every(Boolean)) logger.warn("shutdown: requests or jobs still wait on the database; cutting its connections");
         // Requests still waiting on the database now fail (UNAVAILABLE) and are answered before the
@@ -147,9 +158,10 @@ type UsageServices = Pick<Tally, "costCenters" | "ledger" | "instances" | "recon
 };
 
 /** The use cases of cost centers, the ledger, instances and reconciliation. */
-function buildUsage(config: TallyConfig, database: DatabaseHandle, clock: Clock): UsageServices {
+function buildUsage(config: TallyConfig, database: DatabaseHandle, clock: Clock, eventsModule: EventsModule): UsageServices {
   const db = database.db;
   const balances = new BalanceReader(db);
+  const events = eventsModule.recorder;
   return {
     balances,
     costCenters: new CostCenterService({
@@ -157,8 +169,9 @@ function buildUsage(config: TallyConfig, database: DatabaseHandle, clock: Clock)
       clock,
       defaultSpendingLimit: config.defaultSpendingLimit,
       stripeEnabled: config.stripe !== undefined,
+      events,
     }),
-    ledger: new LedgerService({ db, clock, balances }),
+    ledger: new LedgerService({ db, clock, balances, events }),
     instances: new WorkspaceInstanceService({ db, clock }),
     // Two pages written while the next is read, where the database runs transactions side by side.
     reconciler: new UsageReconciler({
@@ -166,6 +179,7 @@ function buildUsage(config: TallyConfig, database: DatabaseHandle, clock: Clock)
       clock,
       prices: config.priceTable,
       writesInFlight: Math.min(2, database.concurrentTransactionsMax),
+      events,
     }),
   };
 }

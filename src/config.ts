@@ -5,6 +5,17 @@ import { ApiTokenError, parseApiTokens, type ApiToken } from "./access/api-token
 import type { DefaultSpendingLimits } from "./domain/cost-center.js";
 import { validateSpendingLimit } from "./domain/cost-center.js";
 import { buildPriceTable, type PriceTable } from "./domain/pricing.js";
+import { parseEventTypes } from "./domain/account-event.js";
+import {
+  configEndpointIdPattern,
+  parseEndpointDescription,
+  parseEndpointSecret,
+  parseEndpointUrl,
+  endpointsMax,
+  type ConfiguredEndpoint,
+} from "./domain/event-endpoint.js";
+import { limitWarningPercentDefault, validateWarningPercent } from "./domain/limit-threshold.js";
+import { TallyError } from "./domain/tally-error.js";
 import type { DatabaseTimeouts } from "./store/database.js";
 
 export interface StripeConfig {
@@ -32,6 +43,12 @@ export interface TallyConfig {
   readonly logLevel: string;
   /** Bearer tokens (TALLY_API_TOKENS); undefined means access control is off. */
   readonly apiTokens: readonly ApiToken[] | undefined;
+  /** limit.warning fires (and GetAccountStatus says almost reached) above this % of the spending limit. */
+  readonly limitWarningPercent: number;
+  /** Webhook endpoints from the configuration (eventEndpoints), synced to the database at start. */
+  readonly eventEndpoints: readonly ConfiguredEndpoint[];
+  /** A delivery attempt without an answer within this long is a timeout. */
+  readonly eventDeliveryTimeoutMs: number;
   /** How long Tally waits for the database before answering UNAVAILABLE (see store/database.ts). */
   readonly databaseTimeouts: DatabaseTimeouts;
   /** On SIGTERM the process is gone within this, whatever requests, jobs or the database do. */
@@ -61,6 +78,9 @@ interface FileConfig {
   stripe?: { secretKey?: string; webhookSecret?: string; apiBase?: string; usagePriceIds?: { EUR?: string; USD?: string } };
   logLevel?: string;
   apiTokens?: string;
+  limitWarningPercent?: number;
+  eventEndpoints?: unknown;
+  eventDeliveryTimeout?: string;
   database?: { connectTimeout?: string; queryTimeout?: string; statementTimeout?: string; idleInTransactionTimeout?: string };
   shutdownGrace?: string;
   idempotencyKeyRetention?: string;
@@ -178,6 +198,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TallyConfig {
     },
     shutdownGraceMs: parseDurationMs(env.TALLY_SHUTDOWN_GRACE ?? file.shutdownGrace ?? "10s", "shutdownGrace"),
     idempotencyKeyRetentionMs: idempotencyKeyRetention(env.TALLY_IDEMPOTENCY_KEY_RETENTION ?? file.idempotencyKeyRetention ?? "24h"),
+    limitWarningPercent: configValue(() =>
+      validateWarningPercent(parseInteger(env.TALLY_LIMIT_WARNING_PERCENT ?? file.limitWarningPercent, "limitWarningPercent", limitWarningPercentDefault)),
+    ),
+    eventEndpoints: loadEventEndpoints(env.TALLY_EVENT_ENDPOINTS, file.eventEndpoints),
+    eventDeliveryTimeoutMs: parseDurationMs(env.TALLY_EVENT_DELIVERY_TIMEOUT ?? file.eventDeliveryTimeout ?? "10s", "eventDeliveryTimeout"),
   };
 }
 
@@ -187,6 +212,62 @@ function idempotencyKeyRetention(text: string): number {
     throw new ConfigError(`idempotencyKeyRetention ${JSON.stringify(text)} must be at least 24h: clients retry after long outages`);
   }
   return ms;
+}
+
+/** A domain rule broken by a configured value stops the start with its message. */
+function configValue<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (error instanceof TallyError) throw new ConfigError(error.message);
+    throw error;
+  }
+}
+
+/**
+ * eventEndpoints: a JSON array (the file's key, or TALLY_EVENT_ENDPOINTS as JSON text) of
+ * {"name", "url", "eventTypes": [...], "secret": "whsec_...", "description"?}. Each becomes the
+ * endpoint "config:<name>".
+ */
+function loadEventEndpoints(envText: string | undefined, fileValue: unknown): ConfiguredEndpoint[] {
+  let value = fileValue;
+  if (envText !== undefined && envText.trim() !== "") {
+    try {
+      value = JSON.parse(envText);
+    } catch {
+      throw new ConfigError("TALLY_EVENT_ENDPOINTS must be a JSON array of endpoints");
+    }
+  }
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new ConfigError("eventEndpoints must be a JSON array of endpoints");
+  if (value.length > endpointsMax) throw new ConfigError(`eventEndpoints has ${value.length} endpoints, at most ${endpointsMax} are allowed`);
+  const endpoints = value.map((item: unknown, index): ConfiguredEndpoint => {
+    const key = `eventEndpoints[${index}]`;
+    if (typeof item !== "object" || item === null) throw new ConfigError(`${key} must be an object`);
+    const { name, url, eventTypes, secret, description } = item as Record<string, unknown>;
+    const text = (field: string, fieldValue: unknown) => {
+      if (typeof fieldValue !== "string") throw new ConfigError(`${key}.${field} must be a string`);
+      return fieldValue;
+    };
+    const id = `config:${text("name", name)}`;
+    if (!configEndpointIdPattern.test(id)) {
+      throw new ConfigError(`${key}.name ${JSON.stringify(name)} must be 1 to 63 lower-case letters, digits, ".", "_" or "-"`);
+    }
+    if (!Array.isArray(eventTypes) || !eventTypes.every((type) => typeof type === "string")) {
+      throw new ConfigError(`${key}.eventTypes must be an array of event types`);
+    }
+    return configValue(() => ({
+      id,
+      url: parseEndpointUrl(text("url", url), `${key}.url`),
+      description: parseEndpointDescription(description === undefined ? "" : text("description", description), `${key}.description`),
+      eventTypes: parseEventTypes(eventTypes as string[], `${key}.eventTypes`),
+      secret: parseEndpointSecret(text("secret", secret), `${key}.secret`),
+    }));
+  });
+  const ids = endpoints.map((endpoint) => endpoint.id);
+  const duplicate = ids.find((id, index) => ids.indexOf(id) !== index);
+  if (duplicate) throw new ConfigError(`eventEndpoints names ${JSON.stringify(duplicate.slice("config:".length))} twice`);
+  return endpoints;
 }
 
 function loadApiTokens(text: string | undefined): ApiToken[] | undefined {

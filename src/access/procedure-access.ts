@@ -45,6 +45,13 @@ export const procedureAccess: Readonly<Record<string, Exclude<Access, "open">>> 
   "usage.v1.ReportService/ListDailyUsage": "read",
 
   "usage.v1.AuditService/ListAuditEntries": "read",
+
+  "usage.v1.EventService/AddEndpoint": "mutate",
+  "usage.v1.EventService/ListEndpoints": "read",
+  "usage.v1.EventService/RemoveEndpoint": "mutate",
+  "usage.v1.EventService/RotateEndpointSecret": "mutate",
+  "usage.v1.EventService/ListEvents": "read",
+  "usage.v1.EventService/RedeliverEvent": "mutate",
 };
 
 export function accessOf(service: string, method: string): Access {

@@ -15,6 +15,7 @@ import type { CostCenterService } from "../services/cost-center-service.js";
 import type { Database } from "../store/database.js";
 import { inboxBacklog, type InboxBacklog } from "../store/webhook-inbox.js";
 import type { BalanceReader } from "../store/balance-reader.js";
+import type { EventRecorder } from "../events/event-recorder.js";
 import { withClientIdempotencyKeys } from "./client-keyed-provider.js";
 import type { PaymentProvider } from "./payment-provider.js";
 import { createStripeClient, StripePaymentProvider } from "./stripe-payment-provider.js";
@@ -36,7 +37,7 @@ export interface BillingModule {
 }
 
 export interface BillingModuleDeps {
-  readonly config: Pick<TallyConfig, "stripe">;
+  readonly config: Pick<TallyConfig, "stripe" | "limitWarningPercent">;
   readonly db: Database;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -44,12 +45,22 @@ export interface BillingModuleDeps {
   readonly balances: BalanceReader;
   /** Replaces the Stripe adapter (tests). */
   readonly provider?: PaymentProvider;
+  /** The outbox of account events (blocks, invoices). */
+  readonly events?: EventRecorder;
 }
 
 export function buildBilling(deps: BillingModuleDeps): BillingModule {
   const { db, clock, logger, costCenters } = deps;
   const stripe = deps.config.stripe;
-  const accounts = new AccountService({ db, clock, costCenters, balances: deps.balances });
+  const events = deps.events;
+  const accounts = new AccountService({
+    db,
+    clock,
+    costCenters,
+    balances: deps.balances,
+    limitWarningPercent: deps.config.limitWarningPercent,
+    ...(events ? { events } : {}),
+  });
   const accountsHosted = hostedService(AccountServiceDesc, accountServiceImpl(accounts), file_usage_v1_account);
   if (!stripe) {
     return {
@@ -67,7 +78,16 @@ export function buildBilling(deps: BillingModuleDeps): BillingModule {
   const provider = withClientIdempotencyKeys(
     deps.provider ?? new StripePaymentProvider(createStripeClient({ secretKey: stripe.secretKey, apiBase: stripe.apiBase })),
   );
-  const billing = new BillingService({ db, clock, logger, provider, costCenters, accounts, usagePriceIds: stripe.usagePriceIds });
+  const billing = new BillingService({
+    db,
+    clock,
+    logger,
+    provider,
+    costCenters,
+    accounts,
+    usagePriceIds: stripe.usagePriceIds,
+    ...(events ? { events } : {}),
+  });
   const inbox = new InboxWorker({ db, clock, logger, handle: billingWebhookHandler(billing) });
   if (!stripe.webhookSecret) logger.warn("STRIPE_WEBHOOK_SECRET is not set: Stripe webhooks will be refused (503) until it is");
   const webhook = stripeWebhookRoute({ db, clock, logger, webhookSecret: stripe.webhookSecret, onStored: () => inbox.wake() });

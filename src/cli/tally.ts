@@ -7,6 +7,8 @@ import { auditCommand } from "./audit.js";
 import { balanceCommand } from "./balance.js";
 import { costCenterCommand } from "./cost-center.js";
 import { creditCommand } from "./credit.js";
+import { endpointsCommand } from "./endpoints.js";
+import { eventsCommand } from "./events.js";
 import { migrateCommand } from "./migrate.js";
 import { reconcileCommand } from "./reconcile.js";
 import { reportError } from "./remote.js";
@@ -32,6 +34,8 @@ program.addCommand(reconcileCommand());
 program.addCommand(auditCommand());
 program.addCommand(instancesCommand());
 program.addCommand(accountCommand());
+program.addCommand(endpointsCommand());
+program.addCommand(eventsCommand());
 // More command groups register here, one line each.
 
 /** Parse errors throw instead of exiting, so that every failure leaves through reportError. */

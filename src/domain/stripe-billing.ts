@@ -178,11 +178,11 @@ export interface LimitState {
   readonly almostReached: boolean;
 }
 
-/** Reached: balance at or above the limit. Almost: balance above 80 % of the limit. */
-export function spendingLimitState(balanceCents: bigint, spendingLimitCredits: number): LimitState {
+/** Reached: balance at or above the limit. Almost: balance above `warningPercent` % of the limit (limitWarningPercent). */
+export function spendingLimitState(balanceCents: bigint, spendingLimitCredits: number, warningPercent = 80): LimitState {
   const limitCents = BigInt(spendingLimitCredits) * centsPerCredit;
   return {
     limitReached: balanceCents >= limitCents,
-    almostReached: balanceCents * 5n > limitCents * 4n,
+    almostReached: balanceCents * 100n > limitCents * BigInt(warningPercent),
   };
 }

@@ -8,6 +8,7 @@
 //   `setJobStatus` from the stored last success.
 // - Ledger lag: `setLedgerBookedUntil(time)` with the end of the window the ledger job last booked.
 // - Webhook inbox: `onScrape` a callback that calls `setWebhookInboxBacklog(count, oldestReceivedAt)`.
+// - Account-event deliveries: `onScrape` a callback that calls `setEventDeliveryBacklog(...)`.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Clock } from "../domain/clock.js";
 import type { Logger } from "../logger.js";
@@ -66,6 +67,21 @@ export class TallyMetrics {
     help: "Age of the oldest unprocessed webhook event (0 when the inbox is empty)",
     registers: [this.registry],
   });
+  private readonly eventDeliveriesPending = new Gauge({
+    name: "tally_event_deliveries_pending",
+    help: "Account-event deliveries (webhooks) not yet acknowledged by their endpoint",
+    registers: [this.registry],
+  });
+  private readonly eventDeliveriesFailed = new Gauge({
+    name: "tally_event_deliveries_failed",
+    help: "Account-event deliveries given up after too many attempts (redeliver them)",
+    registers: [this.registry],
+  });
+  private readonly eventDeliveriesOldestAge = new Gauge({
+    name: "tally_event_deliveries_oldest_age_seconds",
+    help: "Age of the oldest event with a pending delivery (0 when none is pending)",
+    registers: [this.registry],
+  });
   private readonly scrapeErrors = new Counter({
     name: "tally_metrics_scrape_callback_errors_total",
     help: "Scrape callbacks that failed or timed out, by callback name",
@@ -122,6 +138,13 @@ export class TallyMetrics {
     this.webhookInboxBacklog.set(count);
     const ageMs = oldestReceivedAt ? this.clock.now().getTime() - oldestReceivedAt.getTime() : 0;
     this.webhookInboxOldestAge.set(Math.max(0, ageMs / 1000));
+  }
+
+  setEventDeliveryBacklog(pending: number, failed: number, oldestPendingAt: Date | undefined): void {
+    this.eventDeliveriesPending.set(pending);
+    this.eventDeliveriesFailed.set(failed);
+    const ageMs = oldestPendingAt ? this.clock.now().getTime() - oldestPendingAt.getTime() : 0;
+    this.eventDeliveriesOldestAge.set(Math.max(0, ageMs / 1000));
   }
 
   /** Runs before every scrape (e.g. to read a backlog from the database). Replaces one of the same name. */

@@ -2,6 +2,10 @@
 // and how close it is to its spending limit. The platform asks before starting a workspace.
 import { parseAttributionId } from "../domain/attribution-id.js";
 import type { Clock } from "../domain/clock.js";
+import { attributionBlocked, attributionUnblocked } from "../domain/account-event.js";
+import type { EventRecorder } from "../events/event-recorder.js";
+import { lockAttribution } from "../store/balances.js";
+import { inTransaction } from "../store/transactions.js";
 import { requireText, spendingLimitState } from "../domain/stripe-billing.js";
 import type { BalanceReader } from "../store/balance-reader.js";
 import { insertBlock, listActiveBlocks, listBlockHistory, unblockAll, type Block } from "../store/blocked-attributions.js";
@@ -29,6 +33,10 @@ export interface AccountServiceDeps {
   readonly costCenters: CostCenterService;
   /** The same reader GetBalance uses, so status and balance lookups batch together. */
   readonly balances: BalanceReader;
+  /** attribution.blocked and attribution.unblocked go to the outbox in the transaction of the change. */
+  readonly events?: EventRecorder;
+  /** almost_reached is above this % of the spending limit (limitWarningPercent, default 80). */
+  readonly limitWarningPercent?: number;
 }
 
 export class AccountService {
@@ -49,7 +57,7 @@ export class AccountService {
       block: blocks[0],
       balanceCents,
       spendingLimitCredits: costCenter.spendingLimitCredits,
-      ...spendingLimitState(balanceCents, costCenter.spendingLimitCredits),
+      ...spendingLimitState(balanceCents, costCenter.spendingLimitCredits, this.deps.limitWarningPercent),
     };
   }
 
@@ -61,7 +69,17 @@ export class AccountService {
     const attribution = parseAttributionId(request.attributionId);
     const reason = requireText(request.reason, "reason", blockReasonLengthMax);
     const source = requireText(request.source, "source", blockReasonLengthMax);
-    return insertBlock(this.deps.db, { attributionId: attribution.text, reason, source }, this.deps.clock.now());
+    const now = this.deps.clock.now();
+    const block = { attributionId: attribution.text, reason, source };
+    const blocked = await inTransaction(this.deps.db, async (tx) => {
+      // The attribution's lock orders its events with those of its ledger and cost center.
+      await lockAttribution(tx, attribution.text, now);
+      const inserted = await insertBlock(tx, block, now);
+      if (inserted) await this.deps.events?.record(tx, { events: [attributionBlocked({ ...block, blockedAt: now })] }, now);
+      return inserted;
+    });
+    this.deps.events?.committed();
+    return blocked;
   }
 
   /** An operator lifts every active block, with a reason. Returns how many were lifted (once per idempotency key). */
@@ -69,7 +87,19 @@ export class AccountService {
     const attribution = parseAttributionId(request.attributionId);
     const reason = requireText(request.reason, "reason", blockReasonLengthMax);
     const now = this.deps.clock.now();
-    return idempotentTransaction(this.deps.db, idempotency, now, (tx) => unblockAll(tx, attribution.text, reason, now));
+    const lifted = await idempotentTransaction(this.deps.db, idempotency, now, async (tx) => {
+      // Nothing to lift: no lock, and no balance row for an id never seen (the key is still recorded).
+      if ((await listActiveBlocks(tx, attribution.text)).length === 0) return 0;
+      await lockAttribution(tx, attribution.text, now);
+      const blocksLifted = await unblockAll(tx, attribution.text, reason, now);
+      if (blocksLifted > 0) {
+        const event = attributionUnblocked({ attributionId: attribution.text, reason, unblockedAt: now, blocksLifted });
+        await this.deps.events?.record(tx, { events: [event] }, now);
+      }
+      return blocksLifted;
+    });
+    this.deps.events?.committed();
+    return lifted;
   }
 
   /** Every block ever recorded, newest first (for the CLI and dashboard). */

@@ -7,6 +7,8 @@ import type { PaymentProvider, ProviderCustomer, ProviderInvoice } from "../bill
 import { parseAttributionId, parseOptionalUserId, type AttributionId } from "../domain/attribution-id.js";
 import { advanceCycle, isCycleExpired } from "../domain/billing-cycle.js";
 import type { Clock } from "../domain/clock.js";
+import { costCenterChanged, invoiceBooked, type NewAccountEvent } from "../domain/account-event.js";
+import type { EventRecorder } from "../events/event-recorder.js";
 import { validateSpendingLimit } from "../domain/cost-center.js";
 import { sourceKeys, type LedgerEntry } from "../domain/ledger-entry.js";
 import {
@@ -55,6 +57,8 @@ export interface BillingServiceDeps {
   readonly accounts: AccountService;
   /** The metered per-credit price of each currency. */
   readonly usagePriceIds: { readonly EUR?: string | undefined; readonly USD?: string | undefined };
+  /** invoice.booked, cost_center.changed and limit crossings go to the outbox in the booking's transaction. */
+  readonly events?: EventRecorder;
 }
 
 export type CustomerQuery = { attributionId: string } | { stripeCustomerId: string };
@@ -378,29 +382,36 @@ export class BillingService {
       },
     };
     const now = this.deps.clock.now();
-    return inTransaction(this.deps.db, async (tx) => {
+    const outcome = await inTransaction(this.deps.db, async (tx) => {
       const balanceBefore = await lockAttribution(tx, attributionId, now);
       const inserted = await insertEntries(tx, [entry], now);
       const current = await getCurrentCostCenter(tx, attributionId);
       const billedByStripe = current?.billingStrategy === "stripe";
       if (!inserted.has(entry.sourceKey)) return { booked: false, attributionId, billedByStripe, balanceCents: balanceBefore };
       const next = current && planInvoiceCycle(current, invoice.periodEnd);
-      if (current && next) await insertCostCenterVersion(tx, next, current.version + 1, now);
+      const events: NewAccountEvent[] = [invoiceBooked(entry, "stripe")];
+      if (current && next) events.push(costCenterChanged(current, await insertCostCenterVersion(tx, next, current.version + 1, now)));
+      await this.deps.events?.record(tx, { events, limitsOf: [attributionId], cause: "invoice" }, now);
       return { booked: true, attributionId, billedByStripe, balanceCents: balanceBefore + entry.creditCents };
     });
+    this.deps.events?.committed();
+    return outcome;
   }
 
   /** A Stripe cycle that ended without an invoice (yet) moves on month by month, like Stripe's periods. */
   private async advanceExpiredStripeCycle(attributionId: string): Promise<boolean> {
     const now = this.deps.clock.now();
-    return inTransaction(this.deps.db, async (tx) => {
+    const advanced = await inTransaction(this.deps.db, async (tx) => {
       await lockAttribution(tx, attributionId, now);
       const current = await getCurrentCostCenter(tx, attributionId);
       if (!current || current.billingStrategy !== "stripe" || !isCycleExpired(current, now)) return false;
       const { cycle } = advanceCycle(current, now);
-      await insertCostCenterVersion(tx, { ...current, ...cycle }, current.version + 1, now);
+      const next = await insertCostCenterVersion(tx, { ...current, ...cycle }, current.version + 1, now);
+      await this.deps.events?.record(tx, { events: [costCenterChanged(current, next)], limitsOf: [attributionId], cause: "reset" }, now);
       return true;
     });
+    this.deps.events?.committed();
+    return advanced;
   }
 
   private async reportBalance(attributionId: string, known?: StoredStripeCustomer, knownBalanceCents?: bigint): Promise<void> {

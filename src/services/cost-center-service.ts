@@ -2,6 +2,8 @@
 // transaction holding the attribution lock, with its ledger entries and balance change.
 import { randomUUID } from "node:crypto";
 import type { Clock } from "../domain/clock.js";
+import { costCenterChanged, invoiceBooked, type NewAccountEvent } from "../domain/account-event.js";
+import type { EventRecorder } from "../events/event-recorder.js";
 import { parseAttributionId, type AttributionId } from "../domain/attribution-id.js";
 import {
   defaultSpendingLimitFor,
@@ -40,6 +42,8 @@ export interface CostCenterServiceDeps {
   readonly defaultSpendingLimit: DefaultSpendingLimits;
   /** Whether anything would ever invoice a STRIPE cost center. */
   readonly stripeEnabled: boolean;
+  /** Events of each change (new version, balancing invoice, limit crossing) go to the outbox in its transaction. */
+  readonly events?: EventRecorder;
 }
 
 export interface ResetOutcome {
@@ -57,11 +61,13 @@ export class CostCenterService {
     // Fast path without locks: the common case is an existing, current cost center.
     const existing = await getCurrentCostCenter(this.deps.db, attribution.text);
     if (existing && !isResetDue(existing, now)) return existing;
-    return inTransaction(this.deps.db, async (tx) => {
+    const stored = await inTransaction(this.deps.db, async (tx) => {
       const balanceCents = await lockAttribution(tx, attribution.text, now);
       const current = await this.currentOrCreate(tx, attribution, now);
       return (await this.resetLocked(tx, current, balanceCents, now)) ?? current;
     });
+    this.deps.events?.committed();
+    return stored;
   }
 
   /**
@@ -94,7 +100,7 @@ export class CostCenterService {
       );
     }
     const now = this.deps.clock.now();
-    return idempotentTransaction(this.deps.db, idempotency, now, async (tx) => {
+    const stored = await idempotentTransaction(this.deps.db, idempotency, now, async (tx) => {
       const balanceCents = await lockAttribution(tx, attribution.text, now);
       const current = await this.currentOrCreate(tx, attribution, now);
       const change = planCostCenterChange({
@@ -106,12 +112,20 @@ export class CostCenterService {
         now,
       });
       const version = current.version + 1;
+      const events: NewAccountEvent[] = [];
       if (change.invoice) {
         const description = "Balanced out on switch to Stripe billing";
-        await this.bookInvoice(tx, attribution.text, sourceKeys.strategySwitch(attribution.text, version), change.invoice, description, now);
+        const key = sourceKeys.strategySwitch(attribution.text, version);
+        const booked = await this.bookInvoice(tx, attribution.text, key, change.invoice, description, now);
+        if (booked) events.push(invoiceBooked(booked, "strategy_switch"));
       }
-      return insertCostCenterVersion(tx, change.next, version, now);
+      const next = await insertCostCenterVersion(tx, change.next, version, now);
+      events.push(costCenterChanged(current, next));
+      await this.deps.events?.record(tx, { events, limitsOf: [attribution.text], cause: "cost_center" }, now);
+      return next;
     });
+    this.deps.events?.committed();
+    return stored;
   }
 
   /** Resets every due OTHER cost center. One failure does not stop the others. */
@@ -137,12 +151,14 @@ export class CostCenterService {
   /** Resets one cost center if due; false if there was nothing to do (e.g. another replica did it). */
   async resetOne(attributionId: string): Promise<boolean> {
     const now = this.deps.clock.now();
-    return inTransaction(this.deps.db, async (tx) => {
+    const reset = await inTransaction(this.deps.db, async (tx) => {
       const balanceCents = await lockAttribution(tx, attributionId, now);
       const current = await getCurrentCostCenter(tx, attributionId);
       if (!current) return false;
       return (await this.resetLocked(tx, current, balanceCents, now)) !== undefined;
     });
+    this.deps.events?.committed();
+    return reset;
   }
 
   private async resetLocked(
@@ -153,11 +169,16 @@ export class CostCenterService {
   ): Promise<StoredCostCenter | undefined> {
     const change = planReset(current, balanceCents, now);
     if (!change) return undefined;
+    const events: NewAccountEvent[] = [];
     if (change.invoice) {
       const key = sourceKeys.cycleReset(current.attributionId, change.next.billingCycleStart);
-      await this.bookInvoice(tx, current.attributionId, key, change.invoice, "Balanced out at the end of the billing cycle", now);
+      const booked = await this.bookInvoice(tx, current.attributionId, key, change.invoice, "Balanced out at the end of the billing cycle", now);
+      if (booked) events.push(invoiceBooked(booked, "cycle_reset"));
     }
-    return insertCostCenterVersion(tx, change.next, current.version + 1, now);
+    const next = await insertCostCenterVersion(tx, change.next, current.version + 1, now);
+    events.push(costCenterChanged(current, next));
+    await this.deps.events?.record(tx, { events, limitsOf: [current.attributionId], cause: "reset" }, now);
+    return next;
   }
 
   private async currentOrCreate(tx: Transaction, attribution: AttributionId, now: Date): Promise<StoredCostCenter> {
@@ -173,7 +194,7 @@ export class CostCenterService {
     invoice: BalancingInvoice,
     description: string,
     now: Date,
-  ): Promise<void> {
+  ): Promise<LedgerEntry | undefined> {
     const entry: LedgerEntry = {
       id: randomUUID(),
       attributionId,
@@ -186,6 +207,7 @@ export class CostCenterService {
       draft: false,
       metadata: {},
     };
-    await insertEntries(tx, [entry], now);
+    const inserted = await insertEntries(tx, [entry], now);
+    return inserted.has(sourceKey) ? entry : undefined;
   }
 }

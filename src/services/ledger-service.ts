@@ -2,6 +2,8 @@
 import { randomUUID } from "node:crypto";
 import { parseAttributionId, parseOptionalUserId } from "../domain/attribution-id.js";
 import type { Clock } from "../domain/clock.js";
+import { creditNoteAdded } from "../domain/account-event.js";
+import type { EventRecorder } from "../events/event-recorder.js";
 import { creditsToCentsExact } from "../domain/credit-cents.js";
 import { parseCreditNoteDescription, validateCreditNoteCredits } from "../domain/credit-note.js";
 import { sourceKeys, type LedgerEntry } from "../domain/ledger-entry.js";
@@ -18,6 +20,8 @@ export interface LedgerServiceDeps {
   readonly clock: Clock;
   /** Shared by every reader of balances, so their lookups batch together. */
   readonly balances: BalanceReader;
+  /** credit_note.added and the limit crossing it causes go to the outbox in its transaction. */
+  readonly events?: EventRecorder;
 }
 
 export class LedgerService {
@@ -56,11 +60,14 @@ export class LedgerService {
       draft: false,
       metadata: userId === undefined ? {} : { userId },
     };
-    return idempotentTransaction(this.deps.db, idempotency, now, async (tx) => {
+    const booked = await idempotentTransaction(this.deps.db, idempotency, now, async (tx) => {
       await lockAttribution(tx, attribution.text, now);
       await insertEntries(tx, [entry], now);
+      await this.deps.events?.record(tx, { events: [creditNoteAdded(entry)], limitsOf: [entry.attributionId], cause: "credit_note" }, now);
       return entry;
     });
+    this.deps.events?.committed();
+    return booked;
   }
 
   async listUsage(input: UsageQueryInput): Promise<{ query: UsageQuery; page: UsagePage }> {

@@ -2,6 +2,7 @@
 // and applies it in one transaction per page. Safe to run concurrently and repeatedly: the ledger's
 // unique source key allows one entry per instance, and drafts change only from what was read.
 import type { Clock } from "../domain/clock.js";
+import type { EventRecorder } from "../events/event-recorder.js";
 import type { PriceTable } from "../domain/pricing.js";
 import { planReconciliation, runningInstanceLookbackMs, type ReconciliationPlan } from "../domain/reconciliation.js";
 import { invalidArgument } from "../domain/tally-error.js";
@@ -25,6 +26,8 @@ export interface UsageReconcilerDeps {
    * run side by side (PostgreSQL: each has its own connection); PGlite has one session.
    */
   readonly writesInFlight?: number;
+  /** Spending-limit crossings of each page's attribution ids go to the outbox in its transaction. */
+  readonly events?: EventRecorder;
 }
 
 export interface ReconcileSummary {
@@ -98,7 +101,16 @@ export class UsageReconciler {
   }
 
   private async write(plan: ReconciliationPlan, now: Date, totals: Totals): Promise<void> {
-    const applied = await inTransaction(this.deps.db, (tx) => applyInstanceUsage(tx, plan, now));
+    const events = this.deps.events;
+    const applied = await inTransaction(this.deps.db, async (tx) => {
+      const applied = await applyInstanceUsage(tx, plan, now);
+      if (events) {
+        const moved = [...applied.deltas].filter(([, delta]) => delta !== 0n).map(([attributionId]) => attributionId);
+        await events.record(tx, { limitsOf: moved, cause: "usage" }, now);
+      }
+      return applied;
+    });
+    events?.committed();
     totals.inserted += applied.inserted;
     totals.updated += applied.updated;
     totals.lostRaces += plan.inserts.length + plan.updates.length - applied.inserted - applied.updated;

@@ -229,6 +229,106 @@ export const auditLog = pgTable(
   (t) => [index("audit_log_attribution_idx").on(t.attributionId, t.id)],
 );
 
+// --- outbound account events (webhooks) ---
+
+/**
+ * Where account events are delivered. Endpoints from the configuration are synced here at start
+ * (source "config"); removed endpoints stay (removed_at) so their deliveries remain listed. A handful
+ * of rows: no index beyond the key.
+ */
+export const eventEndpoints = pgTable("event_endpoints", {
+  id: text("id").primaryKey(),
+  url: text("url").notNull(),
+  description: text("description").notNull().default(""),
+  eventTypes: text("event_types").array().notNull(),
+  source: text("source", { enum: ["api", "config"] }).notNull(),
+  /** whsec_<base64>: the key of the HMAC-SHA256 signatures (Standard Webhooks). */
+  secret: text("secret").notNull(),
+  /** After a rotation: also signed with until previous_secret_expires_at. */
+  previousSecret: text("previous_secret"),
+  previousSecretExpiresAt: timestamptz("previous_secret_expires_at"),
+  createdAt: timestamptz("created_at").notNull(),
+  updatedAt: timestamptz("updated_at").notNull(),
+  removedAt: timestamptz("removed_at"),
+});
+
+/**
+ * The outbox: one row per account event, written in the same transaction as the change that caused
+ * it. `seq` orders the events of one attribution id: every writer holds the attribution's balance-row
+ * lock while inserting, so a later commit always gets a higher seq.
+ */
+export const accountEvents = pgTable(
+  "account_events",
+  {
+    seq: bigint("seq", { mode: "bigint" }).primaryKey().generatedAlwaysAsIdentity(),
+    /** The webhook-id of every delivery of this event. */
+    id: uuid("id").notNull(),
+    attributionId: text("attribution_id").notNull(),
+    type: text("type").notNull(),
+    data: jsonb("data").$type<Record<string, unknown>>().notNull(),
+    createdAt: timestamptz("created_at").notNull(),
+  },
+  (t) => [
+    uniqueIndex("account_events_id_idx").on(t.id),
+    index("account_events_attribution_idx").on(t.attributionId, t.seq),
+  ],
+);
+
+/** One row per event and endpoint: its state, worked off by the dispatchers of every replica. */
+export const eventDeliveries = pgTable(
+  "event_deliveries",
+  {
+    id: bigint("id", { mode: "bigint" }).primaryKey().generatedAlwaysAsIdentity(),
+    eventSeq: bigint("event_seq", { mode: "bigint" }).notNull(),
+    endpointId: text("endpoint_id").notNull(),
+    /** The event's, copied so that the per-attribution order needs no join. */
+    attributionId: text("attribution_id").notNull(),
+    status: text("status", { enum: ["pending", "delivered", "failed", "canceled"] }).notNull(),
+    /** Attempts since it was created or last redelivered (the backoff and the give-up count these). */
+    attempts: integer("attempts").notNull().default(0),
+    /** When a pending delivery is due; while one is in flight, the end of its lease. */
+    nextAttemptAt: timestamptz("next_attempt_at").notNull(),
+    deliveredAt: timestamptz("delivered_at"),
+  },
+  (t) => [
+    uniqueIndex("event_deliveries_event_endpoint_idx").on(t.eventSeq, t.endpointId),
+    index("event_deliveries_due_idx").on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
+    // The head of each (endpoint, attribution id) queue: only it may be in flight.
+    index("event_deliveries_queue_idx").on(t.endpointId, t.attributionId, t.eventSeq).where(sql`${t.status} = 'pending'`),
+    // ListEvents of one endpoint, newest first.
+    index("event_deliveries_endpoint_idx").on(t.endpointId, t.eventSeq),
+    // ListEndpoints' pending and failed counts, and the backlog metric, without reading delivered rows.
+    index("event_deliveries_open_idx").on(t.endpointId).where(sql`${t.status} IN ('pending', 'failed')`),
+  ],
+);
+
+/** Every delivery attempt, kept for inspection: outcome, response code, latency. */
+export const eventDeliveryAttempts = pgTable(
+  "event_delivery_attempts",
+  {
+    id: bigint("id", { mode: "bigint" }).primaryKey().generatedAlwaysAsIdentity(),
+    deliveryId: bigint("delivery_id", { mode: "bigint" }).notNull(),
+    attemptedAt: timestamptz("attempted_at").notNull(),
+    outcome: text("outcome", { enum: ["delivered", "http_error", "timeout", "network_error"] }).notNull(),
+    responseStatus: integer("response_status"),
+    latencyMs: integer("latency_ms").notNull(),
+    error: text("error"),
+  },
+  (t) => [index("event_delivery_attempts_delivery_idx").on(t.deliveryId, t.id)],
+);
+
+/**
+ * The spending-limit level each attribution id was last told about (ok, warning, reached) and in
+ * which billing cycle: threshold events fire when it changes, not on every ledger write. Changed
+ * only under the attribution's balance-row lock.
+ */
+export const limitStates = pgTable("limit_states", {
+  attributionId: text("attribution_id").primaryKey(),
+  level: text("level", { enum: ["ok", "warning", "reached"] }).notNull(),
+  /** The billing cycle of the level; null before the attribution id had a cost center. */
+  cycleStart: timestamptz("cycle_start"),
+  updatedAt: timestamptz("updated_at").notNull(),
+});
 // --- idempotency keys ---
 
 /**

@@ -82,7 +82,7 @@ export async function startTestTally(options: TestTallyOptions = {}): Promise<Te
 }
 
 const packageDefinition = protoLoader.loadSync(
-  ["usage/v1/usage.proto", "usage/v1/billing.proto", "usage/v1/workspace_instance.proto", "usage/v1/account.proto"],
+  ["usage/v1/usage.proto", "usage/v1/billing.proto", "usage/v1/workspace_instance.proto", "usage/v1/account.proto", "usage/v1/event.proto"],
   { includeDirs: [protoDir], keepCase: false, longs: String, enums: String, defaults: true, oneofs: true },
 );
 const loaded = grpc.loadPackageDefinition(packageDefinition) as any;

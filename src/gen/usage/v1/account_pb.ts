@@ -80,7 +80,7 @@ export type GetAccountStatusResponse = Message<"usage.v1.GetAccountStatusRespons
   limitReached: boolean;
 
   /**
-   * balance_credits is above 80 % of spending_limit.
+   * balance_credits is above 80 % of spending_limit (the percentage is configurable: limitWarningPercent).
    *
    * @generated from field: bool almost_reached = 7;
    */

@@ -1,0 +1,111 @@
+// Two replicas on one PostgreSQL: both write events and both deliver. Every event reaches the
+// receiver exactly once (no acknowledgement fails here), in order per team, and limit crossings
+// caused concurrently through both replicas are announced once.
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { after, before, describe, it } from "node:test";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import pg from "pg";
+import { ManualClock } from "../src/domain/clock.js";
+import { EventService } from "../src/gen/usage/v1/event_pb.js";
+import { CostCenter_BillingStrategy, UsageService } from "../src/gen/usage/v1/usage_pb.js";
+import { WorkspaceInstanceService } from "../src/gen/usage/v1/workspace_instance_pb.js";
+import { timestamp } from "../src/rpc/convert.js";
+import { teamId } from "./support/ledger-fixtures.js";
+import { createTestDatabase, testStoreKind, type TestDatabase } from "./support/test-database.js";
+import { startTestTally, type TestTally } from "./support/test-tally.js";
+import { startWebhookReceiver, type WebhookReceiver } from "./support/webhook-receiver.js";
+
+const skip = testStoreKind === "pglite" ? "needs PostgreSQL (set DATABASE_URL): an embedded database has one process" : false;
+const teamsCount = 8;
+const notesPerTeam = 8;
+
+describe("two replicas delivering account events", { skip }, () => {
+  let database: TestDatabase;
+  let receiver: WebhookReceiver;
+  const replicas: TestTally[] = [];
+  before(async () => {
+    database = await createTestDatabase();
+    receiver = await startWebhookReceiver([]);
+    const clock = new ManualClock(new Date("2026-01-15T12:00:00Z"));
+    const env = { TALLY_CREDITS_PER_MINUTE_BY_WORKSPACE_CLASS: JSON.stringify({ test: 1 }) };
+    for (let i = 0; i < 2; i++) replicas.push(await startTestTally({ database, clock, env }));
+  });
+  after(async () => {
+    for (const replica of replicas) await replica.stop();
+    await receiver?.close();
+    await database?.drop();
+  });
+
+  it("delivers each event once, in order per team, whichever replica wrote or sends it", async () => {
+    const [a, b] = replicas.map((replica) => createGrpcTransport({ baseUrl: replica.tally.url }));
+    const added = await createClient(EventService, a!).addEndpoint({
+      url: receiver.url,
+      eventTypes: ["credit_note.added", "limit.warning", "limit.reached", "limit.cleared"],
+    });
+    receiver.secrets = [added.secret];
+    const usage = [createClient(UsageService, a!), createClient(UsageService, b!)];
+
+    // Credit notes for several teams at once, each team's alternating between the replicas.
+    const teams = Array.from({ length: teamsCount }, () => teamId());
+    await Promise.all(
+      teams.map(async (team) => {
+        for (let note = 1; note <= notesPerTeam; note++) {
+          await usage[note % 2]!.addUsageCreditNote({ attributionId: team, credits: note, description: `note ${note}` });
+        }
+      }),
+    );
+
+    // One team crosses its limit through reconciles running on both replicas at once: 10 x 10 credits
+    // against a limit of 100 is one limit.warning (at 90) and one limit.reached, whatever the interleaving.
+    const limited = teamId();
+    await usage[0]!.setCostCenter({ costCenter: { attributionId: limited, spendingLimit: 100, billingStrategy: CostCenter_BillingStrategy.OTHER } });
+    const now = replicas[0]!.clock.now();
+    const stops = Array.from({ length: 10 }, (_, k) => new Date(now.getTime() - (k + 1) * 60_000));
+    await createClient(WorkspaceInstanceService, a!).upsertWorkspaceInstances({
+      instances: stops.map((stop) => ({
+        id: randomUUID(),
+        workspaceId: "ws-replicas",
+        attributionId: limited,
+        workspaceClass: "test",
+        startedTime: timestamp(new Date(stop.getTime() - 10 * 60_000)),
+        stoppingTime: timestamp(stop),
+        stoppedTime: timestamp(stop),
+      })),
+    });
+    await Promise.all(
+      stops.map((stop, k) =>
+        usage[k % 2]!.reconcileUsage({ from: timestamp(stop), to: timestamp(new Date(stop.getTime() + 1000)) }),
+      ),
+    );
+
+    const total = teamsCount * notesPerTeam + 2;
+    await receiver.waitFor(() => receiver.unique().length >= total, 60_000);
+    for (const replica of replicas) await replica.tally.events.dispatcher.settle();
+    assert.equal(receiver.requests.length, total, "each event delivered once");
+    for (const team of teams) {
+      const received = receiver.unique().filter((d) => d.payload.data.attributionId === team).map((d) => d.payload.data.description);
+      assert.deepEqual(received, Array.from({ length: notesPerTeam }, (_, k) => `note ${k + 1}`), `events of ${team} in order`);
+    }
+    const crossings = receiver.unique().filter((d) => d.payload.data.attributionId === limited);
+    assert.deepEqual(
+      crossings.map((d) => [d.payload.type, d.payload.data.balanceCreditCents]),
+      [
+        ["limit.warning", "9000"],
+        ["limit.reached", "10000"],
+      ],
+    );
+
+    const client = new pg.Client({ connectionString: database.databaseUrl });
+    await client.connect();
+    try {
+      const { rows } = await client.query(`SELECT count(*)::int AS n FROM event_deliveries WHERE status <> 'delivered' OR attempts <> 1`);
+      assert.equal(rows[0].n, 0);
+      const attempts = await client.query(`SELECT count(*)::int AS n FROM event_delivery_attempts`);
+      assert.equal(attempts.rows[0].n, total);
+    } finally {
+      await client.end();
+    }
+  });
+});
