@@ -1,244 +1,223 @@
-// Configuration: environment variables, optionally over a JSON file (TALLY_CONFIG) with the keys
-// of SPEC.md. Environment variables win over the file. Invalid values stop the start with a message.
+// Configuration: every key in one table (`configKeys`), each with its environment variable, its key
+// in the optional JSON file (TALLY_CONFIG), its kind of value (a zod schema), default and meaning.
+// Environment variables win over the file; an empty variable counts as unset. Every key is checked
+// at start and every problem is reported, naming the key; the README's table is generated from here
+// (`npm run docs:config`, checked by test/config-table.test.ts).
+//
+// Adding a key: one entry in `configKeys` (the value appears typed as `config.<name>`), then
+// `npm run docs:config`.
 import fs from "node:fs";
-import { ApiTokenError, parseApiTokens, type ApiToken } from "./access/api-tokens.js";
-import type { DefaultSpendingLimits } from "./domain/cost-center.js";
-import { validateSpendingLimit } from "./domain/cost-center.js";
-import { buildPriceTable, type PriceTable } from "./domain/pricing.js";
+import { z } from "zod";
+import { ConfigError } from "./config-error.js";
+import { apiTokens, duration, integer, json, numberMap, onOff, oneOf, ruled, text, url, wholeMessage, type ValueKind } from "./config-values.js";
 import { parseEventTypes } from "./domain/account-event.js";
+import { spendingLimitCreditsMax, type DefaultSpendingLimits } from "./domain/cost-center.js";
 import {
   configEndpointIdPattern,
+  endpointsMax,
   parseEndpointDescription,
   parseEndpointSecret,
   parseEndpointUrl,
-  endpointsMax,
   type ConfiguredEndpoint,
 } from "./domain/event-endpoint.js";
 import { limitWarningPercentDefault, validateWarningPercent } from "./domain/limit-threshold.js";
-import { TallyError } from "./domain/tally-error.js";
+import { buildPriceTable, type PriceTable } from "./domain/pricing.js";
 import type { DatabaseTimeouts } from "./store/database.js";
 
-export interface StripeConfig {
-  readonly secretKey: string;
-  readonly webhookSecret: string;
-  /** Another Stripe-compatible server, e.g. the emulator: http://127.0.0.1:12111 */
-  readonly apiBase: string | undefined;
-  readonly usagePriceIds: { readonly EUR?: string; readonly USD?: string };
+export { ConfigError };
+
+export interface ConfigKey<T, V = T | undefined> {
+  /** The environment variable. */
+  readonly env: string;
+  /** The dotted path in the JSON config file; undefined for keys only the environment can set. */
+  readonly file: string | undefined;
+  readonly kind: ValueKind<T>;
+  /** In the form a user writes it (e.g. "1m"); undefined means unset. */
+  readonly default: string | undefined;
+  /** One line for the README's table (Markdown). */
+  readonly meaning: string;
+  /** Never shown by `tally config check` nor quoted in a message. */
+  readonly secret: boolean;
+  /** Type-level only: the value in TallyConfig (T, or T | undefined for a key without a default). */
+  readonly valueType?: V;
 }
 
-export interface TallyConfig {
-  readonly port: number;
-  readonly host: string;
-  readonly databaseUrl: string | undefined;
-  readonly dataDir: string;
-  readonly ledgerIntervalMs: number;
-  readonly resetIntervalMs: number;
-  readonly invoiceIntervalMs: number;
-  /** When false, the server answers RPCs but runs no scheduled jobs (e.g. tests, read replicas). */
-  readonly jobsEnabled: boolean;
-  readonly defaultSpendingLimit: DefaultSpendingLimits;
-  readonly creditsPerMinuteByWorkspaceClass: Readonly<Record<string, number>>;
-  readonly priceTable: PriceTable;
-  readonly stripe: StripeConfig | undefined;
-  readonly logLevel: string;
-  /** Bearer tokens (TALLY_API_TOKENS); undefined means access control is off. */
-  readonly apiTokens: readonly ApiToken[] | undefined;
-  /** limit.warning fires (and GetAccountStatus says almost reached) above this % of the spending limit. */
-  readonly limitWarningPercent: number;
-  /** Webhook endpoints from the configuration (eventEndpoints), synced to the database at start. */
-  readonly eventEndpoints: readonly ConfiguredEndpoint[];
-  /** A delivery attempt without an answer within this long is a timeout. */
-  readonly eventDeliveryTimeoutMs: number;
-  /** How long Tally waits for the database before answering UNAVAILABLE (see store/database.ts). */
-  readonly databaseTimeouts: DatabaseTimeouts;
-  /** On SIGTERM the process is gone within this, whatever requests, jobs or the database do. */
-  readonly shutdownGraceMs: number;
-  /** Idempotency keys (and the responses they replay) are kept at least this long. */
-  readonly idempotencyKeyRetentionMs: number;
+interface KeySpec<T> {
+  readonly env: string;
+  readonly file?: string;
+  readonly kind: ValueKind<T>;
+  readonly default?: string;
+  readonly meaning: string;
+  readonly secret?: boolean;
 }
 
-/** Idempotency keys live at least a day: a client retrying after an outage of hours must still find its key. */
-export const idempotencyKeyRetentionMinMs = 24 * 3_600_000;
-
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
+function key<T>(spec: KeySpec<T> & { readonly default: string }): ConfigKey<T, T>;
+function key<T>(spec: KeySpec<T>): ConfigKey<T, T | undefined>;
+function key<T>(spec: KeySpec<T>): ConfigKey<T, T | undefined> {
+  return { env: spec.env, file: spec.file, kind: spec.kind, default: spec.default, meaning: spec.meaning, secret: spec.secret ?? false };
 }
 
-interface FileConfig {
-  port?: number;
-  host?: string;
-  databaseUrl?: string;
-  dataDir?: string;
-  ledgerInterval?: string;
-  resetInterval?: string;
-  invoiceInterval?: string;
-  jobsEnabled?: boolean;
-  defaultSpendingLimit?: { forTeams?: number; forUsers?: number };
-  creditsPerMinuteByWorkspaceClass?: Record<string, number>;
-  stripe?: { secretKey?: string; webhookSecret?: string; apiBase?: string; usagePriceIds?: { EUR?: string; USD?: string } };
-  logLevel?: string;
-  apiTokens?: string;
-  limitWarningPercent?: number;
-  eventEndpoints?: unknown;
-  eventDeliveryTimeout?: string;
-  database?: { connectTimeout?: string; queryTimeout?: string; statementTimeout?: string; idleInTransactionTimeout?: string };
-  shutdownGrace?: string;
-  idempotencyKeyRetention?: string;
-}
+export const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
-const durationUnitsMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** Parses Go-style durations: "90s", "1m", "1h30m", "250ms". */
-export function parseDurationMs(text: string, key: string): number {
-  const trimmed = text.trim();
-  const pattern = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
-  let total = 0;
-  let matched = 0;
-  for (let match = pattern.exec(trimmed); match; match = pattern.exec(trimmed)) {
-    total += Number(match[1]) * durationUnitsMs[match[2]!]!;
-    matched = pattern.lastIndex;
-  }
-  if (trimmed === "" || matched !== trimmed.length) {
-    throw new ConfigError(`${key} ${JSON.stringify(text)} is not a duration like "90s", "1m" or "1h30m"`);
-  }
-  if (total < 1000) throw new ConfigError(`${key} ${JSON.stringify(text)} must be at least 1s`);
-  return Math.round(total);
-}
-
-function readFileConfig(file: string | undefined): FileConfig {
-  if (!file) return {};
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (error) {
-    throw new ConfigError(`cannot read TALLY_CONFIG ${file}: ${(error as Error).message}`);
-  }
-  try {
-    const parsed: unknown = JSON.parse(text);
-    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("not a JSON object");
-    return parsed as FileConfig;
-  } catch (error) {
-    throw new ConfigError(`TALLY_CONFIG ${file} is not a JSON object: ${(error as Error).message}`);
-  }
-}
-
-function parseInteger(text: string | number | undefined, key: string, fallback: number): number {
-  if (text === undefined || text === "") return fallback;
-  const value = typeof text === "number" ? text : Number(text);
-  if (!Number.isInteger(value)) throw new ConfigError(`${key} ${JSON.stringify(text)} must be an integer`);
-  return value;
-}
-
-function spendingLimit(text: string | number | undefined, key: string, fallback: number): number {
-  const value = parseInteger(text, key, fallback);
-  try {
-    return validateSpendingLimit(value, key);
-  } catch (error) {
-    throw new ConfigError((error as Error).message);
-  }
-}
-
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): TallyConfig {
-  const file = readFileConfig(env.TALLY_CONFIG);
-  const port = parseInteger(env.PORT ?? file.port, "PORT", 9001);
-  if (port < 0 || port > 65535) throw new ConfigError(`PORT ${port} must be between 0 and 65535`);
-  const creditsPerMinuteByWorkspaceClass = file.creditsPerMinuteByWorkspaceClass ?? {};
-  if (env.TALLY_CREDITS_PER_MINUTE_BY_WORKSPACE_CLASS) {
-    try {
-      Object.assign(creditsPerMinuteByWorkspaceClass, JSON.parse(env.TALLY_CREDITS_PER_MINUTE_BY_WORKSPACE_CLASS));
-    } catch {
-      throw new ConfigError("TALLY_CREDITS_PER_MINUTE_BY_WORKSPACE_CLASS must be a JSON object of class -> credits per minute");
-    }
-  }
-  let priceTable: PriceTable;
-  try {
-    priceTable = buildPriceTable(creditsPerMinuteByWorkspaceClass);
-  } catch (error) {
-    throw new ConfigError((error as Error).message);
-  }
-  const secretKey = env.STRIPE_SECRET_KEY ?? file.stripe?.secretKey;
-  const stripe: StripeConfig | undefined = secretKey
-    ? {
-        secretKey,
-        webhookSecret: env.STRIPE_WEBHOOK_SECRET ?? file.stripe?.webhookSecret ?? "",
-        apiBase: env.STRIPE_API_BASE ?? file.stripe?.apiBase,
-        usagePriceIds: {
-          EUR: env.STRIPE_USAGE_PRICE_ID_EUR ?? file.stripe?.usagePriceIds?.EUR,
-          USD: env.STRIPE_USAGE_PRICE_ID_USD ?? file.stripe?.usagePriceIds?.USD,
-        },
-      }
-    : undefined;
-  const databaseUrl = env.DATABASE_URL ?? file.databaseUrl;
-  return {
-    port,
-    host: env.HOST ?? file.host ?? "0.0.0.0",
-    databaseUrl: databaseUrl || undefined,
-    dataDir: env.TALLY_DATA_DIR ?? file.dataDir ?? "./data",
-    ledgerIntervalMs: parseDurationMs(env.TALLY_LEDGER_INTERVAL ?? file.ledgerInterval ?? "1m", "ledgerInterval"),
-    resetIntervalMs: parseDurationMs(env.TALLY_RESET_INTERVAL ?? file.resetInterval ?? "15m", "resetInterval"),
-    invoiceIntervalMs: parseDurationMs(env.TALLY_INVOICE_INTERVAL ?? file.invoiceInterval ?? "1h", "invoiceInterval"),
-    jobsEnabled: (env.TALLY_JOBS ?? (file.jobsEnabled === false ? "off" : "on")) !== "off",
-    defaultSpendingLimit: {
-      forTeams: spendingLimit(env.TALLY_DEFAULT_SPENDING_LIMIT_TEAMS ?? file.defaultSpendingLimit?.forTeams, "defaultSpendingLimit.forTeams", 0),
-      forUsers: spendingLimit(env.TALLY_DEFAULT_SPENDING_LIMIT_USERS ?? file.defaultSpendingLimit?.forUsers, "defaultSpendingLimit.forUsers", 500),
-    },
-    creditsPerMinuteByWorkspaceClass,
-    priceTable,
-    stripe,
-    logLevel: env.LOG_LEVEL ?? file.logLevel ?? "info",
-    apiTokens: loadApiTokens(env.TALLY_API_TOKENS ?? file.apiTokens),
-    databaseTimeouts: {
-      connectTimeoutMs: parseDurationMs(env.TALLY_DATABASE_CONNECT_TIMEOUT ?? file.database?.connectTimeout ?? "5s", "database.connectTimeout"),
-      queryTimeoutMs: parseDurationMs(env.TALLY_DATABASE_QUERY_TIMEOUT ?? file.database?.queryTimeout ?? "20s", "database.queryTimeout"),
-      statementTimeoutMs: parseDurationMs(env.TALLY_DATABASE_STATEMENT_TIMEOUT ?? file.database?.statementTimeout ?? "15s", "database.statementTimeout"),
-      idleInTransactionTimeoutMs: parseDurationMs(
-        env.TALLY_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT ?? file.database?.idleInTransactionTimeout ?? "10s",
-        "database.idleInTransactionTimeout",
-      ),
-    },
-    shutdownGraceMs: parseDurationMs(env.TALLY_SHUTDOWN_GRACE ?? file.shutdownGrace ?? "10s", "shutdownGrace"),
-    idempotencyKeyRetentionMs: idempotencyKeyRetention(env.TALLY_IDEMPOTENCY_KEY_RETENTION ?? file.idempotencyKeyRetention ?? "24h"),
-    limitWarningPercent: configValue(() =>
-      validateWarningPercent(parseInteger(env.TALLY_LIMIT_WARNING_PERCENT ?? file.limitWarningPercent, "limitWarningPercent", limitWarningPercentDefault)),
-    ),
-    eventEndpoints: loadEventEndpoints(env.TALLY_EVENT_ENDPOINTS, file.eventEndpoints),
-    eventDeliveryTimeoutMs: parseDurationMs(env.TALLY_EVENT_DELIVERY_TIMEOUT ?? file.eventDeliveryTimeout ?? "10s", "eventDeliveryTimeout"),
-  };
-}
-
-function idempotencyKeyRetention(text: string): number {
-  const ms = parseDurationMs(text, "idempotencyKeyRetention");
-  if (ms < idempotencyKeyRetentionMinMs) {
-    throw new ConfigError(`idempotencyKeyRetention ${JSON.stringify(text)} must be at least 24h: clients retry after long outages`);
-  }
-  return ms;
-}
-
-/** A domain rule broken by a configured value stops the start with its message. */
-function configValue<T>(parse: () => T): T {
-  try {
-    return parse();
-  } catch (error) {
-    if (error instanceof TallyError) throw new ConfigError(error.message);
-    throw error;
-  }
-}
+/** Every configuration key. The order is the README's. */
+export const configKeys = {
+  configFile: key({
+    env: "TALLY_CONFIG",
+    kind: text("path"),
+    meaning: "a JSON file with the file keys of this table; environment variables win over it",
+  }),
+  port: key({ env: "PORT", file: "port", kind: integer(0, 65535), default: "9001", meaning: "port for every protocol (0: any free port)" }),
+  host: key({ env: "HOST", file: "host", kind: text("address"), default: "0.0.0.0", meaning: "address to listen on" }),
+  databaseUrl: key({
+    env: "DATABASE_URL",
+    file: "databaseUrl",
+    kind: url(["postgres:", "postgresql:"], "postgres://user@host:5432/tally"),
+    meaning: "PostgreSQL connection string; unset means embedded PGlite",
+  }),
+  dataDir: key({
+    env: "TALLY_DATA_DIR",
+    file: "dataDir",
+    kind: text("path"),
+    default: "./data",
+    meaning: "PGlite directory (locked: a second process on it stops with a message)",
+  }),
+  ledgerIntervalMs: key({ env: "TALLY_LEDGER_INTERVAL", file: "ledgerInterval", kind: duration(), default: "1m", meaning: "ledger schedule" }),
+  resetIntervalMs: key({ env: "TALLY_RESET_INTERVAL", file: "resetInterval", kind: duration(), default: "15m", meaning: "reset schedule" }),
+  invoiceIntervalMs: key({ env: "TALLY_INVOICE_INTERVAL", file: "invoiceInterval", kind: duration(), default: "1h", meaning: "invoice schedule (Stripe only)" }),
+  jobsEnabled: key({
+    env: "TALLY_JOBS",
+    file: "jobsEnabled",
+    kind: onOff(),
+    default: "on",
+    meaning: "`off` runs no scheduled jobs on this replica (it still answers RPCs)",
+  }),
+  defaultSpendingLimitForTeams: key({
+    env: "TALLY_DEFAULT_SPENDING_LIMIT_TEAMS",
+    file: "defaultSpendingLimit.forTeams",
+    kind: integer(0, spendingLimitCreditsMax, "whole credits"),
+    default: "0",
+    meaning: "spending limit of new `team:` cost centers",
+  }),
+  defaultSpendingLimitForUsers: key({
+    env: "TALLY_DEFAULT_SPENDING_LIMIT_USERS",
+    file: "defaultSpendingLimit.forUsers",
+    kind: integer(0, spendingLimitCreditsMax, "whole credits"),
+    default: "500",
+    meaning: "spending limit of new `user:` cost centers",
+  }),
+  creditsPerMinuteByWorkspaceClass: key({
+    env: "TALLY_CREDITS_PER_MINUTE_BY_WORKSPACE_CLASS",
+    file: "creditsPerMinuteByWorkspaceClass",
+    kind: numberMap("JSON object, class -> credits per minute"),
+    default: "{}",
+    meaning: "price of each workspace class; unknown classes cost 1/6",
+  }),
+  stripeSecretKey: key({ env: "STRIPE_SECRET_KEY", file: "stripe.secretKey", kind: text("secret"), secret: true, meaning: "turns billing on" }),
+  stripeWebhookSecret: key({
+    env: "STRIPE_WEBHOOK_SECRET",
+    file: "stripe.webhookSecret",
+    kind: text("secret"),
+    secret: true,
+    meaning: "verifies `POST /webhooks/stripe` (unset: it answers 503)",
+  }),
+  stripeApiBase: key({
+    env: "STRIPE_API_BASE",
+    file: "stripe.apiBase",
+    kind: url(["http:", "https:"], "http://127.0.0.1:12111"),
+    meaning: "another Stripe-compatible server (unset: Stripe)",
+  }),
+  stripeUsagePriceIdEur: key({
+    env: "STRIPE_USAGE_PRICE_ID_EUR",
+    file: "stripe.usagePriceIds.EUR",
+    kind: text("Stripe price id"),
+    meaning: "metered per-credit EUR price (on a meter aggregating with `last`)",
+  }),
+  stripeUsagePriceIdUsd: key({
+    env: "STRIPE_USAGE_PRICE_ID_USD",
+    file: "stripe.usagePriceIds.USD",
+    kind: text("Stripe price id"),
+    meaning: "metered per-credit USD price (on a meter aggregating with `last`)",
+  }),
+  logLevel: key({ env: "LOG_LEVEL", file: "logLevel", kind: oneOf(logLevels), default: "info", meaning: "pino log level" }),
+  apiTokens: key({
+    env: "TALLY_API_TOKENS",
+    file: "apiTokens",
+    kind: apiTokens(),
+    secret: true,
+    meaning: "bearer tokens; unset means access control is off (see Access control)",
+  }),
+  limitWarningPercent: key({
+    env: "TALLY_LIMIT_WARNING_PERCENT",
+    file: "limitWarningPercent",
+    kind: ruled(integer(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER), "whole number 1 to 99", (percent) => validateWarningPercent(percent)),
+    default: String(limitWarningPercentDefault),
+    meaning: "`limit.warning` fires, and `GetAccountStatus` says almost reached, above this % of the spending limit",
+  }),
+  eventEndpoints: key({
+    env: "TALLY_EVENT_ENDPOINTS",
+    file: "eventEndpoints",
+    kind: ruled(json(), "JSON array of endpoints", parseEventEndpoints, (endpoints) => endpoints.map((endpoint) => `${endpoint.id} ${endpoint.url}`).join(", ") || "none"),
+    default: "[]",
+    secret: true,
+    meaning: "webhook endpoints, synced at start (see Account events)",
+  }),
+  eventDeliveryTimeoutMs: key({
+    env: "TALLY_EVENT_DELIVERY_TIMEOUT",
+    file: "eventDeliveryTimeout",
+    kind: duration(),
+    default: "10s",
+    meaning: "an event delivery without an answer within this is retried",
+  }),
+  databaseConnectTimeoutMs: key({
+    env: "TALLY_DATABASE_CONNECT_TIMEOUT",
+    file: "database.connectTimeout",
+    kind: duration(),
+    default: "5s",
+    meaning: "opening a PostgreSQL connection, or waiting for a free one in the pool; then `UNAVAILABLE`",
+  }),
+  databaseQueryTimeoutMs: key({
+    env: "TALLY_DATABASE_QUERY_TIMEOUT",
+    file: "database.queryTimeout",
+    kind: duration(),
+    default: "20s",
+    meaning: "Tally's wait for one answer from the database (a stalled network); PGlite: for one operation; then `UNAVAILABLE`",
+  }),
+  databaseStatementTimeoutMs: key({
+    env: "TALLY_DATABASE_STATEMENT_TIMEOUT",
+    file: "database.statementTimeout",
+    kind: duration(),
+    default: "15s",
+    meaning: "PostgreSQL `statement_timeout` of Tally's sessions (not for migrations)",
+  }),
+  databaseIdleInTransactionTimeoutMs: key({
+    env: "TALLY_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT",
+    file: "database.idleInTransactionTimeout",
+    kind: duration(),
+    default: "10s",
+    meaning: "PostgreSQL `idle_in_transaction_session_timeout`: a session stuck in a transaction is ended and its locks released",
+  }),
+  shutdownGraceMs: key({
+    env: "TALLY_SHUTDOWN_GRACE",
+    file: "shutdownGrace",
+    kind: duration(),
+    default: "10s",
+    meaning: "on SIGTERM the process is gone within this, whatever requests, jobs or the database do",
+  }),
+  idempotencyKeyRetentionMs: key({
+    env: "TALLY_IDEMPOTENCY_KEY_RETENTION",
+    file: "idempotencyKeyRetention",
+    // At least a day: a client retrying after an outage of hours must still find its key.
+    kind: duration(24 * 3_600_000),
+    default: "24h",
+    meaning: "idempotency keys (and the results they replay) are kept this long, then pruned",
+  }),
+};
 
 /**
- * eventEndpoints: a JSON array (the file's key, or TALLY_EVENT_ENDPOINTS as JSON text) of
- * {"name", "url", "eventTypes": [...], "secret": "whsec_...", "description"?}. Each becomes the
- * endpoint "config:<name>".
+ * eventEndpoints: a JSON array of {"name", "url", "eventTypes": [...], "secret": "whsec_...",
+ * "description"?}. Each becomes the endpoint "config:<name>".
  */
-function loadEventEndpoints(envText: string | undefined, fileValue: unknown): ConfiguredEndpoint[] {
-  let value = fileValue;
-  if (envText !== undefined && envText.trim() !== "") {
-    try {
-      value = JSON.parse(envText);
-    } catch {
-      throw new ConfigError("TALLY_EVENT_ENDPOINTS must be a JSON array of endpoints");
-    }
-  }
-  if (value === undefined) return [];
+function parseEventEndpoints(value: unknown): ConfiguredEndpoint[] {
   if (!Array.isArray(value)) throw new ConfigError("eventEndpoints must be a JSON array of endpoints");
   if (value.length > endpointsMax) throw new ConfigError(`eventEndpoints has ${value.length} endpoints, at most ${endpointsMax} are allowed`);
   const endpoints = value.map((item: unknown, index): ConfiguredEndpoint => {
@@ -256,13 +235,13 @@ function loadEventEndpoints(envText: string | undefined, fileValue: unknown): Co
     if (!Array.isArray(eventTypes) || !eventTypes.every((type) => typeof type === "string")) {
       throw new ConfigError(`${key}.eventTypes must be an array of event types`);
     }
-    return configValue(() => ({
+    return {
       id,
       url: parseEndpointUrl(text("url", url), `${key}.url`),
       description: parseEndpointDescription(description === undefined ? "" : text("description", description), `${key}.description`),
       eventTypes: parseEventTypes(eventTypes as string[], `${key}.eventTypes`),
       secret: parseEndpointSecret(text("secret", secret), `${key}.secret`),
-    }));
+    };
   });
   const ids = endpoints.map((endpoint) => endpoint.id);
   const duplicate = ids.find((id, index) => ids.indexOf(id) !== index);
@@ -270,12 +249,228 @@ function loadEventEndpoints(envText: string | undefined, fileValue: unknown): Co
   return endpoints;
 }
 
-function loadApiTokens(text: string | undefined): ApiToken[] | undefined {
-  if (text === undefined || text.trim() === "") return undefined;
-  try {
-    return parseApiTokens(text);
-  } catch (error) {
-    if (error instanceof ApiTokenError) throw new ConfigError(error.message);
-    throw error;
+export type ConfigKeyName = keyof typeof configKeys;
+type ValueOf<K> = K extends ConfigKey<infer _T, infer V> ? V : never;
+
+/** One typed value per key of `configKeys`. */
+export type ConfigSettings = { readonly [N in ConfigKeyName]: ValueOf<(typeof configKeys)[N]> };
+
+export interface StripeConfig {
+  readonly secretKey: string;
+  readonly webhookSecret: string;
+  /** Another Stripe-compatible server, e.g. the emulator: http://127.0.0.1:12111 */
+  readonly apiBase: string | undefined;
+  readonly usagePriceIds: { readonly EUR?: string; readonly USD?: string };
+}
+
+/** The settings, plus what follows from several of them. */
+export interface TallyConfig extends ConfigSettings {
+  /** How long Tally waits for the database before answering UNAVAILABLE (see store/database.ts). */
+  readonly databaseTimeouts: DatabaseTimeouts;
+  readonly defaultSpendingLimit: DefaultSpendingLimits;
+  readonly priceTable: PriceTable;
+  /** Undefined when billing is off (no STRIPE_SECRET_KEY). */
+  readonly stripe: StripeConfig | undefined;
+}
+
+/** Rules across keys; each returns a problem or undefined. */
+const crossKeyRules: ((settings: ConfigSettings) => string | undefined)[] = [
+  (settings) => {
+    if (settings.stripeSecretKey !== undefined) return undefined;
+    const stray = (["stripeWebhookSecret", "stripeApiBase", "stripeUsagePriceIdEur", "stripeUsagePriceIdUsd"] as const).filter(
+      (name) => settings[name] !== undefined,
+    );
+    if (stray.length === 0) return undefined;
+    const names = stray.map((name) => configKeys[name].env).join(", ");
+    return `${names} ${stray.length === 1 ? "is" : "are"} set but STRIPE_SECRET_KEY is not: billing would stay off; set STRIPE_SECRET_KEY (stripe.secretKey) too, or remove them`;
+  },
+];
+
+function derive(settings: ConfigSettings): TallyConfig {
+  const stripe: StripeConfig | undefined =
+    settings.stripeSecretKey === undefined
+      ? undefined
+      : {
+          secretKey: settings.stripeSecretKey,
+          webhookSecret: settings.stripeWebhookSecret ?? "",
+          apiBase: settings.stripeApiBase,
+          usagePriceIds: { EUR: settings.stripeUsagePriceIdEur, USD: settings.stripeUsagePriceIdUsd },
+        };
+  return {
+    ...settings,
+    defaultSpendingLimit: { forTeams: settings.defaultSpendingLimitForTeams, forUsers: settings.defaultSpendingLimitForUsers },
+    priceTable: buildPriceTable(settings.creditsPerMinuteByWorkspaceClass),
+    stripe,
+    databaseTimeouts: {
+      connectTimeoutMs: settings.databaseConnectTimeoutMs,
+      queryTimeoutMs: settings.databaseQueryTimeoutMs,
+      statementTimeoutMs: settings.databaseStatementTimeoutMs,
+      idleInTransactionTimeoutMs: settings.databaseIdleInTransactionTimeoutMs,
+    },
+  };
+}
+
+export type ConfigSource = "environment" | "file" | "default" | "unset";
+
+export interface ConfigEntry {
+  readonly name: ConfigKeyName;
+  readonly key: ConfigKey<unknown>;
+  readonly source: ConfigSource;
+  /** The value as `tally config check` shows it (secrets hidden). */
+  readonly shown: string;
+}
+
+export interface ConfigReport {
+  readonly entries: readonly ConfigEntry[];
+  readonly problems: readonly string[];
+  /** Present when there are no problems. */
+  readonly config: TallyConfig | undefined;
+}
+
+/** Reads and checks every key; reports every problem instead of stopping at the first. */
+export function inspectConfig(env: NodeJS.ProcessEnv = process.env): ConfigReport {
+  const problems: string[] = [];
+  const configFile = present(env.TALLY_CONFIG);
+  const file = configFile === undefined ? new Map<string, unknown>() : readConfigFile(configFile, problems);
+  const entries: ConfigEntry[] = [];
+  const settings: Record<string, unknown> = {};
+  for (const [name, entry] of Object.entries(configKeys) as [ConfigKeyName, ConfigKey<unknown>][]) {
+    const fromEnv = present(env[entry.env]);
+    const source: ConfigSource =
+      fromEnv !== undefined ? "environment" : entry.file !== undefined && file.has(entry.file) ? "file" : entry.default !== undefined ? "default" : "unset";
+    const raw = source === "environment" ? fromEnv : source === "file" ? file.get(entry.file!) : entry.default;
+    if (source === "unset") {
+      entries.push({ name, key: entry, source, shown: "unset" });
+      continue;
+    }
+    const parsed = entry.kind.schema.safeParse(raw);
+    if (!parsed.success) {
+      problems.push(...parsed.error.issues.map((issue) => describeIssue(entry, raw, source, configFile, issue)));
+      continue;
+    }
+    settings[name] = parsed.data;
+    entries.push({ name, key: entry, source, shown: show(entry, parsed.data) });
   }
+  if (problems.length === 0) {
+    for (const rule of crossKeyRules) {
+      const problem = rule(settings as ConfigSettings);
+      if (problem) problems.push(problem);
+    }
+  }
+  return { entries, problems, config: problems.length === 0 ? derive(settings as ConfigSettings) : undefined };
+}
+
+/** The configuration of the environment (and the file it names), or a ConfigError listing every problem. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): TallyConfig {
+  const report = inspectConfig(env);
+  if (report.config) return report.config;
+  const [first, ...rest] = report.problems;
+  if (rest.length === 0) throw new ConfigError(first!);
+  throw new ConfigError(`${report.problems.length} configuration problems:\n${report.problems.map((problem) => `  - ${problem}`).join("\n")}`);
+}
+
+function present(value: string | undefined): string | undefined {
+  return value === undefined || value === "" ? undefined : value;
+}
+
+function show(entry: ConfigKey<unknown>, value: unknown): string {
+  if (entry.secret && !entry.kind.display) return "(set, hidden)";
+  if (entry.kind.display) return entry.kind.display(value);
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+function describeIssue(entry: ConfigKey<unknown>, raw: unknown, source: ConfigSource, configFile: string | undefined, issue: z.core.$ZodIssue): string {
+  const from = source === "environment" ? `from ${entry.env}` : source === "file" ? `in ${configFile}` : "the default";
+  const params = (issue as { params?: Record<string, unknown> }).params;
+  if (params?.whole === wholeMessage.whole) return `${issue.message} (${from})`;
+  const name = entry.file ?? entry.env;
+  const at = issue.path.length > 0 ? `.${issue.path.join(".")}` : "";
+  const quoted = entry.secret ? "" : ` ${quote(valueAt(raw, issue.path))}`;
+  return `${name}${at}${quoted} ${issue.message} (${from})`;
+}
+
+/** The part of a value an issue is about (in a JSON object given as text too). */
+function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
+  if (path.length === 0) return raw;
+  let value: unknown = raw;
+  if (typeof value === "string") {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      return raw;
+    }
+  }
+  for (const part of path) value = typeof value === "object" && value !== null ? (value as Record<PropertyKey, unknown>)[part] : undefined;
+  return value;
+}
+
+function quote(raw: unknown): string {
+  // A number is shown as one (`port 70000`), other text quoted (`ledgerInterval "soon"`).
+  if (typeof raw === "string" && /^[+-]?\d+(\.\d+)?$/.test(raw.trim())) return raw.trim();
+  const text = JSON.stringify(raw) ?? String(raw);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** The file keys as a tree of strict objects, so that a misspelt key in the file is refused. */
+function fileShape(): z.ZodType<Record<string, unknown>> {
+  interface Tree {
+    [part: string]: Tree | true;
+  }
+  const tree: Tree = {};
+  for (const entry of Object.values(configKeys) as ConfigKey<unknown>[]) {
+    if (entry.file === undefined) continue;
+    const parts = entry.file.split(".");
+    let node = tree;
+    for (const part of parts.slice(0, -1)) node = (node[part] ??= {}) as Tree;
+    node[parts.at(-1)!] = true;
+  }
+  const toSchema = (node: Tree): z.ZodType<Record<string, unknown>> =>
+    z.strictObject(
+      Object.fromEntries(Object.entries(node).map(([part, child]) => [part, child === true ? z.unknown().optional() : toSchema(child).optional()])),
+      { error: "must be a JSON object" },
+    );
+  return toSchema(tree);
+}
+
+/** The file's values by dotted key; problems go to `problems`. */
+function readConfigFile(path: string, problems: string[]): Map<string, unknown> {
+  const values = new Map<string, unknown>();
+  let text: string;
+  try {
+    text = fs.readFileSync(path, "utf8");
+  } catch (error) {
+    problems.push(`cannot read TALLY_CONFIG ${path}: ${(error as Error).message}`);
+    return values;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("not a JSON object");
+  } catch (error) {
+    problems.push(`TALLY_CONFIG ${path} is not a JSON object: ${(error as Error).message}`);
+    return values;
+  }
+  // Unknown keys are reported; the known ones are still read, so every problem shows in one run.
+  const checked = fileShape().safeParse(parsed);
+  for (const issue of checked.error?.issues ?? []) {
+    const where = (parts: readonly PropertyKey[]) => parts.map(String).join(".");
+    const what =
+      issue.code === "unrecognized_keys"
+        ? issue.keys.map((unknown) => `unknown key ${JSON.stringify(where([...issue.path, unknown]))}`).join(", ")
+        : `${where(issue.path)} ${issue.message}`;
+    problems.push(`TALLY_CONFIG ${path}: ${what} (the README's configuration table lists the file keys)`);
+  }
+  const leaves = new Set((Object.values(configKeys) as ConfigKey<unknown>[]).map((entry) => entry.file));
+  const walk = (object: Record<string, unknown>, prefix: string) => {
+    for (const [part, value] of Object.entries(object)) {
+      const dotted = prefix + part;
+      if (leaves.has(dotted)) {
+        if (value !== undefined && value !== null) values.set(dotted, value);
+      } else if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+        walk(value as Record<string, unknown>, `${dotted}.`);
+      }
+    }
+  };
+  walk(parsed as Record<string, unknown>, "");
+  return values;
 }

@@ -5,7 +5,7 @@ import { Code, ConnectError, createClient, type CallOptions, type Client, type I
 import { createConnectTransport } from "@connectrpc/connect-node";
 import type { DescService } from "@bufbuild/protobuf";
 import { CommanderError, type Command } from "commander";
-import { ConfigError } from "../config.js";
+import { ConfigError } from "../config-error.js";
 
 export const defaultServerUrl = "http://localhost:9001";
 /** Per call; a reconcile over a long range is the slowest call the CLI makes. */

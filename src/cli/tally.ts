@@ -5,6 +5,7 @@ import { Command } from "commander";
 import { accountCommand } from "./account.js";
 import { auditCommand } from "./audit.js";
 import { balanceCommand } from "./balance.js";
+import { configCommand } from "./config.js";
 import { costCenterCommand } from "./cost-center.js";
 import { creditCommand } from "./credit.js";
 import { endpointsCommand } from "./endpoints.js";
@@ -34,6 +35,7 @@ program.addCommand(reconcileCommand());
 program.addCommand(auditCommand());
 program.addCommand(instancesCommand());
 program.addCommand(accountCommand());
+program.addCommand(configCommand());
 program.addCommand(endpointsCommand());
 program.addCommand(eventsCommand());
 // More command groups register here, one line each.
