@@ -3,6 +3,7 @@ import os from "node:os";
 import { buildBilling, type BillingModule } from "./billing/billing-module.js";
 import type { Clock } from "./domain/clock.js";
 import { systemClock } from "./system-clock.js";
+import { settlesBy, withDeadline } from "./deadline.js";
 import { httpAccessGuard } from "./access/http-access-guard.js";
 import { TallyMetrics } from "./observability/metrics.js";
 import { metricsRoute } from "./observability/metrics-route.js";
@@ -27,15 +28,20 @@ import { JobScheduler, type ScheduledJob } from "./jobs/job-scheduler.js";
 import { ledgerJob } from "./jobs/ledger-job.js";
 import { resetJob } from "./jobs/reset-job.js";
 import { invoiceJob } from "./jobs/invoice-job.js";
+import { idempotencyKeyJob } from "./jobs/idempotency-key-job.js";
 import { ReportService } from "./services/report-service.js";
 import { BalanceReader } from "./store/balance-reader.js";
 import { buildEvents, type EventsModule } from "./events/events-module.js";
 import { openDatabase, pingDatabase, type Database, type DatabaseHandle } from "./store/database.js";
 
-/** In-flight requests get this long to finish on shutdown. */
-export const shutdownGraceMs = 10_000;
 /** Health and readiness reuse one database ping for this long. */
 export const healthPingIntervalMs = 1000;
+/** A database ping not answered within this is a failed one: /readyz says 503 instead of hanging. */
+export const healthPingTimeoutMs = 2000;
+/** A ping still unanswered after this is abandoned and a new one sent (the database may be back). */
+const healthPingRetryMs = 5000;
+/** Of the shutdown grace, this much is kept for closing the database after requests and jobs. */
+const databaseCloseReserveMs = 1000;
 
 export interface Tally {
   readonly port: number;
@@ -64,7 +70,12 @@ export interface StartOptions {
 export async function startTally(config: TallyConfig, options: StartOptions = {}): Promise<Tally> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config.logLevel);
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    timeouts: config.databaseTimeouts,
+    onConnectionError: (error) => logger.warn({ err: error }, "a database connection failed: %s", error.message),
+  });
   let closing = false;
   try {
     const db = database.db;
@@ -110,19 +121,33 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
       events,
       logger,
       metrics,
+      /**
+       * Stops accepting work, lets requests and jobs in progress finish, and closes the database,
+       * all within the shutdown grace whatever the database does: work still waiting on it at the
+       * end has its connections cut (and is answered UNAVAILABLE, or not at all).
+       */
       async close() {
         if (closing) return;
         closing = true;
-        await jobs.stop();
-        await front.close(shutdownGraceMs);
-        await billing.close();
-        await events.close();
-        await database.close();
+        const deadlineMs = performance.now() + config.shutdownGraceMs;
+        const workDeadlineMs = deadlineMs - Math.min(databaseCloseReserveMs, config.shutdownGraceMs / 4);
+        const frontClosed = front.close(config.shutdownGraceMs);
+        const stopped = await Promise.all([
+          settlesBy(frontClosed, workDeadlineMs),
+          settlesBy(jobs.stop(), workDeadlineMs),
+          settlesBy(billing.close(), workDeadlineMs),
+          settlesBy(events.close(), workDeadlineMs),
+        ]);
+        if (!stopped.every(Boolean)) logger.warn("shutdown: requests or jobs still wait on the database; cutting its connections");
+        // Requests still waiting on the database now fail (UNAVAILABLE) and are answered before the
+        // front cuts their connections at the deadline.
+        await database.close(workDeadlineMs);
+        await settlesBy(frontClosed, deadlineMs);
         logger.info("tally stopped");
       },
     };
   } catch (error) {
-    await database.close();
+    await database.close(performance.now() + config.shutdownGraceMs);
     throw error;
   }
 }
@@ -172,6 +197,7 @@ function buildJobs(
   const scheduledJobs: ScheduledJob[] = [
     ledgerJob(usage.reconciler, config.ledgerIntervalMs),
     resetJob(usage.costCenters, config.resetIntervalMs),
+    idempotencyKeyJob(database.db, config.idempotencyKeyRetentionMs),
     ...(billing.billing ? [invoiceJob(billing.billing, config.invoiceIntervalMs)] : []),
   ];
   return new JobScheduler({
@@ -202,15 +228,29 @@ function feedMetrics(metrics: TallyMetrics, jobs: JobScheduler, billing: Billing
   });
 }
 
-/** Health probes may come many times a second from several checkers; one ping a second is enough. */
+/**
+ * Health probes may come many times a second from several checkers; one ping a second is enough.
+ * A ping not answered within healthPingTimeoutMs counts as failed: a stalled database turns /readyz
+ * to 503 instead of hanging it. A new ping starts only once the last one is answered or is older
+ * than healthPingRetryMs, so pings cannot pile up on a stalled database and take the whole pool.
+ */
 function cachedDatabasePing(db: Database): () => Promise<boolean> {
-  let lastPing: { atMs: number; ok: Promise<boolean> } | undefined;
-  return () => {
+  let last: { atMs: number; ok: boolean } | undefined;
+  let inFlight: { startedMs: number; ok: Promise<boolean> } | undefined;
+  return async () => {
     const nowMs = performance.now();
-    if (!lastPing || nowMs - lastPing.atMs > healthPingIntervalMs) {
-      lastPing = { atMs: nowMs, ok: pingDatabase(db).then(() => true, () => false) };
+    if (last && nowMs - last.atMs <= healthPingIntervalMs) return last.ok;
+    if (!inFlight || nowMs - inFlight.startedMs > healthPingRetryMs) {
+      const ping = { startedMs: nowMs, ok: pingDatabase(db).then(() => true, () => false) };
+      inFlight = ping;
+      void ping.ok.then((ok) => {
+        last = { atMs: performance.now(), ok };
+        if (inFlight === ping) inFlight = undefined;
+      });
     }
-    return lastPing.ok;
+    const remainingMs = inFlight.startedMs + healthPingTimeoutMs - nowMs;
+    if (remainingMs <= 0) return false;
+    return withDeadline(inFlight.ok, remainingMs, () => new Error("database ping timed out")).catch(() => false);
   };
 }
 

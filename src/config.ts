@@ -22,6 +22,7 @@ import {
 } from "./domain/event-endpoint.js";
 import { limitWarningPercentDefault, validateWarningPercent } from "./domain/limit-threshold.js";
 import { buildPriceTable, type PriceTable } from "./domain/pricing.js";
+import type { DatabaseTimeouts } from "./store/database.js";
 
 export { ConfigError };
 
@@ -167,6 +168,49 @@ export const configKeys = {
     default: "10s",
     meaning: "an event delivery without an answer within this is retried",
   }),
+  databaseConnectTimeoutMs: key({
+    env: "TALLY_DATABASE_CONNECT_TIMEOUT",
+    file: "database.connectTimeout",
+    kind: duration(),
+    default: "5s",
+    meaning: "opening a PostgreSQL connection, or waiting for a free one in the pool; then `UNAVAILABLE`",
+  }),
+  databaseQueryTimeoutMs: key({
+    env: "TALLY_DATABASE_QUERY_TIMEOUT",
+    file: "database.queryTimeout",
+    kind: duration(),
+    default: "20s",
+    meaning: "Tally's wait for one answer from the database (a stalled network); PGlite: for one operation; then `UNAVAILABLE`",
+  }),
+  databaseStatementTimeoutMs: key({
+    env: "TALLY_DATABASE_STATEMENT_TIMEOUT",
+    file: "database.statementTimeout",
+    kind: duration(),
+    default: "15s",
+    meaning: "PostgreSQL `statement_timeout` of Tally's sessions (not for migrations)",
+  }),
+  databaseIdleInTransactionTimeoutMs: key({
+    env: "TALLY_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT",
+    file: "database.idleInTransactionTimeout",
+    kind: duration(),
+    default: "10s",
+    meaning: "PostgreSQL `idle_in_transaction_session_timeout`: a session stuck in a transaction is ended and its locks released",
+  }),
+  shutdownGraceMs: key({
+    env: "TALLY_SHUTDOWN_GRACE",
+    file: "shutdownGrace",
+    kind: duration(),
+    default: "10s",
+    meaning: "on SIGTERM the process is gone within this, whatever requests, jobs or the database do",
+  }),
+  idempotencyKeyRetentionMs: key({
+    env: "TALLY_IDEMPOTENCY_KEY_RETENTION",
+    file: "idempotencyKeyRetention",
+    // At least a day: a client retrying after an outage of hours must still find its key.
+    kind: duration(24 * 3_600_000),
+    default: "24h",
+    meaning: "idempotency keys (and the results they replay) are kept this long, then pruned",
+  }),
 };
 
 /**
@@ -221,6 +265,8 @@ export interface StripeConfig {
 
 /** The settings, plus what follows from several of them. */
 export interface TallyConfig extends ConfigSettings {
+  /** How long Tally waits for the database before answering UNAVAILABLE (see store/database.ts). */
+  readonly databaseTimeouts: DatabaseTimeouts;
   readonly defaultSpendingLimit: DefaultSpendingLimits;
   readonly priceTable: PriceTable;
   /** Undefined when billing is off (no STRIPE_SECRET_KEY). */
@@ -255,6 +301,12 @@ function derive(settings: ConfigSettings): TallyConfig {
     defaultSpendingLimit: { forTeams: settings.defaultSpendingLimitForTeams, forUsers: settings.defaultSpendingLimitForUsers },
     priceTable: buildPriceTable(settings.creditsPerMinuteByWorkspaceClass),
     stripe,
+    databaseTimeouts: {
+      connectTimeoutMs: settings.databaseConnectTimeoutMs,
+      queryTimeoutMs: settings.databaseQueryTimeoutMs,
+      statementTimeoutMs: settings.databaseStatementTimeoutMs,
+      idleInTransactionTimeoutMs: settings.databaseIdleInTransactionTimeoutMs,
+    },
   };
 }
 

@@ -9,6 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { bookInstanceUsage, teamId } from "./support/ledger-fixtures.js";
 import { createTestDatabase } from "./support/test-database.js";
 import { startTestTally, type TestTally } from "./support/test-tally.js";
+import { countKeys } from "../src/store/idempotency-keys.js";
 
 const root = path.join(import.meta.dirname, "..");
 const adminToken = "cli-admin-token-0123456789";
@@ -93,6 +94,23 @@ describe("tally CLI", () => {
     assert.deepEqual(entry.details, { attributionId: id, credits: 40, description: "goodwill, after the outage" });
     const table = await tally(["audit", "ls", id], env);
     assert.match(table.stdout, /^TIME +ACTOR +CALL +ATTRIBUTION +OUTCOME +DETAILS\n.*ops +UsageService\/AddUsageCreditNote +team:\S+ +OK +\{.*"credits":40/);
+  });
+
+  it("sends one idempotency key per credit note, so the same command run again with --idempotency-key books once", async () => {
+    const id = teamId();
+    const keysBefore = await countKeys(t.tally.database.db);
+    assert.equal((await tally(["credit", "add", id, "5", "--reason", "first run"], env)).code, 0);
+    // The command made up its own key (one per run), stored with the credit note.
+    assert.equal(await countKeys(t.tally.database.db), keysBefore + 1);
+    const key = `script-${teamId()}`;
+    for (let run = 0; run < 2; run++) {
+      const added = await tally(["credit", "add", id, "7", "--reason", "scripted", "--idempotency-key", key], env);
+      assert.equal(added.code, 0, added.stderr);
+      assert.equal(added.stdout, `added a credit note of 7 credits to ${id}; balance is now -12 credits\n`);
+    }
+    const reused = await tally(["credit", "add", id, "8", "--reason", "scripted", "--idempotency-key", key], env);
+    assert.equal(reused.code, 16, reused.stderr);
+    assert.match(reused.stderr, /^tally: ALREADY_EXISTS: idempotency key "script-team:\S+" was already used for a different request/);
   });
 
   it("gets and sets a cost center, keeping what is not given", async () => {

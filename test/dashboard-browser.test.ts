@@ -131,8 +131,26 @@ describe("the admin dashboard in a browser", () => {
   it("adds a credit note with its reason, and the balance goes down", async () => {
     await page.getByLabel("Credits", { exact: true }).fill("50");
     await page.getByLabel("Reason").fill("Outage on Jan 12: workspaces failed to start");
+    // The first answer is lost on its way back, after the server booked the note: the operator clicks
+    // again, and the retry carries the same idempotency key, so nothing more is booked.
+    const keys: string[] = [];
+    const addCreditNote = "**/usage.v1.UsageService/AddUsageCreditNote";
+    await page.route(addCreditNote, async (route) => {
+      keys.push(route.request().headers()["idempotency-key"] ?? "(none)");
+      if (keys.length > 1) return route.continue();
+      await route.fetch();
+      await route.abort("connectionreset");
+    });
+    await page.getByRole("button", { name: "Add credit note" }).click();
+    const failed = page.locator(".credit-form .form-status--failed");
+    await failed.waitFor();
+    assert.notEqual(await failed.textContent(), "", "the lost answer is reported");
     await page.getByRole("button", { name: "Add credit note" }).click();
     await page.getByRole("status").filter({ hasText: "Added a credit note of 50 credits." }).waitFor();
+    await page.unroute(addCreditNote);
+    assert.equal(keys.length, 2);
+    assert.match(keys[0]!, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.equal(keys[1], keys[0]);
     const meter = page.getByRole("meter", { name: "Balance against spending limit" });
     await eventually(
       async () => (await meter.getAttribute("aria-valuetext")) === "120.00 of 200.00 credits used (60 %)",
@@ -140,7 +158,9 @@ describe("the admin dashboard in a browser", () => {
     );
     assert.match((await meter.getAttribute("class")) ?? "", /gauge--ok/);
     await page.getByTestId("payments").getByText("Outage on Jan 12: workspaces failed to start").waitFor();
-    await page.getByTestId("audit-log").getByText("AddUsageCreditNote").waitFor();
+    // Both calls are audited (the retry too); the ledger has the note once.
+    await page.getByTestId("audit-log").getByText("AddUsageCreditNote").nth(1).waitFor();
+    assert.equal(await page.getByTestId("audit-log").getByText("AddUsageCreditNote").count(), 2);
     assert.equal((await t.usage.getBalance({ attributionId: team })).credits, 120);
   });
 

@@ -271,7 +271,7 @@ describe("ledger job and ReconcileUsage", () => {
     assert.deepEqual(ledger.lastSuccessAt, t.clock.now());
     assert.equal(ledger.intervalMs, 60_000);
     assert.equal(ledger.running, false);
-    assert.deepEqual(status.map((job) => job.name).sort(), ["ledger", "reset"]);
+    assert.deepEqual(status.map((job) => job.name).sort(), ["idempotency-keys", "ledger", "reset"]);
   });
 
   it("records a failing job's error without moving its last success", async () => {

@@ -7,6 +7,7 @@ import { BillingService as BillingServiceDesc, file_usage_v1_billing } from "../
 import type { Logger } from "../logger.js";
 import { accountServiceImpl } from "../rpc/account-service.js";
 import { billingServiceImpl, unconfiguredBillingServiceImpl } from "../rpc/billing-service.js";
+import { idempotentMutations } from "../rpc/idempotency.js";
 import { hostedService, type HostedService, type HttpRoute } from "../server.js";
 import { AccountService } from "../services/account-service.js";
 import { BillingService } from "../services/billing-service.js";
@@ -15,6 +16,7 @@ import type { Database } from "../store/database.js";
 import { inboxBacklog, type InboxBacklog } from "../store/webhook-inbox.js";
 import type { BalanceReader } from "../store/balance-reader.js";
 import type { EventRecorder } from "../events/event-recorder.js";
+import { withClientIdempotencyKeys } from "./client-keyed-provider.js";
 import type { PaymentProvider } from "./payment-provider.js";
 import { createStripeClient, StripePaymentProvider } from "./stripe-payment-provider.js";
 import { stripeWebhookRoute } from "./stripe-webhook.js";
@@ -72,7 +74,10 @@ export function buildBilling(deps: BillingModuleDeps): BillingModule {
       async close() {},
     };
   }
-  const provider = deps.provider ?? new StripePaymentProvider(createStripeClient({ secretKey: stripe.secretKey, apiBase: stripe.apiBase }));
+  // Idempotency keys: Stripe keys carry the client's key, and each mutation's response is kept for its retries.
+  const provider = withClientIdempotencyKeys(
+    deps.provider ?? new StripePaymentProvider(createStripeClient({ secretKey: stripe.secretKey, apiBase: stripe.apiBase })),
+  );
   const billing = new BillingService({
     db,
     clock,
@@ -90,7 +95,10 @@ export function buildBilling(deps: BillingModuleDeps): BillingModule {
     accounts,
     billing,
     inbox,
-    services: [hostedService(BillingServiceDesc, billingServiceImpl(billing, logger), file_usage_v1_billing), accountsHosted],
+    services: [
+      hostedService(BillingServiceDesc, idempotentMutations(BillingServiceDesc, billingServiceImpl(billing, logger), { db, clock }), file_usage_v1_billing),
+      accountsHosted,
+    ],
     httpRoutes: [webhook],
     inboxBacklog: () => inboxBacklog(db),
     start: () => inbox.start(),

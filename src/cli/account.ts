@@ -3,7 +3,7 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { Command } from "commander";
 import { AccountService } from "../gen/usage/v1/account_pb.js";
 import { write } from "./output.js";
-import { clientFor, UsageError, withServerOption, type ServerOptions } from "./remote.js";
+import { callMutation, clientFor, UsageError, withMutationOptions, withServerOption, type MutationOptions, type ServerOptions } from "./remote.js";
 
 export function accountCommand(): Command {
   const account = new Command("account").description("blocked status and spending of an attribution id");
@@ -44,14 +44,15 @@ export function accountCommand(): Command {
   );
 
   account.addCommand(
-    withServerOption(
+    withMutationOptions(
       new Command("unblock")
         .description("lift every active block of an attribution id (admin)")
         .argument("<attribution-id>", "team:<uuid> or user:<uuid>")
         .requiredOption("--reason <text>", "why the block is lifted; recorded with it"),
-    ).action(async (attributionId: string, options: ServerOptions & { reason: string }) => {
+    ).action(async (attributionId: string, options: MutationOptions & { reason: string }) => {
       if (options.reason.trim() === "") throw new UsageError("--reason must not be blank");
-      const { unblocked } = await clientFor(AccountService, options).unblockAttribution({ attributionId, reason: options.reason });
+      const client = clientFor(AccountService, options);
+      const { unblocked } = await callMutation(options, (callOptions) => client.unblockAttribution({ attributionId, reason: options.reason }, callOptions));
       await write(unblocked === 0n ? `${attributionId} was not blocked\n` : `lifted ${unblocked} block(s) of ${attributionId}\n`);
     }),
   );

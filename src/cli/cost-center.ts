@@ -4,7 +4,7 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { CostCenter_BillingStrategy, UsageService, type CostCenter } from "../gen/usage/v1/usage_pb.js";
 import { parseChoice, parseWholeNumber } from "./arguments.js";
 import { formatTable, write } from "./output.js";
-import { clientFor, UsageError, withServerOption, type ServerOptions } from "./remote.js";
+import { callMutation, clientFor, UsageError, withMutationOptions, withServerOption, type MutationOptions, type ServerOptions } from "./remote.js";
 
 export function costCenterCommand(): Command {
   const get = withServerOption(
@@ -17,20 +17,20 @@ export function costCenterCommand(): Command {
     await show(costCenter, options.json);
   });
 
-  const set = withServerOption(
+  const set = withMutationOptions(
     new Command("set")
       .description("store a new version of the cost center; what is not given is kept")
       .argument("<attribution-id>", "team:<uuid> or user:<uuid>")
       .option("--limit <credits>", "spending limit in whole credits, not negative")
       .option("--strategy <strategy>", "billing strategy: stripe or other")
       .option("--json", "print as JSON"),
-  ).action(async (attributionId: string, options: ServerOptions & { limit?: string; strategy?: string; json?: boolean }) => {
+  ).action(async (attributionId: string, options: MutationOptions & { limit?: string; strategy?: string; json?: boolean }) => {
     if (options.limit === undefined && options.strategy === undefined) throw new UsageError("give --limit, --strategy or both");
     const spendingLimit = options.limit === undefined ? undefined : parseWholeNumber(options.limit, "--limit", { min: 0, max: 2_147_483_647 });
     const strategy = options.strategy === undefined ? undefined : parseChoice(options.strategy, "--strategy", ["stripe", "other"] as const);
     const client = clientFor(UsageService, options);
     const current = spendingLimit === undefined || strategy === undefined ? (await client.getCostCenter({ attributionId })).costCenter : undefined;
-    const { costCenter } = await client.setCostCenter({
+    const request = {
       costCenter: {
         attributionId,
         spendingLimit: spendingLimit ?? current?.spendingLimit ?? 0,
@@ -41,7 +41,8 @@ export function costCenterCommand(): Command {
               ? CostCenter_BillingStrategy.STRIPE
               : CostCenter_BillingStrategy.OTHER,
       },
-    });
+    };
+    const { costCenter } = await callMutation(options, (callOptions) => client.setCostCenter(request, callOptions));
     await show(costCenter, options.json);
   });
 

@@ -1,6 +1,7 @@
 // What every command that talks to a running server shares: the --server option, Connect clients
 // carrying the token from TALLY_TOKEN, and turning errors into a message and a distinct exit code.
-import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { randomUUID } from "node:crypto";
+import { Code, ConnectError, createClient, type CallOptions, type Client, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import type { DescService } from "@bufbuild/protobuf";
 import { CommanderError, type Command } from "commander";
@@ -28,6 +29,40 @@ export interface ServerOptions {
 
 export function withServerOption(command: Command): Command {
   return command.option("--server <url>", `Tally server (env TALLY_SERVER, default ${defaultServerUrl}); token from env TALLY_TOKEN`);
+}
+
+export interface MutationOptions extends ServerOptions {
+  readonly idempotencyKey?: string;
+}
+
+/** A command that changes something: --server, and --idempotency-key for scripts that retry whole commands. */
+export function withMutationOptions(command: Command): Command {
+  return withServerOption(command).option(
+    "--idempotency-key <key>",
+    "the request's idempotency key (default: a new UUID per run, reused on this run's own retries); running the command again with the same key changes nothing more",
+  );
+}
+
+/** Attempts of one mutation: UNAVAILABLE and ABORTED are retried, with the same idempotency key. */
+export const mutationAttemptsMax = 4;
+/** Wait before the first retry; doubled for each further one. */
+const mutationRetryDelayMs = 250;
+
+/**
+ * Calls a mutation with one idempotency key for this user action, retrying what may have failed on
+ * the way (the server or its database unavailable, a conflict): the server books it at most once.
+ */
+export async function callMutation<T>(options: MutationOptions, call: (callOptions: CallOptions) => Promise<T>): Promise<T> {
+  const callOptions: CallOptions = { headers: { "idempotency-key": options.idempotencyKey ?? randomUUID() } };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call(callOptions);
+    } catch (error) {
+      const code = error instanceof ConnectError ? error.code : undefined;
+      if (attempt >= mutationAttemptsMax || (code !== Code.Unavailable && code !== Code.Aborted)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, mutationRetryDelayMs * 2 ** (attempt - 1)));
+    }
+  }
 }
 
 let serverInUse: string | undefined;

@@ -3,6 +3,9 @@ import { Command } from "commander";
 import { ConfigError, loadConfig } from "../config.js";
 import { TallyError } from "../domain/tally-error.js";
 
+/** How far past the grace the backstop waits, for close() to log and return on its own. */
+const shutdownBackstopMarginMs = 2000;
+
 export function serveCommand(): Command {
   return new Command("serve")
     .description("run the Tally server (gRPC, gRPC-Web, Connect, webhooks, dashboard) on PORT")
@@ -15,8 +18,11 @@ export function serveCommand(): Command {
       // Loaded here, not at the top: the other commands start faster without the server and database.
       const { startTally } = await import("../app.js");
       let tally;
+      let shutdownGraceMs = 0;
       try {
-        tally = await startTally(loadConfig(env));
+        const config = loadConfig(env);
+        shutdownGraceMs = config.shutdownGraceMs;
+        tally = await startTally(config);
       } catch (error) {
         if (error instanceof ConfigError || error instanceof TallyError) {
           process.stderr.write(`tally: ${error.message}\n`);
@@ -29,7 +35,13 @@ export function serveCommand(): Command {
       const stop = (signal: string) => {
         if (stopping) return;
         stopping = true;
-        running.logger.info({ signal }, "shutting down");
+        running.logger.info({ signal, shutdownGraceMs }, "shutting down");
+        // close() keeps to the grace by itself; this backstop ends the process should anything in it
+        // still wait (a bug must not turn into a process that a supervisor has to SIGKILL).
+        setTimeout(() => {
+          running.logger.error({ shutdownGraceMs }, "shutdown did not finish within its grace; exiting now");
+          process.exit(1);
+        }, shutdownGraceMs + shutdownBackstopMarginMs).unref();
         running.close().then(
           () => process.exit(0),
           (error: unknown) => {

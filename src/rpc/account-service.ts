@@ -4,6 +4,7 @@ import { centsToCredits } from "../domain/credit-cents.js";
 import { AccountService } from "../gen/usage/v1/account_pb.js";
 import type { AccountService as Accounts } from "../services/account-service.js";
 import { timestamp } from "./convert.js";
+import { idempotencyClaimOf } from "./idempotency.js";
 
 export function accountServiceImpl(accounts: Accounts): ServiceImpl<typeof AccountService> {
   return {
@@ -20,8 +21,8 @@ export function accountServiceImpl(accounts: Accounts): ServiceImpl<typeof Accou
       };
     },
 
-    async unblockAttribution(request) {
-      const unblocked = await accounts.unblock({ attributionId: request.attributionId, reason: request.reason });
+    async unblockAttribution(request, context) {
+      const unblocked = await accounts.unblock({ attributionId: request.attributionId, reason: request.reason }, idempotencyClaimOf(context, request));
       return { unblocked: BigInt(unblocked) };
     },
   };

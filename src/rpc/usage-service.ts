@@ -12,6 +12,7 @@ import {
 } from "../gen/usage/v1/usage_pb.js";
 import type { CostCenterService } from "../services/cost-center-service.js";
 import type { LedgerService } from "../services/ledger-service.js";
+import { idempotencyClaimOf } from "./idempotency.js";
 import { billingStrategyFromWire, costCenterToWire, dateFromTimestamp, durationFromMs, usageToWire } from "./convert.js";
 
 export interface UsageServiceDeps {
@@ -28,14 +29,17 @@ export function usageServiceImpl(deps: UsageServiceDeps): ServiceImpl<typeof Usa
       return { costCenter: costCenterToWire(await deps.costCenters.get(request.attributionId)) };
     },
 
-    async setCostCenter(request) {
+    async setCostCenter(request, context) {
       const costCenter = request.costCenter;
       if (!costCenter) throw invalidArgument("cost_center is required");
-      const stored = await deps.costCenters.set({
-        attributionId: costCenter.attributionId,
-        spendingLimitCredits: costCenter.spendingLimit,
-        billingStrategy: billingStrategyFromWire(costCenter.billingStrategy, "cost_center.billing_strategy"),
-      });
+      const stored = await deps.costCenters.set(
+        {
+          attributionId: costCenter.attributionId,
+          spendingLimitCredits: costCenter.spendingLimit,
+          billingStrategy: billingStrategyFromWire(costCenter.billingStrategy, "cost_center.billing_strategy"),
+        },
+        idempotencyClaimOf(context, request),
+      );
       return { costCenter: costCenterToWire(stored) };
     },
 
@@ -84,13 +88,16 @@ export function usageServiceImpl(deps: UsageServiceDeps): ServiceImpl<typeof Usa
       return { credits: centsToCredits(await deps.ledger.balanceCents(request.attributionId)) };
     },
 
-    async addUsageCreditNote(request) {
-      await deps.ledger.addCreditNote({
-        attributionId: request.attributionId,
-        credits: request.credits,
-        description: request.description,
-        userId: request.userId,
-      });
+    async addUsageCreditNote(request, context) {
+      await deps.ledger.addCreditNote(
+        {
+          attributionId: request.attributionId,
+          credits: request.credits,
+          description: request.description,
+          userId: request.userId,
+        },
+        idempotencyClaimOf(context, request),
+      );
       return {};
     },
   };

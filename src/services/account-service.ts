@@ -11,6 +11,8 @@ import type { BalanceReader } from "../store/balance-reader.js";
 import { insertBlock, listActiveBlocks, listBlockHistory, unblockAll, type Block } from "../store/blocked-attributions.js";
 import type { Database } from "../store/database.js";
 import type { CostCenterService } from "./cost-center-service.js";
+import type { IdempotencyClaim } from "../domain/idempotency-key.js";
+import { idempotentTransaction } from "./idempotency.js";
 
 export const blockReasonLengthMax = 1000;
 
@@ -80,14 +82,14 @@ export class AccountService {
     return blocked;
   }
 
-  /** An operator lifts every active block, with a reason. Returns how many were lifted. */
-  async unblock(request: { attributionId: string; reason: string }): Promise<number> {
+  /** An operator lifts every active block, with a reason. Returns how many were lifted (once per idempotency key). */
+  async unblock(request: { attributionId: string; reason: string }, idempotency?: IdempotencyClaim): Promise<number> {
     const attribution = parseAttributionId(request.attributionId);
     const reason = requireText(request.reason, "reason", blockReasonLengthMax);
-    // Nothing to lift: no transaction, and no balance row for an id never seen.
-    if ((await listActiveBlocks(this.deps.db, attribution.text)).length === 0) return 0;
     const now = this.deps.clock.now();
-    const lifted = await inTransaction(this.deps.db, async (tx) => {
+    const lifted = await idempotentTransaction(this.deps.db, idempotency, now, async (tx) => {
+      // Nothing to lift: no lock, and no balance row for an id never seen (the key is still recorded).
+      if ((await listActiveBlocks(tx, attribution.text)).length === 0) return 0;
       await lockAttribution(tx, attribution.text, now);
       const blocksLifted = await unblockAll(tx, attribution.text, reason, now);
       if (blocksLifted > 0) {

@@ -30,6 +30,8 @@ import {
 import type { Database } from "../store/database.js";
 import { insertEntries } from "../store/ledger.js";
 import { inTransaction, type Transaction } from "../store/transactions.js";
+import type { IdempotencyClaim } from "../domain/idempotency-key.js";
+import { idempotentTransaction } from "./idempotency.js";
 
 /** Cost centers reset per batch query; the reset run pages through all due ones. */
 export const resetBatchSizeMax = 500;
@@ -81,11 +83,15 @@ export class CostCenterService {
     return isResetDue(existing, now) ? this.get(attribution.text) : existing;
   }
 
-  async set(request: {
-    attributionId: string;
-    spendingLimitCredits: number;
-    billingStrategy: BillingStrategy;
-  }): Promise<StoredCostCenter> {
+  /** Stores a new version (once per idempotency key: a replay returns the version the first call stored). */
+  async set(
+    request: {
+      attributionId: string;
+      spendingLimitCredits: number;
+      billingStrategy: BillingStrategy;
+    },
+    idempotency?: IdempotencyClaim,
+  ): Promise<StoredCostCenter> {
     const attribution = parseAttributionId(request.attributionId, "cost_center.attribution_id");
     const spendingLimitCredits = validateSpendingLimit(request.spendingLimitCredits, "cost_center.spending_limit");
     if (request.billingStrategy === "stripe" && !this.deps.stripeEnabled) {
@@ -94,7 +100,7 @@ export class CostCenterService {
       );
     }
     const now = this.deps.clock.now();
-    const stored = await inTransaction(this.deps.db, async (tx) => {
+    const stored = await idempotentTransaction(this.deps.db, idempotency, now, async (tx) => {
       const balanceCents = await lockAttribution(tx, attribution.text, now);
       const current = await this.currentOrCreate(tx, attribution, now);
       const change = planCostCenterChange({

@@ -12,7 +12,8 @@ import { lockAttribution } from "../store/balances.js";
 import type { BalanceReader } from "../store/balance-reader.js";
 import type { Database } from "../store/database.js";
 import { insertEntries, listUsage, type UsagePage } from "../store/ledger.js";
-import { inTransaction } from "../store/transactions.js";
+import type { IdempotencyClaim } from "../domain/idempotency-key.js";
+import { idempotentTransaction } from "./idempotency.js";
 
 export interface LedgerServiceDeps {
   readonly db: Database;
@@ -31,13 +32,16 @@ export class LedgerService {
     return this.deps.balances.balanceCents(attribution.text);
   }
 
-  /** Books a final credit note of `-credits`; returns the entry. */
-  async addCreditNote(request: {
-    attributionId: string;
-    credits: number;
-    description: string;
-    userId: string;
-  }): Promise<LedgerEntry> {
+  /** Books a final credit note of `-credits`, once per idempotency key; returns the entry (the first one, on a replay). */
+  async addCreditNote(
+    request: {
+      attributionId: string;
+      credits: number;
+      description: string;
+      userId: string;
+    },
+    idempotency?: IdempotencyClaim,
+  ): Promise<LedgerEntry> {
     const attribution = parseAttributionId(request.attributionId);
     const description = parseCreditNoteDescription(request.description);
     const userId = parseOptionalUserId(request.userId);
@@ -56,13 +60,14 @@ export class LedgerService {
       draft: false,
       metadata: userId === undefined ? {} : { userId },
     };
-    await inTransaction(this.deps.db, async (tx) => {
+    const booked = await idempotentTransaction(this.deps.db, idempotency, now, async (tx) => {
       await lockAttribution(tx, attribution.text, now);
       await insertEntries(tx, [entry], now);
       await this.deps.events?.record(tx, { events: [creditNoteAdded(entry)], limitsOf: [entry.attributionId], cause: "credit_note" }, now);
+      return entry;
     });
     this.deps.events?.committed();
-    return entry;
+    return booked;
   }
 
   async listUsage(input: UsageQueryInput): Promise<{ query: UsageQuery; page: UsagePage }> {

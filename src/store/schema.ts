@@ -357,3 +357,26 @@ export const limitStates = pgTable("limit_states", {
   cycleStart: timestamptz("cycle_start"),
   updatedAt: timestamptz("updated_at").notNull(),
 });
+// --- idempotency keys ---
+
+/**
+ * One row per idempotency key a client sent with a mutation: what it was used for and the result to
+ * replay. For mutations in one transaction the row is written in that transaction, so a commit the
+ * client never heard of is found by its retry. Kept at least idempotencyKeyRetention, then pruned.
+ */
+export const idempotencyKeys = pgTable(
+  "idempotency_keys",
+  {
+    key: text("key").primaryKey(),
+    /** "package.Service/Method" the key was first used with. */
+    procedure: text("procedure").notNull(),
+    /** SHA-256 of the request message: the same key with another request is refused. */
+    requestHash: text("request_hash").notNull(),
+    /** The result, replayed to retries; null while a call outside one transaction (billing) runs. */
+    response: jsonb("response").$type<unknown>(),
+    /** While response is null: until when the running call owns the key (a crashed one's lapses). */
+    leaseUntil: timestamptz("lease_until"),
+    createdAt: timestamptz("created_at").notNull(),
+  },
+  (t) => [index("idempotency_keys_created_idx").on(t.createdAt)],
+);

@@ -1,7 +1,7 @@
 // Adds a credit note (AddUsageCreditNote): whole credits and the reason, optionally for a user.
 import { useState } from "preact/hooks";
 import { explainNotUuid } from "../../../src/domain/uuid.js";
-import { describeError, usageClient } from "../api.js";
+import { actionKey, describeError, usageClient } from "../api.js";
 import { creditNoteCreditsMax, descriptionLengthMax } from "../limits.js";
 
 interface Errors {
@@ -28,6 +28,7 @@ export function CreditNoteForm({ attributionId, onAdded }: { attributionId: stri
   const [userId, setUserId] = useState("");
   const [errors, setErrors] = useState<Errors>({});
   const [status, setStatus] = useState<{ kind: "idle" | "busy" | "done" | "failed"; message?: string }>({ kind: "idle" });
+  const [key] = useState(actionKey);
 
   const submit = async (event: Event) => {
     event.preventDefault();
@@ -37,7 +38,9 @@ export function CreditNoteForm({ attributionId, onAdded }: { attributionId: stri
     setStatus({ kind: "busy" });
     try {
       const amount = Number(credits);
-      await usageClient.addUsageCreditNote({ attributionId, credits: amount, description: reason.trim(), userId: userId.trim() });
+      const request = { attributionId, credits: amount, description: reason.trim(), userId: userId.trim() };
+      await usageClient.addUsageCreditNote(request, key.options(request));
+      key.done();
       setCredits("");
       setReason("");
       setUserId("");

@@ -1,7 +1,7 @@
 // Lifts every active block of the attribution id (AccountService.UnblockAttribution), with the
 // reason the operator gives. The server allows it to admin tokens only.
 import { useState } from "preact/hooks";
-import { accountClient, describeError } from "../api.js";
+import { accountClient, actionKey, describeError } from "../api.js";
 import { blockReasonLengthMax } from "../limits.js";
 
 function validate(reason: string): string | undefined {
@@ -15,6 +15,7 @@ export function UnblockForm({ attributionId, onUnblocked }: { attributionId: str
   const [reason, setReason] = useState("");
   const [error, setError] = useState<string | undefined>();
   const [status, setStatus] = useState<{ kind: "idle" | "busy" | "failed"; message?: string }>({ kind: "idle" });
+  const [key] = useState(actionKey);
 
   if (!open) {
     return (
@@ -31,7 +32,9 @@ export function UnblockForm({ attributionId, onUnblocked }: { attributionId: str
     if (problem) return;
     setStatus({ kind: "busy" });
     try {
-      await accountClient.unblockAttribution({ attributionId, reason: reason.trim() });
+      const request = { attributionId, reason: reason.trim() };
+      await accountClient.unblockAttribution(request, key.options(request));
+      key.done();
       // The status reloads and shows "Not blocked"; this form goes away with the block.
       setStatus({ kind: "idle" });
       onUnblocked();
