@@ -101,7 +101,7 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
         },
         isServing: async () => !closing && (await databaseReachable()),
         ...buildEdge(config, db, clock, logger, metrics, billing),
-        services: [...buildServices(db, clock, usage.instances, billing), events.hosted],
+        services: [...buildServices(config, db, clock, usage.instances, billing), events.hosted],
       },
       config.port,
       config.host,
@@ -266,10 +266,17 @@ function buildEdge(config: TallyConfig, db: Database, clock: Clock, logger: Logg
 }
 
 /** The RPC services beside UsageService (which the server always hosts). */
-function buildServices(db: Database, clock: Clock, instances: WorkspaceInstanceService, billing: BillingModule): HostedService[] {
+function buildServices(config: TallyConfig, db: Database, clock: Clock, instances: WorkspaceInstanceService, billing: BillingModule): HostedService[] {
   return [
     hostedService(WorkspaceInstanceServiceDesc, workspaceInstanceServiceImpl(instances), file_usage_v1_workspace_instance),
-    hostedService(ReportServiceDesc, reportServiceImpl({ reports: new ReportService({ db, clock }) }), file_usage_v1_report),
+    hostedService(ReportServiceDesc, reportServiceImpl({
+        reports: new ReportService({
+          db,
+          clock,
+          defaultSpendingLimit: config.defaultSpendingLimit,
+          limitWarningPercent: config.limitWarningPercent,
+        }),
+      }), file_usage_v1_report),
     hostedService(AuditServiceDesc, auditServiceImpl({ db }), file_usage_v1_audit),
     ...billing.services,
   ];

@@ -211,6 +211,13 @@ export const configKeys = {
     default: "24h",
     meaning: "idempotency keys (and the results they replay) are kept this long, then pruned",
   }),
+  gitpodDatabaseUrl: key({
+    env: "TALLY_GITPOD_DATABASE_URL",
+    file: "gitpod.databaseUrl",
+    kind: url(["mysql:"], "mysql://user:password@host:3306/gitpod"),
+    meaning:
+      "Gitpod's MySQL database, read only: the ledger job and `ReconcileUsage` also read workspace instances there (see Replacing Gitpod's usage component); unset: standalone only",
+  }),
 };
 
 /**
