@@ -4,6 +4,7 @@ import { creditNoteCreditsMax } from "../domain/credit-note.js";
 import { UsageService } from "../gen/usage/v1/usage_pb.js";
 import { parseWholeNumber } from "./arguments.js";
 import { write } from "./output.js";
+import { creditListCommand } from "./credit-list.js";
 import { callMutation, clientFor, UsageError, withMutationOptions, type MutationOptions } from "./remote.js";
 
 export function creditCommand(): Command {
@@ -23,5 +24,5 @@ export function creditCommand(): Command {
     const { credits: balance } = await client.getBalance({ attributionId });
     await write(`added a credit note of ${credits} credits to ${attributionId}; balance is now ${balance} credits\n`);
   });
-  return new Command("credit").description("credit notes").addCommand(add);
+  return new Command("credit").description("credit notes").addCommand(add).addCommand(creditListCommand());
 }

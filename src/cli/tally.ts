@@ -45,9 +45,13 @@ program.addCommand(endpointsCommand());
 program.addCommand(eventsCommand());
 // More command groups register here, one line each.
 
-/** Parse errors throw instead of exiting, so that every failure leaves through reportError. */
+/**
+ * Parse errors throw instead of exiting, so that every failure leaves through reportError; the ones
+ * commander prints itself ("error: unknown option") take the one format of every error, "tally: ...".
+ */
 function throwOnCommanderExit(command: Command): void {
   command.exitOverride();
+  command.configureOutput({ outputError: (text, write) => write(`tally: ${text.replace(/^error: /, "")}`) });
   for (const sub of command.commands) throwOnCommanderExit(sub);
 }
 throwOnCommanderExit(program);
