@@ -103,11 +103,14 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
         },
         isServing: async () => !closing && (await databaseReachable()),
         ...buildEdge(config, db, clock, logger, metrics, billing),
+        requestBytesMax: config.httpRequestBytesMax,
         services: [...buildServices(config, db, clock, usage.instances, billing), events.hosted],
       },
       config.port,
       config.listenHost,
+      { limits: config.httpLimits, onRefused: (reason) => metrics.recordHttpRefused(reason) },
     );
+    metrics.watchHttpFront(() => front.stats());
     const host = config.listenHost;
     const url = `http://${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host}:${front.port}`;
     billing.start();

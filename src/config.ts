@@ -23,6 +23,7 @@ import {
 import { limitWarningPercentDefault, validateWarningPercent } from "./domain/limit-threshold.js";
 import { buildPriceTable, type PriceTable } from "./domain/pricing.js";
 import type { DatabaseTimeouts } from "./store/database.js";
+import type { HttpLimits } from "./http-front.js";
 
 export { ConfigError };
 
@@ -228,6 +229,62 @@ export const configKeys = {
     default: "24h",
     meaning: "idempotency keys (and the results they replay) are kept this long, then pruned",
   }),
+  httpMaxConnections: key({
+    env: "TALLY_HTTP_MAX_CONNECTIONS",
+    file: "http.maxConnections",
+    kind: integer(1, 1_000_000),
+    default: "1000",
+    meaning: "open connections at most; more are closed at once (counted in `tally_http_refused_total`)",
+  }),
+  httpMaxConcurrentStreams: key({
+    env: "TALLY_HTTP2_MAX_CONCURRENT_STREAMS",
+    file: "http.maxConcurrentStreams",
+    kind: integer(1, 10_000),
+    default: "100",
+    meaning: "HTTP/2 streams (calls) at once per connection, announced to the client",
+  }),
+  httpMaxStreams: key({
+    env: "TALLY_HTTP_MAX_STREAMS",
+    file: "http.maxStreams",
+    kind: integer(1, 1_000_000),
+    default: "2000",
+    meaning: "HTTP/2 streams open over all connections; more are refused (`REFUSED_STREAM`, which gRPC clients retry)",
+  }),
+  httpRequestBytesMax: key({
+    env: "TALLY_HTTP_REQUEST_BYTES_MAX",
+    file: "http.requestBytesMax",
+    kind: integer(64 * 1024, 1024 * 1024 * 1024, "bytes"),
+    default: String(8 * 1024 * 1024),
+    meaning: "largest RPC request message; a larger one is answered `RESOURCE_EXHAUSTED` and the rest of its upload refused at once",
+  }),
+  httpConnectionBufferedBytesMax: key({
+    env: "TALLY_HTTP_CONNECTION_BUFFERED_BYTES_MAX",
+    file: "http.connectionBufferedBytesMax",
+    kind: integer(64 * 1024, 4 * 1024 * 1024 * 1024, "bytes"),
+    default: String(32 * 1024 * 1024),
+    meaning: "request bytes received and not yet answered on one HTTP/2 connection; the stream that goes beyond is reset",
+  }),
+  httpHeadersTimeoutMs: key({
+    env: "TALLY_HTTP_HEADERS_TIMEOUT",
+    file: "http.headersTimeout",
+    kind: duration(100),
+    default: "10s",
+    meaning: "a new connection's first bytes, and HTTP/1.1 request headers, must arrive within this",
+  }),
+  httpRequestTimeoutMs: key({
+    env: "TALLY_HTTP_REQUEST_TIMEOUT",
+    file: "http.requestTimeout",
+    kind: duration(100),
+    default: "30s",
+    meaning: "a request's body must have arrived within this, or its stream is reset (HTTP/1.1: 408); not for server reflection",
+  }),
+  httpIdleTimeoutMs: key({
+    env: "TALLY_HTTP_IDLE_TIMEOUT",
+    file: "http.idleTimeout",
+    kind: duration(100),
+    default: "60s",
+    meaning: "a connection without a call in progress is closed after this (HTTP/2: GOAWAY)",
+  }),
   gitpodDatabaseUrl: key({
     env: "TALLY_GITPOD_DATABASE_URL",
     file: "gitpod.databaseUrl",
@@ -297,6 +354,8 @@ export interface TallyConfig extends ConfigSettings {
   readonly stripe: StripeConfig | undefined;
   /** HOST, else 0.0.0.0 with access control and 127.0.0.1 without (TALLY_AUTH=off). */
   readonly listenHost: string;
+  /** What one peer may hold of the server (see http-front.ts). */
+  readonly httpLimits: HttpLimits;
 }
 
 /** Rules across keys; each returns a problem or undefined. */
@@ -345,6 +404,15 @@ function derive(settings: ConfigSettings): TallyConfig {
     priceTable: buildPriceTable(settings.creditsPerMinuteByWorkspaceClass),
     stripe,
     listenHost: settings.host ?? (settings.authEnabled ? "0.0.0.0" : "127.0.0.1"),
+    httpLimits: {
+      maxConnections: settings.httpMaxConnections,
+      maxConcurrentStreams: settings.httpMaxConcurrentStreams,
+      maxStreams: settings.httpMaxStreams,
+      connectionBufferedBytesMax: settings.httpConnectionBufferedBytesMax,
+      headersTimeoutMs: settings.httpHeadersTimeoutMs,
+      requestTimeoutMs: settings.httpRequestTimeoutMs,
+      idleTimeoutMs: settings.httpIdleTimeoutMs,
+    },
     databaseTimeouts: {
       connectTimeoutMs: settings.databaseConnectTimeoutMs,
       queryTimeoutMs: settings.databaseQueryTimeoutMs,

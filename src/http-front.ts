@@ -1,6 +1,13 @@
 // One port for HTTP/2 (gRPC, gRPC-Web, Connect) and HTTP/1.1 (Connect JSON, gRPC-Web, plain HTTP).
 // On Node 20 a cleartext http2 server ignores allowHTTP1, so a net.Server peeks at the first bytes:
 // the HTTP/2 connection preface starts with "PRI", anything else is HTTP/1.1.
+//
+// Every peer gets bounded resources (HttpLimits, all configuration keys): a cap on connections, on
+// concurrent HTTP/2 streams per connection and on open streams (and HTTP/1.1 requests) in all, on
+// request bytes buffered per connection; deadlines for the first bytes, for headers and for a
+// request body to arrive; an idle timeout for a connection without streams; GOAWAY for a connection
+// that resets or has refused many streams in a short time (rapid reset). A response sent before the
+// request's body was read whole (an oversized message, say) resets the rest of the request at once.
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
@@ -10,34 +17,257 @@ export type RequestHandler = (
   response: http.ServerResponse | http2.Http2ServerResponse,
 ) => void;
 
+export interface HttpLimits {
+  readonly maxConnections: number;
+  readonly maxConcurrentStreams: number;
+  /** Open HTTP/2 streams over all connections (HTTP/1.1 requests are bounded by maxConnections). */
+  readonly maxStreams: number;
+  /** Request bytes read but not yet answered, summed over one connection's streams. */
+  readonly connectionBufferedBytesMax: number;
+  /** Headers (HTTP/1.1) and the first bytes of any connection must arrive within this. */
+  readonly headersTimeoutMs: number;
+  /** A request's body must have arrived whole within this (client-streaming RPCs excepted). */
+  readonly requestTimeoutMs: number;
+  /** A connection without a stream or request is closed after this. */
+  readonly idleTimeoutMs: number;
+}
+
+export const defaultHttpLimits: HttpLimits = {
+  maxConnections: 1000,
+  maxConcurrentStreams: 100,
+  maxStreams: 2000,
+  connectionBufferedBytesMax: 32 * 1024 * 1024,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  idleTimeoutMs: 60_000,
+};
+
+export type RefusalReason =
+  | "connections"
+  | "streams"
+  | "connection_buffer"
+  | "headers_timeout"
+  | "request_timeout"
+  | "idle_timeout"
+  | "abuse"
+  | "unread_body";
+
+export interface HttpFrontStats {
+  readonly connections: { readonly http1: number; readonly http2: number; readonly undecided: number };
+  /** Open HTTP/2 streams plus HTTP/1.1 requests in progress. */
+  readonly streams: number;
+  readonly refused: Readonly<Record<RefusalReason, number>>;
+}
+
 export interface HttpFront {
   readonly port: number;
+  stats(): HttpFrontStats;
   /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then cuts the rest. */
   close(graceMs: number): Promise<void>;
 }
 
-const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-/** How long a connection may stay silent before its first bytes arrive. */
-const firstBytesTimeoutMs = 10_000;
+export interface FrontOptions {
+  readonly limits?: HttpLimits;
+  /** Paths of client-streaming RPCs, whose request bodies stay open (exempt from requestTimeoutMs). */
+  readonly streamingPathPrefixes?: readonly string[];
+  readonly onRefused?: (reason: RefusalReason) => void;
+}
 
-export async function listen(handler: RequestHandler, port: number, host: string): Promise<HttpFront> {
+const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+/** A connection whose client reset or had refused this many streams within abuseWindowMs gets GOAWAY
+ * (before nghttp2's own limit of about 1000 resets ends it with INTERNAL_ERROR). */
+const abuseResetsMax = 500;
+const abuseWindowMs = 10_000;
+/** Whether the client has sent the whole request (END_STREAM), read by the handler or not. */
+function peerEnded(stream: http2.ServerHttp2Stream): boolean {
+  return stream.endAfterHeaders || stream.readableEnded || (stream as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended === true;
+}
+
+const { NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants;
+
+export async function listen(handler: RequestHandler, port: number, host: string, options: FrontOptions = {}): Promise<HttpFront> {
+  const limits = options.limits ?? defaultHttpLimits;
+  const streamingPrefixes = options.streamingPathPrefixes ?? [];
+  const refused: Record<RefusalReason, number> = {
+    connections: 0,
+    streams: 0,
+    connection_buffer: 0,
+    headers_timeout: 0,
+    request_timeout: 0,
+    idle_timeout: 0,
+    abuse: 0,
+    unread_body: 0,
+  };
+  const refuse = (reason: RefusalReason) => {
+    refused[reason] += 1;
+    options.onRefused?.(reason);
+  };
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.Http2Session>();
-  const h2 = http2.createServer({}, handler as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
-  const h1 = http.createServer(handler as http.RequestListener);
-  h1.keepAliveTimeout = 65_000;
+  let http1Sockets = 0;
+  let openStreams = 0;
+  let http1Requests = 0;
+  /** Streams refused before the handler (the compat layer still emits a request for them). */
+  const refusedStreams = new WeakSet<http2.ServerHttp2Stream>();
+  /** Streams this front reset (not to be counted as the client's resets). */
+  const closedByUs = new WeakSet<http2.ServerHttp2Stream>();
+  const closeStream = (stream: http2.ServerHttp2Stream, code: number) => {
+    closedByUs.add(stream);
+    stream.close(code);
+  };
+
+  const h2 = http2.createServer({
+    settings: { maxConcurrentStreams: limits.maxConcurrentStreams },
+    // Streams opened beyond maxConcurrentStreams are refused by nghttp2; this many end the session.
+    maxSessionRejectedStreams: 100,
+    maxSessionInvalidFrames: 100,
+  });
+  h2.on("request", (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => {
+    if (refusedStreams.has(request.stream)) return;
+    guardHttp2Request(request, response);
+    handler(request, response);
+  });
+  const h1 = http.createServer(
+    {
+      headersTimeout: Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs),
+      requestTimeout: limits.requestTimeoutMs,
+      connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4))),
+    },
+    (request, response) => {
+      // One request at a time per HTTP/1.1 connection: maxConnections bounds them (not maxStreams,
+      // so that probes over HTTP/1.1 still answer during a flood of HTTP/2 streams).
+      http1Requests += 1;
+      response.once("close", () => (http1Requests -= 1));
+      response.once("finish", () => {
+        // Answered before the body was read whole (e.g. too large): do not take in the rest.
+        if (!request.complete) {
+          refuse("unread_body");
+          request.socket.end();
+        }
+      });
+      handler(request, response);
+    },
+  );
+  h1.keepAliveTimeout = limits.idleTimeoutMs;
   // http.Server tracks its connections (for closeIdleConnections and header timeouts) from its
   // 'listening' event; this one never listens itself, the front does, so start tracking now.
   h1.emit("listening");
-  h2.on("session", (session) => {
-    sessions.add(session);
-    session.on("close", () => sessions.delete(session));
+  h1.on("clientError", (error: NodeJS.ErrnoException, socket: net.Socket) => {
+    if (error.code === "ERR_HTTP_REQUEST_TIMEOUT") refuse("request_timeout");
+    else if (error.code === "ERR_HTTP_HEADERS_TIMEOUT") refuse("headers_timeout");
+    if (socket.writable && !socket.destroyed) {
+      const status = error.code === "ERR_HTTP_REQUEST_TIMEOUT" || error.code === "ERR_HTTP_HEADERS_TIMEOUT" ? "408 Request Timeout" : "400 Bad Request";
+      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    } else {
+      socket.destroy();
+    }
   });
+
+  h2.on("session", (session) => watchSession(session));
+
+  function watchSession(session: http2.ServerHttp2Session): void {
+    sessions.add(session);
+    let streams = 0;
+    let bufferedBytes = 0;
+    let resets: number[] = [];
+    let idle: NodeJS.Timeout | undefined;
+    const startIdle = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        refuse("idle_timeout");
+        if (!session.closed && !session.destroyed) session.goaway(NGHTTP2_NO_ERROR);
+        session.close();
+        // A peer that keeps the connection open after GOAWAY is cut.
+        setTimeout(() => session.destroy(), 1000).unref();
+      }, limits.idleTimeoutMs);
+      idle.unref();
+    };
+    const noteReset = () => {
+      const now = performance.now();
+      resets.push(now);
+      if (resets.length > abuseResetsMax) {
+        resets = resets.filter((at) => now - at <= abuseWindowMs);
+        if (resets.length > abuseResetsMax && !session.destroyed) {
+          refuse("abuse");
+          session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
+          session.destroy();
+        }
+      }
+    };
+    startIdle();
+    session.on("close", () => {
+      clearTimeout(idle);
+      sessions.delete(session);
+    });
+    session.on("error", () => session.destroy());
+    // Runs before the compat layer turns the stream into a request (prependListener on the server).
+    session.prependListener("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
+        if (openStreams >= limits.maxStreams) {
+          refusedStreams.add(stream);
+          refuse("streams");
+          noteReset();
+          stream.close(NGHTTP2_REFUSED_STREAM);
+          return;
+        }
+        openStreams += 1;
+        streams += 1;
+        clearTimeout(idle);
+        let streamBytes = 0;
+        const path = String(headers[":path"] ?? "");
+        const bodyDeadline = streamingPrefixes.some((prefix) => path.startsWith(prefix))
+          ? undefined
+          : setTimeout(() => {
+              if (stream.closed || stream.destroyed || peerEnded(stream)) return;
+              refuse("request_timeout");
+              closeStream(stream, NGHTTP2_CANCEL);
+            }, limits.requestTimeoutMs);
+        bodyDeadline?.unref();
+        // Counts the bytes as they are read (by whoever reads them): they are buffered until the
+        // stream closes.
+        const originalPush = stream.push.bind(stream);
+        stream.push = (chunk: unknown, encoding?: BufferEncoding) => {
+          if (chunk && (chunk as Buffer).length) {
+            streamBytes += (chunk as Buffer).length;
+            bufferedBytes += (chunk as Buffer).length;
+            if (bufferedBytes > limits.connectionBufferedBytesMax && !stream.closed) {
+              refuse("connection_buffer");
+              closeStream(stream, NGHTTP2_ENHANCE_YOUR_CALM);
+              return false;
+            }
+          }
+          return originalPush(chunk, encoding);
+        };
+        stream.once("close", () => {
+          // Reset by the client before the answer was complete.
+          if (stream.rstCode !== undefined && stream.rstCode !== NGHTTP2_NO_ERROR && !closedByUs.has(stream)) noteReset();
+          clearTimeout(bodyDeadline);
+          openStreams -= 1;
+          streams -= 1;
+          bufferedBytes -= streamBytes;
+          if (streams === 0 && !session.closed) startIdle();
+        });
+    });
+  }
+
+  /** A response finished before the request's body was read whole: the rest is refused at once. */
+  function guardHttp2Request(request: http2.Http2ServerRequest, response: http2.Http2ServerResponse): void {
+    response.once("finish", () => {
+      const stream = request.stream;
+      if (!peerEnded(stream) && !stream.closed && !stream.destroyed) {
+        refuse("unread_body");
+        // RFC 9113 8.1: after a complete response, RST_STREAM NO_ERROR asks the client to stop sending.
+        closeStream(stream, NGHTTP2_NO_ERROR);
+      }
+    });
+  }
 
   const front = net.createServer((socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
-    socket.setTimeout(firstBytesTimeoutMs, () => socket.destroy());
+    socket.setTimeout(limits.headersTimeoutMs, () => {
+      refuse("headers_timeout");
+      socket.destroy();
+    });
     let buffered = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk]);
@@ -54,6 +284,8 @@ export async function listen(handler: RequestHandler, port: number, host: string
       if (isPrefaceSoFar) {
         h2.emit("connection", socket);
       } else {
+        http1Sockets += 1;
+        socket.once("close", () => (http1Sockets -= 1));
         h1.emit("connection", socket);
         socket.resume();
       }
@@ -61,6 +293,8 @@ export async function listen(handler: RequestHandler, port: number, host: string
     socket.on("data", onData);
     socket.on("error", () => socket.destroy());
   });
+  front.maxConnections = limits.maxConnections;
+  front.on("drop", () => refuse("connections"));
 
   await new Promise<void>((resolve, reject) => {
     front.once("error", reject);
@@ -73,6 +307,11 @@ export async function listen(handler: RequestHandler, port: number, host: string
 
   return {
     port: address.port,
+    stats: () => ({
+      connections: { http1: http1Sockets, http2: sessions.size, undecided: Math.max(0, sockets.size - http1Sockets - sessions.size) },
+      streams: openStreams + http1Requests,
+      refused: { ...refused },
+    }),
     async close(graceMs: number) {
       const closed = new Promise<void>((resolve) => front.close(() => resolve()));
       h1.close();

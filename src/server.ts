@@ -8,7 +8,7 @@ import * as reflectionV1 from "./gen/grpc/reflection/v1/reflection_pb.js";
 import * as reflectionV1alpha from "./gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { BillingService, file_usage_v1_billing } from "./gen/usage/v1/billing_pb.js";
 import { file_usage_v1_usage, UsageService } from "./gen/usage/v1/usage_pb.js";
-import { listen, type HttpFront } from "./http-front.js";
+import { listen, type FrontOptions, type HttpFront } from "./http-front.js";
 import type { Logger } from "./logger.js";
 import { errorMappingInterceptor } from "./rpc/errors.js";
 import { minimalGrpcMessageEncoding } from "./rpc/grpc-message.js";
@@ -18,7 +18,7 @@ import { createReflection } from "./rpc/reflection-service.js";
 import { grpcCodeName, identityKey, requestIdKey } from "./rpc/request-context.js";
 import { usageServiceImpl, type UsageServiceDeps } from "./rpc/usage-service.js";
 
-/** Largest request body accepted, in bytes; an ingestion batch of 1000 instances fits easily. */
+/** Largest request body accepted by default, in bytes (TALLY_HTTP_REQUEST_BYTES_MAX); an ingestion batch of 1000 instances fits easily. */
 export const requestBytesMax = 8 * 1024 * 1024;
 
 export type Request = Parameters<NodeHandler>[0];
@@ -49,6 +49,8 @@ export interface ServerDeps {
   /** Extra HTTP routes; each returns true when it handled the request. */
   readonly httpRoutes?: readonly HttpRoute[];
   readonly interceptors?: readonly Interceptor[];
+  /** Largest RPC request message (default requestBytesMax). */
+  readonly requestBytesMax?: number;
 }
 
 export function rpcHandler(deps: ServerDeps) {
@@ -90,7 +92,7 @@ export function rpcHandler(deps: ServerDeps) {
   const httpRoutes = [...builtInRoutes, ...(deps.httpRoutes ?? [])];
   const connectHandler = nodeAdapter({
     routes,
-    readMaxBytes: requestBytesMax,
+    readMaxBytes: deps.requestBytesMax ?? requestBytesMax,
     interceptors: [requestLogInterceptor(deps.logger), ...(deps.interceptors ?? []), errorMappingInterceptor(deps.logger)],
     fallback: (request, response) => {
       void (async () => {
@@ -142,6 +144,9 @@ function requestLogInterceptor(logger: Logger): Interceptor {
   };
 }
 
-export async function startServer(deps: ServerDeps, port: number, host: string): Promise<HttpFront> {
-  return listen(rpcHandler(deps), port, host);
+/** Client-streaming RPCs: their request bodies stay open while the call lasts. */
+const streamingPathPrefixes = [`/${reflectionV1.ServerReflection.typeName}/`, `/${reflectionV1alpha.ServerReflection.typeName}/`];
+
+export async function startServer(deps: ServerDeps, port: number, host: string, front: Omit<FrontOptions, "streamingPathPrefixes"> = {}): Promise<HttpFront> {
+  return listen(rpcHandler(deps), port, host, { ...front, streamingPathPrefixes });
 }

@@ -94,6 +94,12 @@ export class TallyMetrics {
     labelNames: ["kind"] as const,
     registers: [this.registry],
   });
+  private readonly httpRefused = new Counter({
+    name: "tally_http_refused_total",
+    help: "Connections and streams refused or cut to bound what one peer holds, by reason (see TALLY_HTTP_* keys)",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
   readonly auditWriteFailures = new Counter({
     name: "tally_audit_write_failures_total",
     help: "Mutations whose audit row could not be written (the mutation itself was not undone)",
@@ -121,6 +127,35 @@ export class TallyMetrics {
   observeRpc(service: string, method: string, code: string, durationSeconds: number): void {
     this.rpcDuration.observe({ service, method, code }, durationSeconds);
     if (code !== "OK") this.rpcErrors.inc({ service, method, code });
+  }
+
+  /** One connection or stream refused or cut by the HTTP front (see http-front.ts). */
+  recordHttpRefused(reason: string): void {
+    this.httpRefused.inc({ reason });
+  }
+
+  /** Reports the HTTP front's open connections and streams at each scrape. */
+  watchHttpFront(stats: () => { connections: { http1: number; http2: number; undecided: number }; streams: number }): void {
+    new Gauge({
+      name: "tally_http_connections",
+      help: "Open connections, by protocol (undecided: no bytes yet)",
+      labelNames: ["protocol"] as const,
+      registers: [this.registry],
+      collect() {
+        const { connections } = stats();
+        this.set({ protocol: "http1" }, connections.http1);
+        this.set({ protocol: "http2" }, connections.http2);
+        this.set({ protocol: "undecided" }, connections.undecided);
+      },
+    });
+    new Gauge({
+      name: "tally_http_streams",
+      help: "HTTP/2 streams and HTTP/1.1 requests in progress",
+      registers: [this.registry],
+      collect() {
+        this.set(stats().streams);
+      },
+    });
   }
 
   /** One failed Stripe call (see StripeErrorKind). */

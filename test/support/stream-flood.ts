@@ -1,0 +1,151 @@
+// The stream flood of issue 14: many HTTP/2 connections, each opening many gRPC streams that send
+// only a 5-byte frame prefix and never the message, while /healthz is probed over fresh HTTP/1.1
+// connections and /metrics is read for open streams, refusals and the server's RSS. Used by
+// test/http-limits.test.ts (CI scale) and bench:faults (the full 120 x 1,000).
+import { spawn } from "node:child_process";
+import http2 from "node:http2";
+
+export interface FloodFigures {
+  readonly streamsOpened: number;
+  readonly healthzAnswers: number;
+  readonly healthzFailures: number;
+  readonly healthzP50Ms: number;
+  readonly healthzP99Ms: number;
+  readonly maxStreamsSeen: number;
+  readonly rssBeforeBytes: number;
+  readonly rssMaxBytes: number;
+  readonly rssGrowthBytes: number;
+  readonly refused: Record<string, number>;
+}
+
+const prefixOnly = Buffer.from([0, 0, 0, 0, 10]);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function serverMetrics(url: string): Promise<{ streams: number; rss: number; refused: Record<string, number> }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const value = (prefix: string) => Number(text.split("\n").find((line) => line.startsWith(prefix))?.split(" ").at(-1) ?? Number.NaN);
+  const refused: Record<string, number> = {};
+  for (const match of text.matchAll(/^tally_http_refused_total\{reason="([a-z_]+)"\} (\d+)/gm)) refused[match[1]!] = Number(match[2]);
+  return { streams: value("tally_http_streams "), rss: value("process_resident_memory_bytes "), refused };
+}
+
+/** Waits until the server has no stream open, or `timeoutMs`; returns the last count. */
+export async function openStreamsAfter(url: string, timeoutMs: number): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  let streams = (await serverMetrics(url)).streams;
+  // The /metrics request itself is one.
+  while (streams > 1 && performance.now() < deadline) {
+    await sleep(200);
+    streams = (await serverMetrics(url)).streams;
+  }
+  return Math.max(0, streams - 1);
+}
+
+/**
+ * Probes /healthz every 20 ms over fresh connections from a process of its own (the attacker's
+ * event loop is busy), until told to stop on stdin; prints one JSON line of latencies (ms, -1 failed).
+ */
+const probeScript = `
+const http = require("node:http");
+const url = process.argv[1];
+const latencies = [];
+let probing = true;
+process.stdin.on("data", () => (probing = false));
+(async () => {
+  while (probing) {
+    const started = performance.now();
+    const latency = await new Promise((resolve) => {
+      const request = http.get(url + "/healthz", { agent: false, timeout: 5000 }, (response) => {
+        response.resume();
+        response.on("end", () => resolve(response.statusCode === 200 ? performance.now() - started : -1));
+      });
+      request.on("timeout", () => request.destroy());
+      request.on("error", () => resolve(-1));
+    });
+    latencies.push(latency);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  process.stdout.write(JSON.stringify(latencies) + "\\n");
+  process.exit(0);
+})();
+`;
+
+function startProbe(url: string): { stop(): Promise<number[]> } {
+  const child = spawn(process.execPath, ["-e", probeScript, url], { stdio: ["pipe", "pipe", "inherit"] });
+  let output = "";
+  child.stdout!.on("data", (chunk) => (output += chunk));
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  return {
+    async stop() {
+      child.stdin!.write("stop\n");
+      await exited;
+      return JSON.parse(output.trim() || "[]") as number[];
+    },
+  };
+}
+
+export async function streamFlood(url: string, options: { connections: number; streamsEach: number; durationMs: number }): Promise<FloodFigures> {
+  const before = await serverMetrics(url);
+  let maxStreamsSeen = 0;
+  let rssMax = before.rss;
+  let probing = true;
+  const probe = startProbe(url);
+  const watch = (async () => {
+    while (probing) {
+      const now = await serverMetrics(url).catch(() => undefined);
+      if (now) {
+        maxStreamsSeen = Math.max(maxStreamsSeen, now.streams - 1);
+        rssMax = Math.max(rssMax, now.rss);
+      }
+      await sleep(250);
+    }
+  })();
+  const sessions: http2.ClientHttp2Session[] = [];
+  let streamsOpened = 0;
+  const started = performance.now();
+  try {
+    for (let c = 0; c < options.connections; c++) {
+      const session = http2.connect(url);
+      session.on("error", () => {});
+      sessions.push(session);
+      for (let i = 0; i < options.streamsEach; i++) {
+        if (session.destroyed || session.closed) break;
+        try {
+          const stream = session.request({ ":method": "POST", ":path": "/usage.v1.UsageService/GetBalance", "content-type": "application/grpc", te: "trailers" });
+          stream.on("error", () => {});
+          stream.write(prefixOnly);
+          streamsOpened += 1;
+        } catch {
+          break;
+        }
+      }
+      // Let the event loop breathe between connections (the attacker shares the machine).
+      await sleep(1);
+    }
+    const remaining = options.durationMs - (performance.now() - started);
+    if (remaining > 0) await sleep(remaining);
+  } finally {
+    for (const session of sessions) session.destroy();
+    probing = false;
+    await watch;
+  }
+  const probed = await probe.stop();
+  const latencies = probed.filter((latency) => latency >= 0);
+  const failures = probed.length - latencies.length;
+  const after = await serverMetrics(url);
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))] ?? Number.POSITIVE_INFINITY;
+  const refused = Object.fromEntries(Object.entries(after.refused).map(([reason, count]) => [reason, count - (before.refused[reason] ?? 0)]));
+  return {
+    streamsOpened,
+    healthzAnswers: latencies.length,
+    healthzFailures: failures,
+    healthzP50Ms: at(0.5),
+    healthzP99Ms: at(0.99),
+    maxStreamsSeen,
+    rssBeforeBytes: before.rss,
+    rssMaxBytes: rssMax,
+    rssGrowthBytes: rssMax - before.rss,
+    refused,
+  };
+}
