@@ -16,6 +16,7 @@ import { reportError } from "./remote.js";
 import { resetCommand } from "./reset.js";
 import { serveCommand } from "./serve.js";
 import { instancesCommand } from "./instances-import.js";
+import { importCommand } from "./import-gitpod.js";
 import { usageCommand } from "./usage.js";
 
 const program = new Command();
@@ -38,6 +39,7 @@ program.addCommand(accountCommand());
 program.addCommand(configCommand());
 program.addCommand(endpointsCommand());
 program.addCommand(eventsCommand());
+program.addCommand(importCommand());
 // More command groups register here, one line each.
 
 /** Parse errors throw instead of exiting, so that every failure leaves through reportError. */
