@@ -1,5 +1,5 @@
 // The Gitpod source: Tally in Gitpod mode reads workspace instances from Gitpod's database (MariaDB,
-// through a fault proxy) and books them exactly as a standalone Tally books the same instances
+// through a TCP forwarder that can be switched off) and books them exactly as a standalone Tally books the same instances
 // reported through the API. Both servers share one ManualClock.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
@@ -14,7 +14,7 @@ import { UsageReconciler } from "../src/services/usage-reconciler.js";
 import { rowsOf } from "../src/store/raw-result.js";
 import { readJobRun } from "../src/store/job-runs.js";
 import { createGitpodTestDatabase, gitpodTime, type GitpodTestDatabase } from "./support/gitpod-database.js";
-import { FaultProxy } from "./support/fault-proxy.js";
+import { TcpSwitch } from "./support/tcp-switch.js";
 import { instanceClient, ts, type InstanceClient } from "./support/instances.js";
 import { startTestTally, type TestTally } from "./support/test-tally.js";
 
@@ -74,7 +74,7 @@ async function balanceOf(t: TestTally, attributionId: string): Promise<{ balance
 describe("Gitpod source (Gitpod's database read by the ledger job and ReconcileUsage)", () => {
   const clock = new ManualClock(new Date("2026-01-15T12:00:00Z"));
   let gitpod: GitpodTestDatabase;
-  let proxy: FaultProxy;
+  let proxy: TcpSwitch;
   let g: TestTally;
   let s: TestTally;
   let sClient: InstanceClient;
@@ -82,7 +82,7 @@ describe("Gitpod source (Gitpod's database read by the ledger job and ReconcileU
 
   before(async () => {
     gitpod = await createGitpodTestDatabase();
-    proxy = await FaultProxy.start({ host: "127.0.0.1", port: 3306 });
+    proxy = await TcpSwitch.start({ host: "127.0.0.1", port: Number(new URL(gitpod.url).port || 3306) });
     const env = { TALLY_CREDITS_PER_MINUTE_BY_WORKSPACE_CLASS: JSON.stringify(prices) };
     g = await startTestTally({
       clock,
@@ -332,7 +332,7 @@ describe("Gitpod source (Gitpod's database read by the ledger job and ReconcileU
     const [early] = await inGitpod({ attributionId: team, workspaceClass: "g1-standard", startedTime: at(-10 * minute), stoppingTime: at(-2 * minute), stoppedTime: at(-2 * minute) });
     clock.advanceMs(minute);
     assert.ok((await g.tally.jobs.runOnce("ledger")).ran);
-    proxy.refuse();
+    await proxy.down();
     try {
       // While it is down, an instance stops.
       const [during] = await inGitpod({ attributionId: team, workspaceClass: "g1-standard", startedTime: at(-5 * minute), stoppingTime: at(5 * minute), stoppedTime: at(5 * minute) });
@@ -349,7 +349,7 @@ describe("Gitpod source (Gitpod's database read by the ledger job and ReconcileU
       const metrics = await (await fetch(`${g.tally.url}/metrics`)).text();
       assert.match(metrics, /^tally_gitpod_database_up 0$/m);
       assert.match(metrics, /^tally_job_runs_total\{job="ledger",outcome="failure"\} [1-9]/m);
-      proxy.heal();
+      await proxy.up();
       clock.advanceMs(10 * minute);
       const caughtUp = await g.tally.jobs.runOnce("ledger");
       assert.ok(caughtUp.ran && caughtUp.ok);
@@ -360,7 +360,7 @@ describe("Gitpod source (Gitpod's database read by the ledger job and ReconcileU
       const statusAfter = await readJobRun(g.tally.database.db, "ledger");
       assert.ok(statusAfter!.lastSuccessAt! > statusAfter!.lastFailureAt!);
     } finally {
-      proxy.heal();
+      await proxy.up();
     }
   });
 
@@ -385,7 +385,7 @@ describe("Gitpod source (Gitpod's database read by the ledger job and ReconcileU
       ...pool,
       query: async <T extends object>(statement: string, params?: Parameters<typeof pool.query>[1]) => {
         queries += 1;
-        if (queries === 5) proxy.refuse();
+        if (queries === 5) await proxy.down();
         return pool.query<T>(statement, params);
       },
     };
@@ -400,7 +400,7 @@ describe("Gitpod source (Gitpod's database read by the ledger job and ReconcileU
       await assert.rejects(reconciler.reconcile(at(-3 * hour), clock.now()), /Gitpod's database .* is unavailable/);
       const partial = await entriesOf(g, ids);
       assert.ok(partial.length > 0 && partial.length < ids.length, `booked ${partial.length} of ${ids.length} before the outage`);
-      proxy.heal();
+      await proxy.up();
       await reconciler.reconcile(at(-3 * hour), clock.now());
       const entries = await entriesOf(g, ids);
       assert.equal(entries.length, ids.length, "every instance booked once");
@@ -412,7 +412,7 @@ describe("Gitpod source (Gitpod's database read by the ledger job and ReconcileU
       assert.equal(team_.balance, team_.sum);
       assert.equal(team_.entries, ids.length);
     } finally {
-      proxy.heal();
+      await proxy.up();
       await pool.close();
     }
   });

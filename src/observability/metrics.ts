@@ -89,11 +89,8 @@ export class TallyMetrics {
     labelNames: ["callback"] as const,
     registers: [this.registry],
   });
-  private readonly gitpodDatabaseUp = new Gauge({
-    name: "tally_gitpod_database_up",
-    help: "1 when Gitpod's database (TALLY_GITPOD_DATABASE_URL) answered the last ping, else 0; absent in standalone mode",
-    registers: [this.registry],
-  });
+  /** Registered on first use (Gitpod mode only): a standalone Tally does not show it. */
+  private gitpodDatabaseUp: Gauge | undefined;
   readonly auditWriteFailures = new Counter({
     name: "tally_audit_write_failures_total",
     help: "Mutations whose audit row could not be written (the mutation itself was not undone)",
@@ -137,6 +134,11 @@ export class TallyMetrics {
 
   /** End of the window the ledger job last booked; the lag gauge is now minus this. */
   setGitpodDatabaseUp(up: boolean): void {
+    this.gitpodDatabaseUp ??= new Gauge({
+      name: "tally_gitpod_database_up",
+      help: "1 when Gitpod's database (TALLY_GITPOD_DATABASE_URL) answered the last ping, else 0; absent in standalone mode",
+      registers: [this.registry],
+    });
     this.gitpodDatabaseUp.set(up ? 1 : 0);
   }
 
