@@ -10,7 +10,7 @@ import { metricsRoute } from "./observability/metrics-route.js";
 import { accessInterceptor } from "./rpc/access-interceptor.js";
 import { auditInterceptor } from "./rpc/audit-interceptor.js";
 import { metricsInterceptor } from "./rpc/metrics-interceptor.js";
-import type { TallyConfig } from "./config.js";
+import { ConfigError, servingProblems, type TallyConfig } from "./config.js";
 import { dashboardRoute } from "./dashboard/dashboard-route.js";
 import { createLogger, type Logger } from "./logger.js";
 import { file_usage_v1_workspace_instance, WorkspaceInstanceService as WorkspaceInstanceServiceDesc } from "./gen/usage/v1/workspace_instance_pb.js";
@@ -68,6 +68,8 @@ export interface StartOptions {
 }
 
 export async function startTally(config: TallyConfig, options: StartOptions = {}): Promise<Tally> {
+  const problems = servingProblems(config);
+  if (problems.length > 0) throw new ConfigError(problems.join("\n"));
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config.logLevel);
   const database = await openDatabase({
@@ -101,15 +103,16 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
         },
         isServing: async () => !closing && (await databaseReachable()),
         ...buildEdge(config, db, clock, logger, metrics, billing),
-        services: [...buildServices(db, clock, usage.instances, billing), events.hosted],
+        services: [...buildServices(config, db, clock, usage.instances, billing), events.hosted],
       },
       config.port,
-      config.host,
+      config.listenHost,
     );
-    const url = `http://${config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host}:${front.port}`;
+    const host = config.listenHost;
+    const url = `http://${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host}:${front.port}`;
     billing.start();
     await events.start();
-    logger.info({ url, database: database.description }, "tally is serving");
+    logger.info({ url, database: database.description, accessControl: config.apiTokens ? "tokens" : "off" }, "tally is serving");
     if (config.jobsEnabled) jobs.start();
     return {
       port: front.port,
@@ -261,15 +264,25 @@ function buildEdge(config: TallyConfig, db: Database, clock: Clock, logger: Logg
   const httpRoutes: HttpRoute[] = [httpAccessGuard(config.apiTokens), metricsRoute(metrics), ...billing.httpRoutes, dashboardRoute({ logger })];
   // Outermost first: metrics see every outcome, the audit sees who was refused, access runs last.
   const interceptors = [metricsInterceptor(metrics), auditInterceptor({ db, clock, logger, metrics }), accessInterceptor(config.apiTokens)];
-  if (!config.apiTokens) logger.warn("access control is off: TALLY_API_TOKENS is not set, every caller may read and change everything");
+  if (!config.apiTokens) {
+    const where = config.host === undefined ? `listening on ${config.listenHost} only (set HOST to listen elsewhere)` : `listening on ${config.listenHost} (HOST)`;
+    logger.warn({ host: config.listenHost }, `access control is off (TALLY_AUTH=off): every caller may read and change everything; ${where}`);
+  }
   return { httpRoutes, interceptors };
 }
 
 /** The RPC services beside UsageService (which the server always hosts). */
-function buildServices(db: Database, clock: Clock, instances: WorkspaceInstanceService, billing: BillingModule): HostedService[] {
+function buildServices(config: TallyConfig, db: Database, clock: Clock, instances: WorkspaceInstanceService, billing: BillingModule): HostedService[] {
   return [
     hostedService(WorkspaceInstanceServiceDesc, workspaceInstanceServiceImpl(instances), file_usage_v1_workspace_instance),
-    hostedService(ReportServiceDesc, reportServiceImpl({ reports: new ReportService({ db, clock }) }), file_usage_v1_report),
+    hostedService(ReportServiceDesc, reportServiceImpl({
+        reports: new ReportService({
+          db,
+          clock,
+          defaultSpendingLimit: config.defaultSpendingLimit,
+          limitWarningPercent: config.limitWarningPercent,
+        }),
+      }), file_usage_v1_report),
     hostedService(AuditServiceDesc, auditServiceImpl({ db }), file_usage_v1_audit),
     ...billing.services,
   ];

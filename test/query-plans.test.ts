@@ -17,7 +17,7 @@ import { openDatabase, type Database } from "../src/store/database.js";
 import { applyInstanceUsage } from "../src/store/instance-usage.js";
 import { listUsage } from "../src/store/ledger.js";
 import { pgliteStartParams } from "../src/store/pglite-options.js";
-import { listCreditNotesAndInvoices, sumDailyUsage } from "../src/store/reports.js";
+import { listAccounts, listCreditNotesAndInvoices, sumDailyUsage } from "../src/store/reports.js";
 import * as schema from "../src/store/schema.js";
 import { inTransaction } from "../src/store/transactions.js";
 import { candidatePage, type CandidateStream } from "../src/store/workspace-instances.js";
@@ -128,6 +128,20 @@ describe("query plans without statistics", () => {
 
   it("credit notes and invoices come from their own index", async () => {
     assertPlans(await plansOf(() => listCreditNotesAndInvoices(db, { attributionId: team(0), perPage: 50, page: 1 })), ["usage_payments_idx"]);
+  });
+
+  it("the team list pages balances by primary key and looks up only the page's cost centers and blocks", async () => {
+    const options = { defaults: { forTeams: 0, forUsers: 500 }, warningPercent: 80 };
+    for (const page of [1, 5]) {
+      for (const descending of [false, true]) {
+        const query = { search: "", sortField: "attributionId" as const, descending, perPage: 50, page };
+        const plans = await plansOf(() => listAccounts(db, query, options));
+        // The count reads balances (one row per attribution id) whole; the page must not.
+        const paged = plans.filter((p) => p.nodes.some((n) => n["Node Type"] === "Limit"));
+        assert.equal(paged.length, 1);
+        assertPlans(paged, ["balances_pkey", "cost_centers_attribution_id_version_pk", "blocked_attributions_active_idx"]);
+      }
+    }
   });
 
   it("the reset job finds due cost centers by index", async () => {

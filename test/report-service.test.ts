@@ -167,10 +167,10 @@ describe("ReportService", () => {
         { attributionId: id, creditCents: 1n, effectiveTime: at("2026-01-11T00:00:00Z") },
         { attributionId: id, creditCents: 1n, effectiveTime: at("2026-01-12T00:00:00Z") },
       ]);
-      const small = new ReportServiceImpl({ db: t.tally.database.db, clock: t.clock, dailyUsageRowsMax: 2 });
+      const small = new ReportServiceImpl({ db: t.tally.database.db, clock: t.clock, dailyUsageRowsMax: 2, defaultSpendingLimit: { forTeams: 0, forUsers: 500 } });
       const input = { attributionId: id, from: undefined, to: undefined, userId: "" };
       await assert.rejects(small.dailyUsage(input), (e: unknown) => e instanceof TallyError && e.code === "ResourceExhausted" && /more than 2 rows/.test(e.message));
-      const enough = new ReportServiceImpl({ db: t.tally.database.db, clock: t.clock, dailyUsageRowsMax: 3 });
+      const enough = new ReportServiceImpl({ db: t.tally.database.db, clock: t.clock, dailyUsageRowsMax: 3, defaultSpendingLimit: { forTeams: 0, forUsers: 500 } });
       assert.equal((await enough.dailyUsage(input)).rows.length, 3);
     });
 

@@ -43,6 +43,7 @@ export const procedureAccess: Readonly<Record<string, Exclude<Access, "open">>> 
   "usage.v1.ReportService/ListCostCenterVersions": "read",
   "usage.v1.ReportService/ListCreditNotesAndInvoices": "read",
   "usage.v1.ReportService/ListDailyUsage": "read",
+  "usage.v1.ReportService/ListAccounts": "read",
 
   "usage.v1.AuditService/ListAuditEntries": "read",
 

@@ -1,5 +1,6 @@
-// ReportService: validation and defaults of its queries (pages, daily usage).
-import { parseAttributionId, parseOptionalUserId } from "./attribution-id.js";
+// ReportService: validation and defaults of its queries (pages, daily usage, the team list).
+import { attributionIdLengthMax, parseAttributionId, parseOptionalUserId } from "./attribution-id.js";
+import type { LimitLevel } from "./limit-threshold.js";
 import { invalidArgument } from "./tally-error.js";
 import { listUsagePageSizeDefault, listUsagePageSizeMax, listUsageRangeDaysMax } from "./usage-query.js";
 
@@ -63,4 +64,37 @@ export function parseDailyUsageQuery(
     throw invalidArgument(`time range ${from.toISOString()} .. ${to.toISOString()} is longer than ${dailyUsageRangeDaysMax} days`);
   }
   return { attributionId: attribution.text, from, to, userId };
+}
+
+// --- the team list (ListAccounts) ---
+
+export type AccountSortField = "attributionId" | "balance" | "spendingLimit" | "status" | "lastActivity";
+export type AccountStatus = "ok" | "warning" | "reached" | "blocked";
+/** Longer searches cannot match: an attribution id is at most this long. */
+export const accountSearchLengthMax = attributionIdLengthMax;
+
+export interface AccountListQuery extends Page {
+  /** Lower-cased; "" for all. */
+  readonly search: string;
+  readonly sortField: AccountSortField;
+  readonly descending: boolean;
+}
+
+export function parseAccountListQuery(input: {
+  search: string;
+  sortField: AccountSortField;
+  descending: boolean;
+  perPage: bigint;
+  page: bigint;
+}): AccountListQuery {
+  const search = input.search.trim().toLowerCase();
+  if (search.length > accountSearchLengthMax) {
+    throw invalidArgument(`search is ${search.length} characters long; an attribution id has at most ${accountSearchLengthMax}`);
+  }
+  return { search, sortField: input.sortField, descending: input.descending, ...parsePage(input.perPage, input.page) };
+}
+
+/** ok < warning < reached < blocked: a block wins whatever the balance. */
+export function accountStatus(blocked: boolean, level: LimitLevel): AccountStatus {
+  return blocked ? "blocked" : level;
 }

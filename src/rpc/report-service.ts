@@ -2,9 +2,13 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { LedgerEntry as Entry } from "../domain/ledger-entry.js";
-import type { PagedQuery } from "../domain/report-query.js";
+import type { Page } from "../domain/report-query.js";
 import { totalPages } from "../domain/usage-query.js";
+import type { AccountSortField, AccountStatus } from "../domain/report-query.js";
 import {
+  AccountSortField as WireSortField,
+  AccountSummary_Status,
+  AccountSummarySchema,
   CostCenterVersionSchema,
   DailyUsageSchema,
   LedgerEntry_Kind,
@@ -12,7 +16,7 @@ import {
   ReportService as ReportServiceDesc,
   type LedgerEntry,
 } from "../gen/usage/v1/report_pb.js";
-import { PaginatedResponseSchema, type PaginatedResponse } from "../gen/usage/v1/usage_pb.js";
+import { CostCenter_BillingStrategy, PaginatedResponseSchema, type PaginatedResponse } from "../gen/usage/v1/usage_pb.js";
 import type { ReportService } from "../services/report-service.js";
 import { costCenterToWire, dateFromTimestamp, timestamp } from "./convert.js";
 
@@ -22,6 +26,31 @@ export interface ReportServiceHandlerDeps {
 
 export function reportServiceImpl(deps: ReportServiceHandlerDeps): ServiceImpl<typeof ReportServiceDesc> {
   return {
+    async listAccounts(request) {
+      const { query, page } = await deps.reports.accounts({
+        search: request.search,
+        sortField: sortFieldOf(request.sortField),
+        descending: request.descending,
+        perPage: request.pagination?.perPage ?? 0n,
+        page: request.pagination?.page ?? 0n,
+      });
+      return {
+        accounts: page.items.map((account) =>
+          create(AccountSummarySchema, {
+            attributionId: account.attributionId,
+            balanceCreditCents: account.balanceCents,
+            spendingLimit: account.spendingLimitCredits,
+            billingStrategy: account.billingStrategy === "stripe" ? CostCenter_BillingStrategy.STRIPE : CostCenter_BillingStrategy.OTHER,
+            hasCostCenter: account.hasCostCenter,
+            status: statusToWire[account.status],
+            lastActivityTime: timestamp(account.lastActivity),
+          }),
+        ),
+        pagination: paginationToWire(query, page.total),
+        limitWarningPercent: deps.reports.limitWarningPercent,
+      };
+    },
+
     async listCostCenterVersions(request) {
       const { query, page } = await deps.reports.costCenterVersions({
         attributionId: request.attributionId,
@@ -73,7 +102,7 @@ export function reportServiceImpl(deps: ReportServiceHandlerDeps): ServiceImpl<t
   };
 }
 
-function paginationToWire(query: PagedQuery, total: number): PaginatedResponse {
+function paginationToWire(query: Page, total: number): PaginatedResponse {
   return create(PaginatedResponseSchema, {
     perPage: BigInt(query.perPage),
     page: BigInt(query.page),
@@ -99,4 +128,27 @@ function ledgerEntryToWire(entry: Entry): LedgerEntry {
     draft: entry.draft,
     metadata: JSON.stringify(entry.metadata),
   });
+}
+
+const statusToWire: Record<AccountStatus, AccountSummary_Status> = {
+  ok: AccountSummary_Status.OK,
+  warning: AccountSummary_Status.WARNING,
+  reached: AccountSummary_Status.REACHED,
+  blocked: AccountSummary_Status.BLOCKED,
+};
+
+/** Unknown values (a newer client) sort by attribution id, as UNSPECIFIED does. */
+function sortFieldOf(field: WireSortField): AccountSortField {
+  switch (field) {
+    case WireSortField.BALANCE:
+      return "balance";
+    case WireSortField.SPENDING_LIMIT:
+      return "spendingLimit";
+    case WireSortField.STATUS:
+      return "status";
+    case WireSortField.LAST_ACTIVITY:
+      return "lastActivity";
+    default:
+      return "attributionId";
+  }
 }

@@ -12,6 +12,7 @@ import {
 } from "../gen/usage/v1/usage_pb.js";
 import type { CostCenterService } from "../services/cost-center-service.js";
 import type { LedgerService } from "../services/ledger-service.js";
+import { auditCreatedByRead } from "./audit-interceptor.js";
 import { idempotencyClaimOf } from "./idempotency.js";
 import { billingStrategyFromWire, costCenterToWire, dateFromTimestamp, durationFromMs, usageToWire } from "./convert.js";
 
@@ -25,8 +26,9 @@ export interface UsageServiceDeps {
 
 export function usageServiceImpl(deps: UsageServiceDeps): ServiceImpl<typeof UsageService> {
   return {
-    async getCostCenter(request) {
-      return { costCenter: costCenterToWire(await deps.costCenters.get(request.attributionId)) };
+    async getCostCenter(request, context) {
+      const onCreated = auditCreatedByRead(`${UsageService.typeName}/${UsageService.method.getCostCenter.name}`, context.values);
+      return { costCenter: costCenterToWire(await deps.costCenters.get(request.attributionId, onCreated)) };
     },
 
     async setCostCenter(request, context) {

@@ -21,7 +21,7 @@ export interface TallyProcess {
  */
 export async function spawnTally(env: Record<string, string>, startTimeoutMs = 30_000, entry = tallyBin): Promise<TallyProcess> {
   const child = spawn(process.execPath, [entry, "serve"], {
-    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", ...env },
+    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", ...(env.TALLY_API_TOKENS === undefined ? { TALLY_AUTH: "off" } : {}), ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const logs: string[] = [];

@@ -9,7 +9,7 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { CostCenter, PaginatedRequest, PaginatedResponse } from "./usage_pb.js";
+import type { CostCenter, CostCenter_BillingStrategy, PaginatedRequest, PaginatedResponse } from "./usage_pb.js";
 import { file_usage_v1_usage } from "./usage_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file usage/v1/report.proto.
  */
 export const file_usage_v1_report: GenFile = /*@__PURE__*/
-  fileDesc("ChV1c2FnZS92MS9yZXBvcnQucHJvdG8SCHVzYWdlLnYxImcKHUxpc3RDb3N0Q2VudGVyVmVyc2lvbnNSZXF1ZXN0EhYKDmF0dHJpYnV0aW9uX2lkGAEgASgJEi4KCnBhZ2luYXRpb24YAiABKAsyGi51c2FnZS52MS5QYWdpbmF0ZWRSZXF1ZXN0IoABCh5MaXN0Q29zdENlbnRlclZlcnNpb25zUmVzcG9uc2USLQoIdmVyc2lvbnMYASADKAsyGy51c2FnZS52MS5Db3N0Q2VudGVyVmVyc2lvbhIvCgpwYWdpbmF0aW9uGAIgASgLMhsudXNhZ2UudjEuUGFnaW5hdGVkUmVzcG9uc2UigQEKEUNvc3RDZW50ZXJWZXJzaW9uEg8KB3ZlcnNpb24YASABKAUSKQoLY29zdF9jZW50ZXIYAiABKAsyFC51c2FnZS52MS5Db3N0Q2VudGVyEjAKDGNyZWF0ZWRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiawohTGlzdENyZWRpdE5vdGVzQW5kSW52b2ljZXNSZXF1ZXN0EhYKDmF0dHJpYnV0aW9uX2lkGAEgASgJEi4KCnBhZ2luYXRpb24YAiABKAsyGi51c2FnZS52MS5QYWdpbmF0ZWRSZXF1ZXN0In0KIkxpc3RDcmVkaXROb3Rlc0FuZEludm9pY2VzUmVzcG9uc2USJgoHZW50cmllcxgBIAMoCzIVLnVzYWdlLnYxLkxlZGdlckVudHJ5Ei8KCnBhZ2luYXRpb24YAiABKAsyGy51c2FnZS52MS5QYWdpbmF0ZWRSZXNwb25zZSK+AgoLTGVkZ2VyRW50cnkSCgoCaWQYASABKAkSFgoOYXR0cmlidXRpb25faWQYAiABKAkSKAoEa2luZBgDIAEoDjIaLnVzYWdlLnYxLkxlZGdlckVudHJ5LktpbmQSEwoLZGVzY3JpcHRpb24YBCABKAkSFAoMY3JlZGl0X2NlbnRzGAUgASgDEjIKDmVmZmVjdGl2ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVkcmFmdBgHIAEoCBIQCghtZXRhZGF0YRgIIAEoCSJhCgRLaW5kEhQKEEtJTkRfVU5TUEVDSUZJRUQQABIbChdLSU5EX1dPUktTUEFDRV9JTlNUQU5DRRABEhAKDEtJTkRfSU5WT0lDRRACEhQKEEtJTkRfQ1JFRElUX05PVEUQAyKSAQoVTGlzdERhaWx5VXNhZ2VSZXF1ZXN0EhYKDmF0dHJpYnV0aW9uX2lkGAEgASgJEigKBGZyb20YAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKAnRvGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgd1c2VyX2lkGAQgASgJIqQBChZMaXN0RGFpbHlVc2FnZVJlc3BvbnNlEiIKBGRheXMYASADKAsyFC51c2FnZS52MS5EYWlseVVzYWdlEhQKDGNyZWRpdF9jZW50cxgCIAEoAxIoCgRmcm9tGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgJ0bxgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAidQoKRGFpbHlVc2FnZRInCgNkYXkYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD3dvcmtzcGFjZV9jbGFzcxgCIAEoCRIUCgxjcmVkaXRfY2VudHMYAyABKAMSDwoHZW50cmllcxgEIAEoAzLQAgoNUmVwb3J0U2VydmljZRJtChZMaXN0Q29zdENlbnRlclZlcnNpb25zEicudXNhZ2UudjEuTGlzdENvc3RDZW50ZXJWZXJzaW9uc1JlcXVlc3QaKC51c2FnZS52MS5MaXN0Q29zdENlbnRlclZlcnNpb25zUmVzcG9uc2UiABJ5ChpMaXN0Q3JlZGl0Tm90ZXNBbmRJbnZvaWNlcxIrLnVzYWdlLnYxLkxpc3RDcmVkaXROb3Rlc0FuZEludm9pY2VzUmVxdWVzdBosLnVzYWdlLnYxLkxpc3RDcmVkaXROb3Rlc0FuZEludm9pY2VzUmVzcG9uc2UiABJVCg5MaXN0RGFpbHlVc2FnZRIfLnVzYWdlLnYxLkxpc3REYWlseVVzYWdlUmVxdWVzdBogLnVzYWdlLnYxLkxpc3REYWlseVVzYWdlUmVzcG9uc2UiAGIGcHJvdG8z", [file_google_protobuf_timestamp, file_usage_v1_usage]);
+  fileDesc("ChV1c2FnZS92MS9yZXBvcnQucHJvdG8SCHVzYWdlLnYxImcKHUxpc3RDb3N0Q2VudGVyVmVyc2lvbnNSZXF1ZXN0EhYKDmF0dHJpYnV0aW9uX2lkGAEgASgJEi4KCnBhZ2luYXRpb24YAiABKAsyGi51c2FnZS52MS5QYWdpbmF0ZWRSZXF1ZXN0IoABCh5MaXN0Q29zdENlbnRlclZlcnNpb25zUmVzcG9uc2USLQoIdmVyc2lvbnMYASADKAsyGy51c2FnZS52MS5Db3N0Q2VudGVyVmVyc2lvbhIvCgpwYWdpbmF0aW9uGAIgASgLMhsudXNhZ2UudjEuUGFnaW5hdGVkUmVzcG9uc2UigQEKEUNvc3RDZW50ZXJWZXJzaW9uEg8KB3ZlcnNpb24YASABKAUSKQoLY29zdF9jZW50ZXIYAiABKAsyFC51c2FnZS52MS5Db3N0Q2VudGVyEjAKDGNyZWF0ZWRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiawohTGlzdENyZWRpdE5vdGVzQW5kSW52b2ljZXNSZXF1ZXN0EhYKDmF0dHJpYnV0aW9uX2lkGAEgASgJEi4KCnBhZ2luYXRpb24YAiABKAsyGi51c2FnZS52MS5QYWdpbmF0ZWRSZXF1ZXN0In0KIkxpc3RDcmVkaXROb3Rlc0FuZEludm9pY2VzUmVzcG9uc2USJgoHZW50cmllcxgBIAMoCzIVLnVzYWdlLnYxLkxlZGdlckVudHJ5Ei8KCnBhZ2luYXRpb24YAiABKAsyGy51c2FnZS52MS5QYWdpbmF0ZWRSZXNwb25zZSK+AgoLTGVkZ2VyRW50cnkSCgoCaWQYASABKAkSFgoOYXR0cmlidXRpb25faWQYAiABKAkSKAoEa2luZBgDIAEoDjIaLnVzYWdlLnYxLkxlZGdlckVudHJ5LktpbmQSEwoLZGVzY3JpcHRpb24YBCABKAkSFAoMY3JlZGl0X2NlbnRzGAUgASgDEjIKDmVmZmVjdGl2ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVkcmFmdBgHIAEoCBIQCghtZXRhZGF0YRgIIAEoCSJhCgRLaW5kEhQKEEtJTkRfVU5TUEVDSUZJRUQQABIbChdLSU5EX1dPUktTUEFDRV9JTlNUQU5DRRABEhAKDEtJTkRfSU5WT0lDRRACEhQKEEtJTkRfQ1JFRElUX05PVEUQAyKSAQoVTGlzdERhaWx5VXNhZ2VSZXF1ZXN0EhYKDmF0dHJpYnV0aW9uX2lkGAEgASgJEigKBGZyb20YAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKAnRvGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgd1c2VyX2lkGAQgASgJIqQBChZMaXN0RGFpbHlVc2FnZVJlc3BvbnNlEiIKBGRheXMYASADKAsyFC51c2FnZS52MS5EYWlseVVzYWdlEhQKDGNyZWRpdF9jZW50cxgCIAEoAxIoCgRmcm9tGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgJ0bxgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAidQoKRGFpbHlVc2FnZRInCgNkYXkYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD3dvcmtzcGFjZV9jbGFzcxgCIAEoCRIUCgxjcmVkaXRfY2VudHMYAyABKAMSDwoHZW50cmllcxgEIAEoAyKZAQoTTGlzdEFjY291bnRzUmVxdWVzdBIOCgZzZWFyY2gYASABKAkSLgoKc29ydF9maWVsZBgCIAEoDjIaLnVzYWdlLnYxLkFjY291bnRTb3J0RmllbGQSEgoKZGVzY2VuZGluZxgDIAEoCBIuCgpwYWdpbmF0aW9uGAQgASgLMhoudXNhZ2UudjEuUGFnaW5hdGVkUmVxdWVzdCKSAQoUTGlzdEFjY291bnRzUmVzcG9uc2USKgoIYWNjb3VudHMYASADKAsyGC51c2FnZS52MS5BY2NvdW50U3VtbWFyeRIvCgpwYWdpbmF0aW9uGAIgASgLMhsudXNhZ2UudjEuUGFnaW5hdGVkUmVzcG9uc2USHQoVbGltaXRfd2FybmluZ19wZXJjZW50GAMgASgFIo0DCg5BY2NvdW50U3VtbWFyeRIWCg5hdHRyaWJ1dGlvbl9pZBgBIAEoCRIcChRiYWxhbmNlX2NyZWRpdF9jZW50cxgCIAEoAxIWCg5zcGVuZGluZ19saW1pdBgDIAEoBRI+ChBiaWxsaW5nX3N0cmF0ZWd5GAQgASgOMiQudXNhZ2UudjEuQ29zdENlbnRlci5CaWxsaW5nU3RyYXRlZ3kSFwoPaGFzX2Nvc3RfY2VudGVyGAUgASgIEi8KBnN0YXR1cxgGIAEoDjIfLnVzYWdlLnYxLkFjY291bnRTdW1tYXJ5LlN0YXR1cxI2ChJsYXN0X2FjdGl2aXR5X3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImsKBlN0YXR1cxIWChJTVEFUVVNfVU5TUEVDSUZJRUQQABINCglTVEFUVVNfT0sQARISCg5TVEFUVVNfV0FSTklORxACEhIKDlNUQVRVU19SRUFDSEVEEAMSEgoOU1RBVFVTX0JMT0NLRUQQBCrpAQoQQWNjb3VudFNvcnRGaWVsZBIiCh5BQ0NPVU5UX1NPUlRfRklFTERfVU5TUEVDSUZJRUQQABIlCiFBQ0NPVU5UX1NPUlRfRklFTERfQVRUUklCVVRJT05fSUQQARIeChpBQ0NPVU5UX1NPUlRfRklFTERfQkFMQU5DRRACEiUKIUFDQ09VTlRfU09SVF9GSUVMRF9TUEVORElOR19MSU1JVBADEh0KGUFDQ09VTlRfU09SVF9GSUVMRF9TVEFUVVMQBBIkCiBBQ0NPVU5UX1NPUlRfRklFTERfTEFTVF9BQ1RJVklUWRAFMqEDCg1SZXBvcnRTZXJ2aWNlEm0KFkxpc3RDb3N0Q2VudGVyVmVyc2lvbnMSJy51c2FnZS52MS5MaXN0Q29zdENlbnRlclZlcnNpb25zUmVxdWVzdBooLnVzYWdlLnYxLkxpc3RDb3N0Q2VudGVyVmVyc2lvbnNSZXNwb25zZSIAEnkKGkxpc3RDcmVkaXROb3Rlc0FuZEludm9pY2VzEisudXNhZ2UudjEuTGlzdENyZWRpdE5vdGVzQW5kSW52b2ljZXNSZXF1ZXN0GiwudXNhZ2UudjEuTGlzdENyZWRpdE5vdGVzQW5kSW52b2ljZXNSZXNwb25zZSIAElUKDkxpc3REYWlseVVzYWdlEh8udXNhZ2UudjEuTGlzdERhaWx5VXNhZ2VSZXF1ZXN0GiAudXNhZ2UudjEuTGlzdERhaWx5VXNhZ2VSZXNwb25zZSIAEk8KDExpc3RBY2NvdW50cxIdLnVzYWdlLnYxLkxpc3RBY2NvdW50c1JlcXVlc3QaHi51c2FnZS52MS5MaXN0QWNjb3VudHNSZXNwb25zZSIAYgZwcm90bzM", [file_google_protobuf_timestamp, file_usage_v1_usage]);
 
 /**
  * @generated from message usage.v1.ListCostCenterVersionsRequest
@@ -342,6 +342,219 @@ export const DailyUsageSchema: GenMessage<DailyUsage> = /*@__PURE__*/
   messageDesc(file_usage_v1_report, 8);
 
 /**
+ * @generated from message usage.v1.ListAccountsRequest
+ */
+export type ListAccountsRequest = Message<"usage.v1.ListAccountsRequest"> & {
+  /**
+   * Only attribution ids that contain this text (case-insensitive), e.g. part of a team's UUID; empty for all.
+   *
+   * @generated from field: string search = 1;
+   */
+  search: string;
+
+  /**
+   * @generated from field: usage.v1.AccountSortField sort_field = 2;
+   */
+  sortField: AccountSortField;
+
+  /**
+   * Largest (or last) first. Ties are broken by attribution id, ascending.
+   *
+   * @generated from field: bool descending = 3;
+   */
+  descending: boolean;
+
+  /**
+   * per_page 0 means 50, at most 1000; page 0 or 1 is the first page.
+   *
+   * @generated from field: usage.v1.PaginatedRequest pagination = 4;
+   */
+  pagination?: PaginatedRequest | undefined;
+};
+
+/**
+ * Describes the message usage.v1.ListAccountsRequest.
+ * Use `create(ListAccountsRequestSchema)` to create a new message.
+ */
+export const ListAccountsRequestSchema: GenMessage<ListAccountsRequest> = /*@__PURE__*/
+  messageDesc(file_usage_v1_report, 9);
+
+/**
+ * @generated from message usage.v1.ListAccountsResponse
+ */
+export type ListAccountsResponse = Message<"usage.v1.ListAccountsResponse"> & {
+  /**
+   * @generated from field: repeated usage.v1.AccountSummary accounts = 1;
+   */
+  accounts: AccountSummary[];
+
+  /**
+   * @generated from field: usage.v1.PaginatedResponse pagination = 2;
+   */
+  pagination?: PaginatedResponse | undefined;
+
+  /**
+   * The configured limitWarningPercent: status WARNING is above this % of the spending limit.
+   *
+   * @generated from field: int32 limit_warning_percent = 3;
+   */
+  limitWarningPercent: number;
+};
+
+/**
+ * Describes the message usage.v1.ListAccountsResponse.
+ * Use `create(ListAccountsResponseSchema)` to create a new message.
+ */
+export const ListAccountsResponseSchema: GenMessage<ListAccountsResponse> = /*@__PURE__*/
+  messageDesc(file_usage_v1_report, 10);
+
+/**
+ * @generated from message usage.v1.AccountSummary
+ */
+export type AccountSummary = Message<"usage.v1.AccountSummary"> & {
+  /**
+   * @generated from field: string attribution_id = 1;
+   */
+  attributionId: string;
+
+  /**
+   * Exact balance in credit cents (1 credit = 100 credit cents), as GetBalance: used and not yet paid for.
+   *
+   * @generated from field: int64 balance_credit_cents = 2;
+   */
+  balanceCreditCents: bigint;
+
+  /**
+   * The current cost center's spending limit in credits; the default for its kind when it has none yet.
+   *
+   * @generated from field: int32 spending_limit = 3;
+   */
+  spendingLimit: number;
+
+  /**
+   * The current cost center's strategy; OTHER (the default) when it has none yet.
+   *
+   * @generated from field: usage.v1.CostCenter.BillingStrategy billing_strategy = 4;
+   */
+  billingStrategy: CostCenter_BillingStrategy;
+
+  /**
+   * False when no cost center is stored yet: spending_limit and billing_strategy are the defaults.
+   *
+   * @generated from field: bool has_cost_center = 5;
+   */
+  hasCostCenter: boolean;
+
+  /**
+   * @generated from field: usage.v1.AccountSummary.Status status = 6;
+   */
+  status: AccountSummary_Status;
+
+  /**
+   * When its balance last changed (or it was first seen).
+   *
+   * @generated from field: google.protobuf.Timestamp last_activity_time = 7;
+   */
+  lastActivityTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message usage.v1.AccountSummary.
+ * Use `create(AccountSummarySchema)` to create a new message.
+ */
+export const AccountSummarySchema: GenMessage<AccountSummary> = /*@__PURE__*/
+  messageDesc(file_usage_v1_report, 11);
+
+/**
+ * @generated from enum usage.v1.AccountSummary.Status
+ */
+export enum AccountSummary_Status {
+  /**
+   * @generated from enum value: STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Below limit_warning_percent of the spending limit.
+   *
+   * @generated from enum value: STATUS_OK = 1;
+   */
+  OK = 1,
+
+  /**
+   * Above limit_warning_percent of the spending limit, below the limit.
+   *
+   * @generated from enum value: STATUS_WARNING = 2;
+   */
+  WARNING = 2,
+
+  /**
+   * At or above the spending limit (a limit of 0 is reached at a balance of 0).
+   *
+   * @generated from enum value: STATUS_REACHED = 3;
+   */
+  REACHED = 3,
+
+  /**
+   * At least one active block (e.g. after a charge dispute), whatever the balance.
+   *
+   * @generated from enum value: STATUS_BLOCKED = 4;
+   */
+  BLOCKED = 4,
+}
+
+/**
+ * Describes the enum usage.v1.AccountSummary.Status.
+ */
+export const AccountSummary_StatusSchema: GenEnum<AccountSummary_Status> = /*@__PURE__*/
+  enumDesc(file_usage_v1_report, 11, 0);
+
+/**
+ * @generated from enum usage.v1.AccountSortField
+ */
+export enum AccountSortField {
+  /**
+   * By attribution id.
+   *
+   * @generated from enum value: ACCOUNT_SORT_FIELD_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: ACCOUNT_SORT_FIELD_ATTRIBUTION_ID = 1;
+   */
+  ATTRIBUTION_ID = 1,
+
+  /**
+   * @generated from enum value: ACCOUNT_SORT_FIELD_BALANCE = 2;
+   */
+  BALANCE = 2,
+
+  /**
+   * @generated from enum value: ACCOUNT_SORT_FIELD_SPENDING_LIMIT = 3;
+   */
+  SPENDING_LIMIT = 3,
+
+  /**
+   * ok < warning < reached < blocked.
+   *
+   * @generated from enum value: ACCOUNT_SORT_FIELD_STATUS = 4;
+   */
+  STATUS = 4,
+
+  /**
+   * @generated from enum value: ACCOUNT_SORT_FIELD_LAST_ACTIVITY = 5;
+   */
+  LAST_ACTIVITY = 5,
+}
+
+/**
+ * Describes the enum usage.v1.AccountSortField.
+ */
+export const AccountSortFieldSchema: GenEnum<AccountSortField> = /*@__PURE__*/
+  enumDesc(file_usage_v1_report, 0);
+
+/**
  * @generated from service usage.v1.ReportService
  */
 export const ReportService: GenService<{
@@ -376,6 +589,19 @@ export const ReportService: GenService<{
     methodKind: "unary";
     input: typeof ListDailyUsageRequestSchema;
     output: typeof ListDailyUsageResponseSchema;
+  },
+  /**
+   * ListAccounts lists the attribution ids Tally knows (every one with a ledger entry, a cost
+   * center or a block) with balance, spending limit, status and last activity: searched, sorted
+   * and paged here, for the dashboard's team list. Events and their deliveries are listed by
+   * EventService.ListEvents.
+   *
+   * @generated from rpc usage.v1.ReportService.ListAccounts
+   */
+  listAccounts: {
+    methodKind: "unary";
+    input: typeof ListAccountsRequestSchema;
+    output: typeof ListAccountsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_usage_v1_report, 0);
