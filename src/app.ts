@@ -83,8 +83,8 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
     const db = database.db;
     const events = buildEvents({ config, db, clock, logger });
     const usage = buildUsage(config, database, clock, events);
-    const billing = buildBilling({ config, db, clock, logger, costCenters: usage.costCenters, balances: usage.balances, events: events.recorder });
     const metrics = new TallyMetrics(clock, logger);
+    const billing = buildBilling({ config, db, clock, logger, costCenters: usage.costCenters, balances: usage.balances, events: events.recorder, metrics });
     const jobs = buildJobs(config, database, clock, logger, usage, billing, metrics);
     feedMetrics(metrics, jobs, billing);
     metrics.onScrape("event-deliveries", async () => {

@@ -55,7 +55,15 @@ export function rpcHandler(deps: ServerDeps) {
   const extra = deps.services ?? [];
   const extraNames = extra.map((hosted) => hosted.service.typeName);
   const hosted = [UsageService.typeName, ...extraNames, Health.typeName, reflectionV1.ServerReflection.typeName, reflectionV1alpha.ServerReflection.typeName];
-  const files: DescFile[] = [file_usage_v1_usage, file_usage_v1_billing, file_health_v1_health];
+  // Reflection describes every service it lists, itself and health included (generic tools such as
+  // `buf curl --list-methods` resolve each listed name to its file).
+  const files: DescFile[] = [
+    file_usage_v1_usage,
+    file_usage_v1_billing,
+    file_health_v1_health,
+    reflectionV1.file_grpc_reflection_v1_reflection,
+    reflectionV1alpha.file_grpc_reflection_v1alpha_reflection,
+  ];
   for (const { file } of extra) if (!files.some((known) => known.name === file.name)) files.push(file);
   const reflection = createReflection(files, hosted);
   const healthNames = [...new Set([UsageService.typeName, BillingService.typeName, ...extraNames])];

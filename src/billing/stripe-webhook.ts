@@ -11,8 +11,22 @@ import { insertInboxEvent } from "../store/webhook-inbox.js";
 export const stripeWebhookPath = "/webhooks/stripe";
 /** Stripe's events are a few KiB; anything near this is not from Stripe. */
 export const webhookBodyBytesMax = 1024 * 1024;
-/** Signatures older than this are refused (replays), as Stripe recommends. */
+/**
+ * Signatures older than this are refused (replays), as Stripe recommends; so are signatures dated
+ * more than this in the future (the SDK only checks the age: a future timestamp would make a
+ * captured request replayable until then).
+ */
 export const webhookToleranceSeconds = 300;
+
+/** The `t=` of a Stripe-Signature header as the SDK reads it (the last one, parseInt); NaN without one. */
+export function signatureTimestampSeconds(header: string): number {
+  let timestamp = Number.NaN;
+  for (const item of header.split(",")) {
+    const [key, value] = item.split("=");
+    if (key === "t") timestamp = Number.parseInt(value ?? "", 10);
+  }
+  return timestamp;
+}
 
 /** The event types Tally acts on; every other type is acknowledged and recorded as ignored. */
 export const handledEventTypes = new Set([
@@ -85,6 +99,10 @@ export function stripeWebhookRoute(deps: StripeWebhookRouteDeps): HttpRoute {
     try {
       const now = deps.clock.now().getTime();
       event = Stripe.webhooks.constructEvent(body, signature, deps.webhookSecret, webhookToleranceSeconds, undefined, now) as unknown as StripeWebhookEvent;
+      const aheadSeconds = signatureTimestampSeconds(signature) - Math.floor(now / 1000);
+      if (!(aheadSeconds <= webhookToleranceSeconds)) {
+        throw new Error(`Timestamp outside the tolerance zone: signed ${aheadSeconds} s in the future`);
+      }
     } catch (error) {
       deps.logger.warn({ err: String(error) }, "refused a Stripe webhook: signature verification failed");
       sendJson(response, 400, { error: "signature verification failed" });

@@ -6,6 +6,7 @@ import { creditNoteCreditsMax } from "../domain/credit-note.js";
 import { UsageService } from "../gen/usage/v1/usage_pb.js";
 import { parseWholeNumber } from "./arguments.js";
 import { write } from "./output.js";
+import { creditListCommand } from "./credit-list.js";
 import { callMutation, clientFor, UsageError, withMutationOptions, type MutationOptions } from "./remote.js";
 
 type CreditOptions = MutationOptions & { reason: string; user?: string };
@@ -43,5 +44,9 @@ export function creditCommand(): Command {
     "take credits back: a credit note of -CREDITS raises the balance of an attribution id by CREDITS, with the reason on record",
     "why the credits are taken back",
   );
-  return new Command("credit").description("credit notes (add) and debits (subtract)").addCommand(add).addCommand(subtract);
+  return new Command("credit")
+    .description("credit notes: add, subtract (a debit), ls")
+    .addCommand(add)
+    .addCommand(subtract)
+    .addCommand(creditListCommand());
 }
