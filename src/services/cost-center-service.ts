@@ -102,7 +102,9 @@ export class CostCenterService {
     const spendingLimitCredits = validateSpendingLimit(request.spendingLimitCredits, "cost_center.spending_limit");
     if (request.billingStrategy === "stripe" && !this.deps.stripeEnabled) {
       throw failedPrecondition(
-        "billing is not configured: a cost center billed by Stripe would never be invoiced or reset; set STRIPE_SECRET_KEY first",
+        "billing is not configured: a cost center billed by Stripe would never be invoiced or reset; set STRIPE_SECRET_KEY first. " +
+          "Note that STRIPE is the contract's zero value: an omitted billingStrategy means STRIPE. " +
+          'For a cost center Tally does not bill, send billingStrategy "BILLING_STRATEGY_OTHER" (1)',
       );
     }
     const now = this.deps.clock.now();
