@@ -96,8 +96,8 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
       : undefined;
     const events = buildEvents({ config, db, clock, logger });
     const usage = buildUsage(config, database, clock, events, gitpod);
-    const billing = buildBilling({ config, db, clock, logger, costCenters: usage.costCenters, balances: usage.balances, events: events.recorder });
     const metrics = new TallyMetrics(clock, logger);
+    const billing = buildBilling({ config, db, clock, logger, costCenters: usage.costCenters, balances: usage.balances, events: events.recorder, metrics });
     const jobs = buildJobs(config, database, clock, logger, usage, billing, metrics);
     feedMetrics(metrics, jobs, billing);
     metrics.onScrape("event-deliveries", async () => {

@@ -91,6 +91,12 @@ export class TallyMetrics {
   });
   /** Registered on first use (Gitpod mode only): a standalone Tally does not show it. */
   private gitpodDatabaseUp: Gauge | undefined;
+  private readonly stripeErrors = new Counter({
+    name: "tally_stripe_errors_total",
+    help: "Failed Stripe calls by kind (unrecognized_url: a wrong STRIPE_API_BASE; resource_missing is not counted)",
+    labelNames: ["kind"] as const,
+    registers: [this.registry],
+  });
   readonly auditWriteFailures = new Counter({
     name: "tally_audit_write_failures_total",
     help: "Mutations whose audit row could not be written (the mutation itself was not undone)",
@@ -118,6 +124,11 @@ export class TallyMetrics {
   observeRpc(service: string, method: string, code: string, durationSeconds: number): void {
     this.rpcDuration.observe({ service, method, code }, durationSeconds);
     if (code !== "OK") this.rpcErrors.inc({ service, method, code });
+  }
+
+  /** One failed Stripe call (see StripeErrorKind). */
+  recordStripeError(kind: string): void {
+    this.stripeErrors.inc({ kind });
   }
 
   /** One run of a job on this replica. A success also sets the job's status. */
