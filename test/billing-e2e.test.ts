@@ -7,6 +7,7 @@ import Stripe from "stripe";
 import { getBalanceCents } from "../src/store/balances.js";
 import { getCurrentCostCenter } from "../src/store/cost-centers.js";
 import { listEntries, sumLedgerCents } from "../src/store/ledger.js";
+import { getStripeCustomerByAttributionId } from "../src/store/stripe-customers.js";
 import { getInboxEvent } from "../src/store/webhook-inbox.js";
 import { startBillingTally, type BillingTally } from "./support/billing-tally.js";
 import { bookInstanceUsage, teamId } from "./support/ledger-fixtures.js";
@@ -178,6 +179,45 @@ describe("billing through Stripe, end to end", () => {
     }
     assert.ok(b.emulator.deliveries.every((delivery) => delivery.status === 200));
     assert.deepEqual(await b.t.tally.billing.inboxBacklog(), { pending: 0, failed: 0, oldestReceivedAt: undefined });
+  });
+
+  it("bills a team with several Stripe customers through the subscribed one, else the newest, and records why", async () => {
+    const team = teamId();
+    const customerFor = (currency: string) =>
+      b.stripe.customers.create({ name: `Acme ${currency}`, email: "billing@acme.test", metadata: { attributionId: team, preferredCurrency: currency } });
+    // An earlier integration left an abandoned EUR customer, then a subscribed USD one, then another abandoned EUR one.
+    const abandonedOld = await customerFor("EUR");
+    b.t.clock.advanceMs(day);
+    const subscribed = await customerFor("USD");
+    const live = await b.stripe.subscriptions.create({ customer: subscribed.id, items: [{ price: b.prices.USD }], metadata: { attributionId: team } });
+    b.t.clock.advanceMs(day);
+    const abandonedNew = await customerFor("EUR");
+    // An event about an abandoned one arrives first: it changes nothing, and does not make it the team's customer.
+    await b.stripe.customers.update(abandonedNew.id, { address: { country: "DE", postal_code: "10115" } });
+    await b.settle();
+    const updated = b.emulator.events("customer.updated").find((e) => e.data.object.id === abandonedNew.id)!;
+    const inbox = await getInboxEvent(db(), updated.id);
+    assert.equal(inbox?.status, "ignored");
+    assert.match(inbox?.lastError ?? "", new RegExp(`duplicates ${subscribed.id}`));
+
+    const { customer } = await b.billing.getStripeCustomer({ attributionId: team });
+    assert.deepEqual({ id: customer.id, currency: customer.currency }, { id: subscribed.id, currency: "USD" });
+    assert.equal((await b.billing.getStripeCustomer({ stripeCustomerId: abandonedOld.id })).customer.id, subscribed.id);
+    const stored = await getStripeCustomerByAttributionId(db(), team);
+    assert.match(stored?.selectionReason ?? "", new RegExp(`the one of 3 Stripe customers .* that has a live subscription \\(${live.id}\\); not ${abandonedOld.id}, ${abandonedNew.id}`));
+    assert.match((await b.billing.getPriceInformation({ attributionId: team })).humanReadableDescription, /0\.036 USD per credit/);
+    const hold = await b.billing.createHoldPaymentIntent({ attributionId: team });
+    const intent = await b.stripe.paymentIntents.retrieve(hold.paymentIntentId);
+    assert.deepEqual([intent.customer, intent.currency], [subscribed.id, "usd"]);
+
+    // Without a live subscription anywhere, the newest one.
+    const other = teamId();
+    const older = await b.stripe.customers.create({ name: "Old", metadata: { attributionId: other, preferredCurrency: "USD" } });
+    b.t.clock.advanceMs(day);
+    const newer = await b.stripe.customers.create({ name: "New", metadata: { attributionId: other, preferredCurrency: "EUR" } });
+    const chosen = await b.billing.getStripeCustomer({ attributionId: other });
+    assert.deepEqual({ id: chosen.customer.id, currency: chosen.customer.currency }, { id: newer.id, currency: "EUR" });
+    assert.match((await getStripeCustomerByAttributionId(db(), other))?.selectionReason ?? "", new RegExp(`the newest of 2 .* none with a live subscription; not ${older.id}`));
   });
 
   it("repairs an invoice whose webhook never arrived, and advances the cycle", async () => {

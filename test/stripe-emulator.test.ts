@@ -79,6 +79,45 @@ describe("the Stripe emulator", () => {
     await assert.rejects(stripe.customers.search({ query: "email~'x'" }), /search query is invalid/);
   });
 
+  it("searches with Stripe's semantics: every page through next_page, OR, no promised order, new customers found late", async () => {
+    const tag = `search-${Date.now()}`;
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await stripe.customers.create({ name: `S${i}`, metadata: { attributionId: tag } })).id);
+    const first = await stripe.customers.search({ query: `metadata['attributionId']:'${tag}'`, limit: 2 });
+    assert.equal(first.data.length, 2);
+    assert.equal(first.has_more, true);
+    assert.ok(first.next_page);
+    const all: string[] = [];
+    for await (const customer of stripe.customers.search({ query: `metadata['attributionId']:'${tag}'`, limit: 2 })) all.push(customer.id);
+    assert.deepEqual([...all].sort(), [...ids].sort());
+    const either = await stripe.customers.search({ query: `name:'S0' OR name:'S4'` });
+    assert.deepEqual(either.data.map((c) => c.id).filter((id) => ids.includes(id)).sort(), [ids[0], ids[4]].sort());
+    await assert.rejects(stripe.customers.search({ query: `name:'S0' OR name:'S1' AND name:'S2'` }), /cannot mix AND and OR/);
+    await stripe.customers.del(ids[1]!);
+    assert.equal((await stripe.customers.search({ query: `metadata['attributionId']:'${tag}'`, limit: 100 })).data.length, 4);
+
+    emulator.searchIndexDelaySeconds = 60;
+    try {
+      const late = await stripe.customers.create({ name: "late", metadata: { attributionId: `${tag}-late` } });
+      assert.equal((await stripe.customers.search({ query: `metadata['attributionId']:'${tag}-late'` })).data.length, 0, "not yet indexed");
+      clock.advanceMs(61_000);
+      assert.deepEqual((await stripe.customers.search({ query: `metadata['attributionId']:'${tag}-late'` })).data.map((c) => c.id), [late.id]);
+    } finally {
+      emulator.searchIndexDelaySeconds = 0;
+    }
+  });
+
+  it("lets the adapter find every customer with an attribution id, oldest first", async () => {
+    const provider = new StripePaymentProvider(createStripeClient({ secretKey: "sk_test_x", apiBase: emulator.url }));
+    const attributionId = `team:many-${Date.now()}`;
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      ids.push((await stripe.customers.create({ name: `M${i}`, metadata: { attributionId } })).id);
+      clock.advanceMs(1000);
+    }
+    assert.deepEqual((await provider.findCustomersByAttributionId(attributionId)).map((c) => c.id), ids);
+  });
+
   it("bills the last reported meter value of a period, and refuses automatic tax without a location", async () => {
     const prices = await seedUsagePrices(stripe);
     const customer = await stripe.customers.create({ name: "Meter" });

@@ -137,8 +137,8 @@ export interface UsageReport {
 export interface PaymentProvider {
   createCustomer(customer: NewCustomer, idempotencyKey: string): Promise<ProviderCustomer>;
   getCustomer(customerId: string): Promise<ProviderCustomer | undefined>;
-  /** The oldest customer whose metadata.attributionId is `attributionId`. */
-  findCustomerByAttributionId(attributionId: string): Promise<ProviderCustomer | undefined>;
+  /** Every customer (not deleted) whose metadata.attributionId is `attributionId`, oldest first (at most customersFoundMax). */
+  findCustomersByAttributionId(attributionId: string): Promise<ProviderCustomer[]>;
   /** Attaches the payment method to the customer if needed and makes it the default for invoices. */
   setDefaultPaymentMethod(customerId: string, paymentMethodId: string, idempotencyKey: string): Promise<void>;
 

@@ -42,6 +42,8 @@ export const stripeBackoffTotalMsMax = 1_500;
  * (inboxLeaseMs) and of a billing RPC's idempotency key (idempotencyLeaseMs).
  */
 export const stripeCallBudgetMs = 30_000;
+/** Customers read per attribution id (duplicates left by earlier integrations are a handful at most). */
+export const customersFoundMax = 100;
 /** Invoices listed per repair run of one customer; older ones have long been booked. */
 export const invoicesListedMax = 100;
 /** Invoice lines read per invoice. */
@@ -138,11 +140,21 @@ export class StripePaymentProvider implements PaymentProvider {
     return toCustomer(customer);
   }
 
-  async findCustomerByAttributionId(attributionId: string): Promise<ProviderCustomer | undefined> {
+  async findCustomersByAttributionId(attributionId: string): Promise<ProviderCustomer[]> {
     const query = `metadata['attributionId']:'${attributionId.replace(/['\\]/g, "\\$&")}'`;
-    const result = await this.call(() => this.stripe.customers.search({ query, limit: 10, expand: ["data.tax"] }));
-    const oldest = [...result.data].sort((a, b) => a.created - b.created)[0];
-    return oldest ? toCustomer(oldest) : undefined;
+    // Search results come in no promised order and in pages: read them all, then order.
+    const found = await this.call(async () => {
+      const customers: Stripe.Customer[] = [];
+      for await (const customer of this.stripe.customers.search({ query, limit: 100, expand: ["data.tax"] })) {
+        customers.push(customer);
+        if (customers.length >= customersFoundMax) break;
+      }
+      return customers;
+    });
+    return found
+      .filter((customer) => customer.metadata?.attributionId === attributionId)
+      .sort((a, b) => a.created - b.created || a.id.localeCompare(b.id))
+      .map(toCustomer);
   }
 
   async setDefaultPaymentMethod(customerId: string, paymentMethodId: string, idempotencyKey: string): Promise<void> {
