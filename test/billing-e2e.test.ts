@@ -220,6 +220,31 @@ describe("billing through Stripe, end to end", () => {
     assert.match((await getStripeCustomerByAttributionId(db(), other))?.selectionReason ?? "", new RegExp(`the newest of 2 .* none with a live subscription; not ${older.id}`));
   });
 
+  it("books nothing for the first invoice Stripe finalizes at subscription creation, and keeps the cycle", async () => {
+    const team = teamId();
+    const subscribedAt = b.t.clock.now();
+    const { subscriptionId, customerId } = await subscribe(team);
+    await b.settle();
+    const subscription = await b.stripe.subscriptions.retrieve(subscriptionId);
+    const first = await b.stripe.invoices.retrieve(subscription.latest_invoice as string);
+    assert.equal(first.billing_reason, "subscription_create");
+    assert.ok(first.status_transitions.finalized_at);
+    assert.equal(first.lines.data[0]?.quantity, 0);
+    assert.equal(first.lines.data[0]?.period.end, subscription.items.data[0]!.current_period_end, "its line spans the coming period");
+    const event = b.emulator.events("invoice.finalized").find((e) => e.data.object.id === first.id)!;
+    assert.equal((await getInboxEvent(db(), event.id))?.status, "processed");
+    assert.deepEqual(await invoiceEntries(team), []);
+    assert.equal(await balanceCents(team), 0n);
+    const costCenter = await getCurrentCostCenter(db(), team);
+    assert.deepEqual(costCenter?.billingCycleStart, subscribedAt, "the cycle did not move to the end of the coming period");
+    // Asked again (FinalizeInvoice, or the repair of ReconcileInvoices), still nothing.
+    assert.ok(!(await b.billing.finalizeInvoice({ invoiceId: first.id })).booked);
+    b.t.clock.set(new Date(costCenter!.nextBillingTime.getTime() + 1000));
+    await b.billing.reconcileInvoices({});
+    assert.deepEqual(await invoiceEntries(team), []);
+    assert.ok(customerId);
+  });
+
   it("repairs an invoice whose webhook never arrived, and advances the cycle", async () => {
     const team = teamId();
     const { subscriptionId } = await subscribe(team);

@@ -108,6 +108,8 @@ export interface ProviderInvoice {
   readonly customerId: string;
   readonly subscriptionId: string | undefined;
   readonly status: InvoiceStatus;
+  /** Why Stripe made it: `subscription_create` (the first invoice, at creation), `subscription_cycle`, `manual`, ... */
+  readonly billingReason: string | undefined;
   readonly created: Date;
   /** status_transitions.finalized_at; undefined while a draft. */
   readonly finalizedAt: Date | undefined;

@@ -360,6 +360,7 @@ export class StripePaymentProvider implements PaymentProvider {
       customerId: customer,
       subscriptionId: typeof subscription === "string" ? subscription : subscription?.id,
       status: (invoice.status ?? "draft") as InvoiceStatus,
+      billingReason: invoice.billing_reason ?? undefined,
       created: fromUnix(invoice.created),
       finalizedAt: finalizedAt ? fromUnix(finalizedAt) : undefined,
       periodEnd: fromUnix(Math.max(invoice.period_end, ...periodEnds)),

@@ -365,6 +365,15 @@ export class BillingService {
     if (!invoice.finalizedAt) {
       throw failedPrecondition(`Stripe invoice ${invoice.id} is ${invoice.status}, not finalized: nothing to book yet`);
     }
+    // The invoice Stripe finalizes when a subscription is created bills a metered price's zero
+    // quantity (usage is billed in arrears) and its line spans the coming period: it books nothing
+    // and closes no cycle. Should it bill something (a price that is not metered), it is booked, but
+    // still does not move the cycle.
+    const opening = invoice.billingReason === "subscription_create";
+    if (opening && cents === 0n) {
+      this.deps.logger.info({ invoiceId: invoice.id, attributionId }, "the first invoice of a subscription bills nothing: not booked");
+      return { booked: false, attributionId, billedByStripe: false, balanceCents: 0n };
+    }
     const entry: LedgerEntry = {
       id: randomUUID(),
       attributionId,
@@ -388,7 +397,7 @@ export class BillingService {
       const current = await getCurrentCostCenter(tx, attributionId);
       const billedByStripe = current?.billingStrategy === "stripe";
       if (!inserted.has(entry.sourceKey)) return { booked: false, attributionId, billedByStripe, balanceCents: balanceBefore };
-      const next = current && planInvoiceCycle(current, invoice.periodEnd);
+      const next = current && !opening ? planInvoiceCycle(current, invoice.periodEnd) : undefined;
       const events: NewAccountEvent[] = [invoiceBooked(entry, "stripe")];
       if (current && next) events.push(costCenterChanged(current, await insertCostCenterVersion(tx, next, current.version + 1, now)));
       await this.deps.events?.record(tx, { events, limitsOf: [attributionId], cause: "invoice" }, now);

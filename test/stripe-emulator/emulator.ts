@@ -763,6 +763,10 @@ export class StripeEmulator {
     );
     if (p.metadata !== undefined) mergeMetadata(subscription.metadata, p.metadata, "metadata");
     this.emit("customer.subscription.created", subscription);
+    // Like Stripe, the first invoice is made, finalized and paid at once (nothing due for a metered price).
+    const first = this.invoiceForPeriod(subscription, item.current_period_start, item.current_period_end, "subscription_create");
+    subscription.latest_invoice = first.id;
+    this.finalizeAndPay(first);
     return subscription;
   }
 
@@ -840,7 +844,10 @@ export class StripeEmulator {
     const item = subscription.items.data[0];
     const price = item.price;
     const meter = price.recurring.meter ? this.get("billing.meter", price.recurring.meter) : undefined;
-    const quantity = meter ? this.meteredQuantity(meter, customer.id, start, end) : 1;
+    // The first invoice (subscription_create) bills a metered price's usage of nothing yet: quantity 0,
+    // its line spanning the coming period, the invoice's own period an instant.
+    const opening = reason === "subscription_create";
+    const quantity = meter ? (opening ? 0 : this.meteredQuantity(meter, customer.id, start, end)) : 1;
     const invoiceId = this.newId("invoice");
     const unit = Number(price.unit_amount_decimal);
     const amount = Math.round(quantity * unit);
@@ -867,7 +874,7 @@ export class StripeEmulator {
       subtotal: amount,
       taxes: [],
     });
-    const invoice = this.newInvoice(customer, subscription, start, end, reason, [line], invoiceId);
+    const invoice = this.newInvoice(customer, subscription, start, opening ? start : end, reason, [line], invoiceId);
     this.emit("invoice.created", invoice);
     return invoice;
   }
