@@ -245,6 +245,26 @@ describe("billing through Stripe, end to end", () => {
     assert.ok(customerId);
   });
 
+  it("copies the verified card's billing address onto the customer, so the subscription collects tax", async () => {
+    const team = teamId();
+    const { customer } = await b.billing.createStripeCustomer({ attributionId: team, name: "Tax", email: "tax@acme.test", currency: "EUR" });
+    assert.equal(customer.invalidBillingAddress, true, "Stripe cannot place a customer without an address");
+    const hold = await b.billing.createHoldPaymentIntent({ attributionId: team });
+    const confirmed = await b.stripe.paymentIntents.confirm(hold.paymentIntentId, { payment_method: "pm_card_visa" });
+    // The browser sent the card holder's address with the card.
+    await b.stripe.paymentMethods.update(confirmed.payment_method as string, {
+      billing_details: { address: { country: "DE", postal_code: "10115", city: "Berlin", line1: "Str. 1" } },
+    });
+    const { subscription } = await b.billing.createStripeSubscription({ attributionId: team, paymentIntentId: hold.paymentIntentId });
+    const inStripe = (await b.stripe.customers.retrieve(customer.id, { expand: ["tax"] })) as Stripe.Customer;
+    assert.deepEqual([inStripe.address?.country, inStripe.address?.postal_code, inStripe.address?.city], ["DE", "10115", "Berlin"]);
+    assert.equal(inStripe.tax?.automatic_tax, "supported");
+    assert.equal((await b.stripe.subscriptions.retrieve(subscription.id)).automatic_tax.enabled, true);
+    assert.equal((await b.billing.getStripeCustomer({ attributionId: team })).customer.invalidBillingAddress ?? false, false);
+    await b.settle();
+    assert.equal((await b.billing.getStripeCustomer({ attributionId: team })).customer.invalidBillingAddress ?? false, false);
+  });
+
   it("repairs an invoice whose webhook never arrived, and advances the cycle", async () => {
     const team = teamId();
     const { subscriptionId } = await subscribe(team);

@@ -5,7 +5,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import Stripe from "stripe";
-import { createStripeClient, StripePaymentProvider } from "../src/billing/stripe-payment-provider.js";
+import { createStripeClient, requestKey, StripePaymentProvider } from "../src/billing/stripe-payment-provider.js";
 import { ManualClock } from "../src/domain/clock.js";
 import { TallyError } from "../src/domain/tally-error.js";
 import { parseForm } from "./stripe-emulator/form.js";
@@ -116,6 +116,21 @@ describe("the Stripe emulator", () => {
       clock.advanceMs(1000);
     }
     assert.deepEqual((await provider.findCustomersByAttributionId(attributionId)).map((c) => c.id), ids);
+  });
+
+  it("makes every request parameter part of the adapter's idempotency keys", async () => {
+    const provider = new StripePaymentProvider(createStripeClient({ secretKey: "sk_test_x", apiBase: emulator.url }));
+    const customer = await stripe.customers.create({ name: "Keys" });
+    const hold = (currency: string) =>
+      provider.createHoldPaymentIntent({ customerId: customer.id, currency, amountMinor: 100, attributionId: "team:keys" }, "tally:hold:keys");
+    const eur = await hold("eur");
+    assert.equal((await hold("eur")).id, eur.id, "the same request replays");
+    const usd = await hold("usd");
+    assert.notEqual(usd.id, eur.id, "another currency is a new request, not an idempotency error");
+    assert.equal((await stripe.paymentIntents.retrieve(usd.id)).currency, "usd");
+    assert.equal(requestKey("k", { b: 1, a: [1, { y: 2, x: 1 }] }), requestKey("k", { a: [1, { x: 1, y: 2 }], b: 1 }));
+    assert.notEqual(requestKey("k", { automatic_tax: { enabled: true } }), requestKey("k", { automatic_tax: { enabled: false } }));
+    assert.ok(requestKey("k".repeat(400), {}).length <= 255);
   });
 
   it("bills the last reported meter value of a period, and refuses automatic tax without a location", async () => {

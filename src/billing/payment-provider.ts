@@ -3,7 +3,8 @@
 // through that adapter, or an in-memory fake for cheap property runs.
 //
 // Reads return `undefined` for objects that do not exist (or were deleted). Every mutating call takes
-// a deterministic idempotency key chosen by the caller, so a retried use case never acts twice.
+// a deterministic idempotency key chosen by the caller, so a retried use case never acts twice; the
+// adapter adds a digest of the request's parameters to it (requestKey), so a changed request is a new one.
 
 /** What Stripe says about collecting tax automatically for a customer (`customer.tax.automatic_tax`). */
 export type AutomaticTaxStatus = "supported" | "not_collecting" | "unrecognized_location" | "failed";
@@ -143,6 +144,8 @@ export interface PaymentProvider {
   findCustomersByAttributionId(attributionId: string): Promise<ProviderCustomer[]>;
   /** Attaches the payment method to the customer if needed and makes it the default for invoices. */
   setDefaultPaymentMethod(customerId: string, paymentMethodId: string, idempotencyKey: string): Promise<void>;
+  /** Copies the payment method's billing address (when it has a country) onto the customer; false when there is none. */
+  copyBillingAddress(customerId: string, paymentMethodId: string, idempotencyKey: string): Promise<boolean>;
 
   createHoldPaymentIntent(intent: NewHoldPaymentIntent, idempotencyKey: string): Promise<ProviderPaymentIntent>;
   getPaymentIntent(paymentIntentId: string): Promise<ProviderPaymentIntent | undefined>;

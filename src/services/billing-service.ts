@@ -113,10 +113,10 @@ export class BillingService {
       { attributionId: attribution.text, name, email, preferredCurrency: currency, billingCreatorUserId },
       `tally:customer:${attribution.text}`,
     );
-    // The billing address is unknown until the customer enters one (customer.updated tells).
+    // Stripe's tax status of the new customer (without an address: unrecognized_location).
     return insertStripeCustomer(
       this.deps.db,
-      { stripeCustomerId: created.id, attributionId: attribution.text, currency, invalidBillingAddress: true },
+      { stripeCustomerId: created.id, attributionId: attribution.text, currency, invalidBillingAddress: created.automaticTax === "unrecognized_location" },
       this.deps.clock.now(),
     );
   }
@@ -184,7 +184,10 @@ export class BillingService {
     }
     const customerId = customer.stripeCustomerId;
     await provider.setDefaultPaymentMethod(customerId, hold.paymentMethodId, `tally:default-payment-method:${customerId}:${hold.paymentMethodId}`);
+    // The verified card's billing address becomes the customer's, so Stripe can place it for tax.
+    await provider.copyBillingAddress(customerId, hold.paymentMethodId, `tally:billing-address:${customerId}:${hold.paymentMethodId}`);
     const fresh = await provider.getCustomer(customerId);
+    if (fresh) await setInvalidBillingAddress(this.deps.db, customerId, fresh.automaticTax === "unrecognized_location", this.deps.clock.now());
     const subscription = await provider.createSubscription(
       {
         customerId,

@@ -267,6 +267,7 @@ export class StripeEmulator {
       ["POST", r(`/v1/customers/${id}`), (p, m) => this.view(this.updateCustomer(m[1]!, p))],
       ["DELETE", r(`/v1/customers/${id}`), (_, m) => this.deleteCustomer(m[1]!)],
       ["GET", r(`/v1/payment_methods/${id}`), (_, m) => this.view(this.paymentMethod(m[1]!))],
+      ["POST", r(`/v1/payment_methods/${id}`), (p, m) => this.view(this.updatePaymentMethod(m[1]!, p))],
       ["POST", r(`/v1/payment_methods/${id}/attach`), (p, m) => this.view(this.attachPaymentMethod(m[1]!, p))],
       ["POST", r("/v1/payment_intents"), (p) => this.view(this.createPaymentIntent(p))],
       ["GET", r(`/v1/payment_intents/${id}`), (_, m) => this.view(this.get("payment_intent", m[1]!))],
@@ -467,9 +468,31 @@ export class StripeEmulator {
       card: { brand: card.brand, last4: card.last4, exp_month: 12, exp_year: 2034 },
       customer: null,
       metadata: {},
-      billing_details: { address: null, email: null, name: null },
+      billing_details: { address: null, email: null, name: null, phone: null },
       declines: card.declines,
     });
+  }
+
+  /** The card holder's details, as a browser sends them with the card (billing_details). */
+  private updatePaymentMethod(id: string, p: FormObject): Obj {
+    allow(p, ["billing_details", "metadata", "expand"]);
+    const method = this.get("payment_method", id);
+    if (!method.customer) throw invalid("You must save this PaymentMethod to a customer before you can update it.");
+    const details = p.billing_details;
+    if (details !== undefined) {
+      if (typeof details !== "object" || Array.isArray(details)) throw invalid("Invalid object", "billing_details");
+      for (const field of ["email", "name", "phone"]) if (details[field] !== undefined) method.billing_details[field] = str(details[field]) || null;
+      if (details.address !== undefined) {
+        const address = typeof details.address === "object" && !Array.isArray(details.address) ? details.address : {};
+        method.billing_details.address = ["city", "country", "line1", "line2", "postal_code", "state"].reduce<Obj>(
+          (out, field) => ({ ...out, [field]: str(address[field]) ?? null }),
+          {},
+        );
+      }
+    }
+    if (p.metadata !== undefined) mergeMetadata(method.metadata, p.metadata, "metadata");
+    this.emit("payment_method.updated", method);
+    return method;
   }
 
   private attachPaymentMethod(id: string, p: FormObject): Obj {

@@ -80,6 +80,11 @@ export class FakePaymentProvider implements PaymentProvider {
     this.maybeFail("setDefaultPaymentMethod");
   }
 
+  async copyBillingAddress(): Promise<boolean> {
+    this.maybeFail("copyBillingAddress");
+    return false;
+  }
+
   async createHoldPaymentIntent(intent: NewHoldPaymentIntent, idempotencyKey: string): Promise<ProviderPaymentIntent> {
     this.maybeFail("createHoldPaymentIntent");
     return this.once(idempotencyKey, () => {
