@@ -21,7 +21,7 @@ export interface UsageServiceDeps {
   readonly ledger: LedgerService;
   readonly ledgerIntervalMs: number;
   /** Books workspace-instance usage in [from, to). */
-  readonly reconcileUsage: (from: Date, to: Date) => Promise<unknown>;
+  readonly reconcileUsage: (from: Date, to: Date) => Promise<{ inserted: number; updated: number; finalized: number }>;
 }
 
 export function usageServiceImpl(deps: UsageServiceDeps): ServiceImpl<typeof UsageService> {
@@ -50,8 +50,8 @@ export function usageServiceImpl(deps: UsageServiceDeps): ServiceImpl<typeof Usa
       const to = dateFromTimestamp(request.to, "to");
       if (!from) throw invalidArgument("from is required");
       if (!to) throw invalidArgument("to is required");
-      await deps.reconcileUsage(from, to);
-      return {};
+      const summary = await deps.reconcileUsage(from, to);
+      return { created: BigInt(summary.inserted), updated: BigInt(summary.updated), finalized: BigInt(summary.finalized) };
     },
 
     async resetUsage() {

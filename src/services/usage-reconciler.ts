@@ -38,6 +38,8 @@ export interface ReconcileSummary {
   readonly considered: number;
   readonly inserted: number;
   readonly updated: number;
+  /** Of the entries inserted or updated, those written final. */
+  readonly finalized: number;
   readonly unchanged: number;
   readonly alreadyFinal: number;
   /** Planned writes another reconcile made first (a concurrent replica). */
@@ -64,7 +66,7 @@ export class UsageReconciler {
     if (to < from) throw invalidArgument(`to ${to.toISOString()} must not be before from ${from.toISOString()}`);
     const now = this.deps.clock.now();
     const window = { from, to, runningSince: new Date(now.getTime() - runningInstanceLookbackMs) };
-    const totals: Totals = { considered: 0, inserted: 0, updated: 0, unchanged: 0, alreadyFinal: 0, lostRaces: 0, pages: 0 };
+    const totals: Totals = { considered: 0, inserted: 0, updated: 0, finalized: 0, unchanged: 0, alreadyFinal: 0, lostRaces: 0, pages: 0 };
     const writes = new Set<Promise<void>>();
     let failure: { error: unknown } | undefined;
     try {
@@ -113,6 +115,7 @@ export class UsageReconciler {
     events?.committed();
     totals.inserted += applied.inserted;
     totals.updated += applied.updated;
+    totals.finalized += applied.finalized;
     totals.lostRaces += plan.inserts.length + plan.updates.length - applied.inserted - applied.updated;
   }
 }

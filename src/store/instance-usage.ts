@@ -26,9 +26,14 @@ import type { Transaction } from "./transactions.js";
 export interface AppliedUsage {
   readonly inserted: number;
   readonly updated: number;
+  /** Of the entries inserted or updated, those written final (not draft). */
+  readonly finalized: number;
   /** The balance change per attribution id this transaction made. */
   readonly deltas: ReadonlyMap<string, bigint>;
 }
+
+/** A written entry's change of the totals, and whether it is final now. */
+type WrittenEntry = EntryChange & { readonly final: boolean };
 
 export async function applyInstanceUsage(
   tx: Transaction,
@@ -38,12 +43,13 @@ export async function applyInstanceUsage(
   const updated = await updateDrafts(tx, plan.updates, now);
   const inserted = await insertUsage(tx, plan.inserts, now);
   const deltas = await moveLedgerTotals(tx, [...updated, ...inserted], now);
-  return { inserted: inserted.length, updated: updated.length, deltas };
+  const finalized = [...updated, ...inserted].filter((change) => change.final).length;
+  return { inserted: inserted.length, updated: updated.length, finalized, deltas };
 }
 
 /** The columns of a written entry that its totals depend on (TotalsEntry), as RETURNING lists them. */
 const returnedTotals = sql.raw(`attribution_id, credit_cents, effective_time,
-  metadata ->> 'workspaceClass' AS workspace_class, metadata ->> 'userId' AS user_id`);
+  metadata ->> 'workspaceClass' AS workspace_class, metadata ->> 'userId' AS user_id, draft`);
 
 interface ReturnedTotals {
   attribution_id: string;
@@ -51,6 +57,7 @@ interface ReturnedTotals {
   effective_time: Date | string;
   workspace_class: string | null;
   user_id: string | null;
+  draft: boolean;
 }
 
 function toTotalsEntry(row: ReturnedTotals): TotalsEntry {
@@ -68,7 +75,7 @@ async function insertUsage(
   tx: Transaction,
   inserts: readonly InstanceUsage[],
   now: Date,
-): Promise<EntryChange[]> {
+): Promise<WrittenEntry[]> {
   if (inserts.length === 0) return [];
   const rows = inserts.map((usage) => ({
     id: uuidV7(now),
@@ -93,12 +100,12 @@ async function insertUsage(
     ORDER BY x.source_key
     ON CONFLICT (source_key) DO NOTHING
     RETURNING ${returnedTotals}`);
-  const written = rowsOf<ReturnedTotals>(result).map((row) => ({ after: toTotalsEntry(row) }));
+  const written = rowsOf<ReturnedTotals>(result).map((row) => ({ after: toTotalsEntry(row), final: !row.draft }));
   assert(written.length <= inserts.length, "inserted more usage entries than planned");
   return written;
 }
 
-async function updateDrafts(tx: Transaction, updates: readonly DraftUpdate[], now: Date): Promise<EntryChange[]> {
+async function updateDrafts(tx: Transaction, updates: readonly DraftUpdate[], now: Date): Promise<WrittenEntry[]> {
   if (updates.length === 0) return [];
   const rows = updates.map((update) => ({
     id: update.entryId,
@@ -132,13 +139,13 @@ async function updateDrafts(tx: Transaction, updates: readonly DraftUpdate[], no
       AND (u.metadata ->> 'workspaceClass') IS NOT DISTINCT FROM x.expected_workspace_class
       AND (u.metadata ->> 'userId') IS NOT DISTINCT FROM x.expected_user_id
     RETURNING u.attribution_id, u.credit_cents, u.effective_time, u.metadata ->> 'workspaceClass' AS workspace_class,
-      u.metadata ->> 'userId' AS user_id, x.id AS entry_id`);
+      u.metadata ->> 'userId' AS user_id, u.draft, x.id AS entry_id`);
   const rowsOut = rowsOf<ReturnedTotals & { entry_id: string }>(result);
   assert(rowsOut.length <= updates.length, "updated more drafts than planned");
   const expectedById = new Map(updates.map((update) => [update.entryId, update.expected]));
   return rowsOut.map((row) => {
     const expected = expectedById.get(row.entry_id);
     assert(expected, `updated draft ${row.entry_id} that was not planned`);
-    return { before: { kind: "workspaceinstance", ...expected }, after: toTotalsEntry(row) };
+    return { before: { kind: "workspaceinstance", ...expected }, after: toTotalsEntry(row), final: !row.draft };
   });
 }
