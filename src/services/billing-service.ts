@@ -19,6 +19,7 @@ import {
   parseCurrency,
   parseCustomerEmail,
   parseCustomerName,
+  parseStripeId,
   planInvoiceCycle,
   usageReportCredits,
   type Currency,
@@ -85,8 +86,7 @@ export class BillingService {
       if (!customer) throw notFound(`no Stripe customer for attribution_id ${JSON.stringify(attribution.text)}`);
       return customer;
     }
-    const id = query.stripeCustomerId.trim();
-    if (id === "") throw invalidArgument("stripe_customer_id is required");
+    const id = parseStripeId(query.stripeCustomerId, "stripe_customer_id");
     const stored = await getStripeCustomerById(this.deps.db, id);
     if (stored) return stored;
     const found = await this.deps.provider.getCustomer(id);
@@ -156,8 +156,7 @@ export class BillingService {
     paymentIntentId: string;
   }): Promise<{ subscriptionId: string }> {
     const attribution = parseAttributionId(request.attributionId);
-    const paymentIntentId = request.paymentIntentId.trim();
-    if (paymentIntentId === "") throw invalidArgument("payment_intent_id is required");
+    const paymentIntentId = parseStripeId(request.paymentIntentId, "payment_intent_id");
     const usageLimit = parseUsageLimit(request.usageLimit);
     const customer = await this.requireCustomer(attribution);
     const priceId = this.priceIdFor(currencyOrDefault(customer.currency));
@@ -206,8 +205,7 @@ export class BillingService {
 
   /** Stores whether Stripe can place the customer for tax, and turns automatic tax on or off to match. */
   async updateCustomerSubscriptionsTaxState(customerIdText: string): Promise<void> {
-    const customerId = customerIdText.trim();
-    if (customerId === "") throw invalidArgument("customer_id is required");
+    const customerId = parseStripeId(customerIdText, "customer_id");
     const customer = await this.deps.provider.getCustomer(customerId);
     if (!customer) throw new StripeObjectMissingError(`Stripe customer ${JSON.stringify(customerId)} does not exist`);
     const invalid = customer.automaticTax === "unrecognized_location";
@@ -251,8 +249,7 @@ export class BillingService {
 
   /** Books a finalized invoice, exactly once per invoice id, and starts the next Stripe cycle. */
   async finalizeInvoice(invoiceIdText: string): Promise<{ booked: boolean }> {
-    const invoiceId = invoiceIdText.trim();
-    if (invoiceId === "") throw invalidArgument("invoice_id is required");
+    const invoiceId = parseStripeId(invoiceIdText, "invoice_id");
     const invoice = await this.deps.provider.getInvoice(invoiceId);
     if (!invoice) throw new StripeObjectMissingError(`Stripe invoice ${JSON.stringify(invoiceId)} does not exist`);
     const { booked, attributionId, billedByStripe, balanceCents } = await this.bookInvoice(invoice);
@@ -300,8 +297,7 @@ export class BillingService {
    * cost center that is already OTHER, or whose customer has another live subscription, stays.
    */
   async cancelSubscription(subscriptionIdText: string): Promise<void> {
-    const subscriptionId = subscriptionIdText.trim();
-    if (subscriptionId === "") throw invalidArgument("subscription_id is required");
+    const subscriptionId = parseStripeId(subscriptionIdText, "subscription_id");
     const subscription = await this.deps.provider.getSubscription(subscriptionId);
     if (!subscription) throw new StripeObjectMissingError(`Stripe subscription ${JSON.stringify(subscriptionId)} does not exist`);
     if (subscription.status !== "canceled" && subscription.status !== "incomplete_expired") {
@@ -322,8 +318,7 @@ export class BillingService {
 
   /** A payment was disputed: block the customer's attribution id (once per dispute). */
   async onChargeDispute(disputeIdText: string): Promise<void> {
-    const disputeId = disputeIdText.trim();
-    if (disputeId === "") throw invalidArgument("dispute_id is required");
+    const disputeId = parseStripeId(disputeIdText, "dispute_id");
     const dispute = await this.deps.provider.getDispute(disputeId);
     if (!dispute) throw new StripeObjectMissingError(`Stripe dispute ${JSON.stringify(disputeId)} does not exist`);
     if (!dispute.customerId) throw failedPrecondition(`the charge of Stripe dispute ${disputeId} has no customer`);
