@@ -3,8 +3,8 @@
 // The convention (also stated in the README, under Development; other changes add blocks freely as
 // long as they follow it, since this test finds blocks itself and knows nothing of the README's content):
 // - ```sh (or bash) blocks run in bash -e -o pipefail, in README order, each in a fresh empty directory,
-//   against one Tally started here (`tally serve`, TALLY_AUTH=off as after `npm start`, an embedded
-//   database): `localhost:9001` / `127.0.0.1:9001` in the block are replaced by that server's address,
+//   against one Tally started here (`tally serve`, TALLY_AUTH=off as after `npm start`, on a database
+//   of its own: PGlite, or PostgreSQL when DATABASE_URL is set): `localhost:9001` / `127.0.0.1:9001` in the block are replaced by that server's address,
 //   `tally` is on the PATH (bin/tally.mjs) and TALLY_SERVER points at the server. Exit 0 or fail.
 // - ```js / ```ts blocks run with node (ts through tsx) as a module in the checkout's root, where
 //   proto/ and the dev dependencies resolve; the same address replacement. Exit 0 or fail.
@@ -22,6 +22,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { spawnTally, stopTally, tallyBin, type TallyProcess } from "./support/tally-process.js";
+import { createTestDatabase, type TestDatabase } from "./support/test-database.js";
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
 const run = promisify(execFile);
@@ -75,6 +76,7 @@ describe("the README's code blocks", () => {
 
   describe("run against a Tally started for them", { timeout: 900_000 }, () => {
     let tally: TallyProcess;
+    let database: TestDatabase;
     let work: string;
     let binDir: string;
     let address: string;
@@ -84,13 +86,19 @@ describe("the README's code blocks", () => {
       binDir = path.join(work, "bin");
       fs.mkdirSync(binDir);
       fs.writeFileSync(path.join(binDir, "tally"), `#!/bin/sh\nexec "${process.execPath}" "${tallyBin}" "$@"\n`, { mode: 0o755 });
-      const env: Record<string, string> = { TALLY_AUTH: "off", TALLY_DATA_DIR: path.join(work, "data") };
+      // Its own database: PGlite, or one of its own on the PostgreSQL of DATABASE_URL.
+      database = await createTestDatabase();
+      const env: Record<string, string> = {
+        TALLY_AUTH: "off",
+        ...(database.databaseUrl ? { DATABASE_URL: database.databaseUrl } : { TALLY_DATA_DIR: database.dataDir }),
+      };
       tally = await spawnTally(env, 300_000);
       address = new URL(tally.url).host;
     });
 
     after(async () => {
       if (tally) await stopTally(tally);
+      await database?.drop();
       if (work) fs.rmSync(work, { recursive: true, force: true });
     });
 
