@@ -6,7 +6,7 @@ import type { Clock } from "../domain/clock.js";
 import { InvoiceWithoutLinesError } from "../domain/stripe-billing.js";
 import type { Logger } from "../logger.js";
 import { backoffDelayMs, type Backoff } from "../retry.js";
-import { ForeignCustomerError, StripeObjectMissingError, type BillingService } from "../services/billing-service.js";
+import { DuplicateCustomerError, ForeignCustomerError, StripeObjectMissingError, type BillingService } from "../services/billing-service.js";
 import type { Database } from "../store/database.js";
 import {
   claimDueInboxEvent,
@@ -66,10 +66,16 @@ export function billingWebhookHandler(billing: BillingService): WebhookEventHand
           throw new Error(`no handler for Stripe event type ${event.type}`);
       }
     } catch (error) {
-      // Customers of something else sharing the Stripe account, invoices that bill nothing, and
+      // Customers of something else sharing the Stripe account, duplicates of the customer that
+      // bills an attribution id, invoices that bill nothing, and
       // objects Stripe does not have (404): no retry can change that, so they are recorded as
       // ignored, with the reason, rather than retried for a day.
-      if (error instanceof ForeignCustomerError || error instanceof InvoiceWithoutLinesError || error instanceof StripeObjectMissingError) {
+      if (
+        error instanceof ForeignCustomerError ||
+        error instanceof DuplicateCustomerError ||
+        error instanceof InvoiceWithoutLinesError ||
+        error instanceof StripeObjectMissingError
+      ) {
         return { ignored: error.message };
       }
       throw error;
