@@ -109,8 +109,15 @@ export class CostCenterService {
     }
     const now = this.deps.clock.now();
     const stored = await idempotentTransaction(this.deps.db, idempotency, now, async (tx) => {
-      const balanceCents = await lockAttribution(tx, attribution.text, now);
-      const current = await this.currentOrCreate(tx, attribution, now);
+      let balanceCents = await lockAttribution(tx, attribution.text, now);
+      let current = await this.currentOrCreate(tx, attribution, now);
+      // An expired OTHER cycle is reset first, with the old limit (as GetCostCenter would); the
+      // change then applies to the new cycle, which the response carries.
+      const reset = await this.resetLocked(tx, current, balanceCents, now);
+      if (reset) {
+        current = reset;
+        balanceCents = await lockAttribution(tx, attribution.text, now);
+      }
       const change = planCostCenterChange({
         current,
         requested: { spendingLimitCredits, billingStrategy: request.billingStrategy },
