@@ -22,7 +22,17 @@ const prefixOnly = Buffer.from([0, 0, 0, 0, 10]);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function serverMetrics(url: string): Promise<{ streams: number; rss: number; refused: Record<string, number> }> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+  // A kept-alive connection may have been closed by the server meanwhile (idle timeout): try again.
+  let text = "";
+  for (let attempt = 1; ; attempt++) {
+    try {
+      text = await (await fetch(`${url}/metrics`)).text();
+      break;
+    } catch (error) {
+      if (attempt >= 3) throw error;
+      await sleep(200);
+    }
+  }
   const value = (prefix: string) => Number(text.split("\n").find((line) => line.startsWith(prefix))?.split(" ").at(-1) ?? Number.NaN);
   const refused: Record<string, number> = {};
   for (const match of text.matchAll(/^tally_http_refused_total\{reason="([a-z_]+)"\} (\d+)/gm)) refused[match[1]!] = Number(match[2]);
