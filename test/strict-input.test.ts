@@ -53,9 +53,20 @@ describe("bad input never answers INTERNAL, and typos are refused", () => {
     const frame = Buffer.alloc(5 + message.length);
     frame.writeUInt32BE(message.length, 1);
     message.copy(frame, 5);
-    const response = await fetch(`${t.tally.url}${path}`, { method: "POST", headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" }, body: frame });
-    const bytes = Buffer.from(await response.arrayBuffer());
-    const trailer = bytes.subarray(bytes.lastIndexOf(0x80)).subarray(5).toString("utf8");
+    // A connection of its own per call (as a browser's gRPC-Web client may use).
+    const { bytes, response } = await new Promise<{ bytes: Buffer; response: { headers: Headers } }>((resolve, reject) => {
+      const request = http.request(`${t.tally.url}${path}`, { method: "POST", agent: false, headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" } }, (answer) => {
+        const chunks: Buffer[] = [];
+        answer.on("data", (chunk: Buffer) => chunks.push(chunk));
+        answer.on("end", () => resolve({ bytes: Buffer.concat(chunks), response: { headers: new Headers(answer.headers as Record<string, string>) } }));
+      });
+      request.on("error", reject);
+      request.end(frame);
+    });
+    let trailer = "";
+    for (let at = 0; at + 5 <= bytes.length; at += 5 + bytes.readUInt32BE(at + 1)) {
+      if (bytes[at] === 0x80) trailer = bytes.subarray(at + 5, at + 5 + bytes.readUInt32BE(at + 1)).toString("utf8");
+    }
     return { status: /grpc-status: *(\d+)/.exec(trailer)?.[1] ?? response.headers.get("grpc-status") ?? "?", message: decodeURIComponent(/grpc-message: *(.*)\r/.exec(trailer)?.[1] ?? "") };
   };
   const pathOf = (service: DescService, method: { name: string }) => `/${service.typeName}/${method.name}`;
