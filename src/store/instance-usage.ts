@@ -10,9 +10,13 @@
 // test/ledger-property.test.ts and test/list-usage-oracle.test.ts check against the ledger.
 //
 // Lock order (so concurrent reconciles and cost-center changes do not deadlock): draft rows in id
-// order, then new source keys sorted, then balance rows (sorted as addToBalances sorts them), then
-// daily totals rows (sorted by key in code-point order, as totalsDeltas sorts them). The statement's
-// final SELECT reads its sub-statements in that order.
+// order, then new source keys sorted, then daily totals rows (sorted by key in code-point order, as
+// totalsDeltas sorts them), then balance rows last (sorted as addToBalances sorts them); the
+// statement's final SELECT reads its sub-statements in that order. Balance rows last: nearly every
+// page moves most teams' balances, so two pages written at once queue on those rows, and only for
+// the end of the statement and the commit. No other writer holds daily totals rows of
+// workspace-instance usage (only reconcile writes such entries), so no lock cycle can form with
+// writers that take balance rows first (credit notes, invoices, cost centers).
 // The drafts are updated in the order of a sorted subquery, which the planner follows with a nested
 // loop over the primary key. Should it ever choose another plan, the worst case is a deadlock that
 // PostgreSQL detects and inTransaction retries; an explicit SELECT ... FOR UPDATE first would make
@@ -143,8 +147,8 @@ export async function applyInstanceUsage(
     )
     SELECT (SELECT count(*) FROM updated)::int8 AS updated,
       (SELECT count(*) FROM inserted)::int8 AS inserted,
-      (SELECT count(*) FROM balances_moved)::int8 AS balances,
       (SELECT count(*) FROM totals_moved)::int8 AS totals,
+      (SELECT count(*) FROM balances_moved)::int8 AS balances,
       (SELECT json_agg(json_build_array(attribution_id, delta::text)) FROM moved) AS moved`);
   const [row] = rowsOf<AppliedRow>(result);
   assert(row, "the reconcile write returned no row");

@@ -8,8 +8,10 @@ import type { Transaction } from "./transactions.js";
 
 /**
  * Moves balances and daily totals by what `changes` did to the ledger. Returns the balance change
- * per attribution id. Locks balance rows first, then totals rows, each in a fixed key order, so
- * concurrent writers never wait on each other in a cycle.
+ * per attribution id. Locks balance rows first, then totals rows, each in a fixed key order. Its
+ * callers book credit notes and invoices, which have no daily totals; workspace-instance entries
+ * are written by reconcile alone (store/instance-usage.ts, one statement that takes totals rows
+ * before balance rows), so no two writers wait on each other in a cycle.
  */
 export async function moveLedgerTotals(tx: Transaction, changes: readonly EntryChange[], now: Date): Promise<Map<string, bigint>> {
   const deltas = balanceDeltas(changes);
