@@ -26,6 +26,7 @@ import assert from "node:assert/strict";
 import { sql } from "drizzle-orm";
 import { allUsersScope } from "../domain/ledger-totals.js";
 import { instanceUsageDescription, type DraftUpdate, type InstanceUsage } from "../domain/reconciliation.js";
+import { boolArray, plainArray, textArray } from "./pg-arrays.js";
 import { rowsOf } from "./raw-result.js";
 import { uuidV7 } from "./uuid-v7.js";
 import type { Transaction } from "./transactions.js";
@@ -54,21 +55,26 @@ export async function applyInstanceUsage(
   const { inserts, updates } = plan;
   if (inserts.length === 0 && updates.length === 0) return { inserted: 0, updated: 0, deltas: new Map() };
   const nowText = now.toISOString();
-  const array = <T, V>(items: readonly T[], pick: (item: T) => V) => sql.param(items.map(pick));
+  // One array literal per column (pg-arrays.ts); the metadata documents as one JSON array.
+  const plain = <T>(items: readonly T[], pick: (item: T) => string | null) => plainArray(items.map(pick));
+  const text = <T>(items: readonly T[], pick: (item: T) => string | null) => textArray(items.map(pick));
+  const bools = <T>(items: readonly T[], pick: (item: T) => boolean) => boolArray(items.map(pick));
+  const jsonArray = <T>(items: readonly T[], pick: (item: T) => unknown) =>
+    sql`ARRAY(SELECT m.value FROM jsonb_array_elements(${JSON.stringify(items.map(pick))}::jsonb) WITH ORDINALITY AS m(value, n) ORDER BY m.n)`;
   const result = await tx.execute(sql`
     WITH planned_updates AS (
       SELECT * FROM unnest(
-        ${array(updates, (u) => u.entryId)}::uuid[],
-        ${array(updates, (u) => u.expected.attributionId)}::text[],
-        ${array(updates, (u) => u.expected.creditCents.toString())}::int8[],
-        ${array(updates, (u) => u.expected.effectiveTime.toISOString())}::timestamptz[],
-        ${array(updates, (u) => u.expected.workspaceClass)}::text[],
-        ${array(updates, (u) => u.expected.userId)}::text[],
-        ${array(updates, (u) => u.next.attributionId)}::text[],
-        ${array(updates, (u) => u.next.creditCents.toString())}::int8[],
-        ${array(updates, (u) => u.next.effectiveTime.toISOString())}::timestamptz[],
-        ${array(updates, (u) => u.next.draft)}::bool[],
-        ${array(updates, (u) => JSON.stringify(u.next.metadata))}::jsonb[]
+        ${plain(updates, (u) => u.entryId)}::uuid[],
+        ${text(updates, (u) => u.expected.attributionId)}::text[],
+        ${plain(updates, (u) => u.expected.creditCents.toString())}::int8[],
+        ${plain(updates, (u) => u.expected.effectiveTime.toISOString())}::timestamptz[],
+        ${text(updates, (u) => u.expected.workspaceClass)}::text[],
+        ${text(updates, (u) => u.expected.userId)}::text[],
+        ${text(updates, (u) => u.next.attributionId)}::text[],
+        ${plain(updates, (u) => u.next.creditCents.toString())}::int8[],
+        ${plain(updates, (u) => u.next.effectiveTime.toISOString())}::timestamptz[],
+        ${bools(updates, (u) => u.next.draft)}::bool[],
+        ${jsonArray(updates, (u) => u.next.metadata)}
       ) AS r(id, expected_attribution_id, expected_credit_cents, expected_effective_time, expected_workspace_class,
         expected_user_id, attribution_id, credit_cents, effective_time, draft, metadata)
       ORDER BY r.id
@@ -94,14 +100,14 @@ export async function applyInstanceUsage(
         x.credit_cents, x.effective_time, x.workspace_instance_id, x.draft, x.metadata,
         ${nowText}::timestamptz, ${nowText}::timestamptz
       FROM unnest(
-        ${array(inserts, () => uuidV7(now))}::uuid[],
-        ${array(inserts, (i) => i.sourceKey)}::text[],
-        ${array(inserts, (i) => i.attributionId)}::text[],
-        ${array(inserts, (i) => i.workspaceInstanceId)}::uuid[],
-        ${array(inserts, (i) => i.creditCents.toString())}::int8[],
-        ${array(inserts, (i) => i.effectiveTime.toISOString())}::timestamptz[],
-        ${array(inserts, (i) => i.draft)}::bool[],
-        ${array(inserts, (i) => JSON.stringify(i.metadata))}::jsonb[]
+        ${plain(inserts, () => uuidV7(now))}::uuid[],
+        ${text(inserts, (i) => i.sourceKey)}::text[],
+        ${text(inserts, (i) => i.attributionId)}::text[],
+        ${plain(inserts, (i) => i.workspaceInstanceId)}::uuid[],
+        ${plain(inserts, (i) => i.creditCents.toString())}::int8[],
+        ${plain(inserts, (i) => i.effectiveTime.toISOString())}::timestamptz[],
+        ${bools(inserts, (i) => i.draft)}::bool[],
+        ${jsonArray(inserts, (i) => i.metadata)}
       ) AS x(id, source_key, attribution_id, workspace_instance_id, credit_cents, effective_time, draft, metadata)
       ORDER BY x.source_key
       ON CONFLICT (source_key) DO NOTHING
