@@ -29,6 +29,7 @@ import { instanceUsageDescription, type DraftUpdate, type InstanceUsage } from "
 import { boolArray, plainArray, textArray } from "./pg-arrays.js";
 import { rowsOf } from "./raw-result.js";
 import { uuidV7 } from "./uuid-v7.js";
+import type { Database } from "./database.js";
 import type { Transaction } from "./transactions.js";
 
 export interface AppliedUsage {
@@ -47,8 +48,12 @@ interface AppliedRow {
   moved: Array<[string, string]> | string | null;
 }
 
+/**
+ * In the caller's transaction, or on its own: it is one statement, atomic by itself, so a caller
+ * with nothing else to write in the same transaction spares the BEGIN and COMMIT round trips.
+ */
 export async function applyInstanceUsage(
-  tx: Transaction,
+  tx: Transaction | Database,
   plan: { readonly inserts: readonly InstanceUsage[]; readonly updates: readonly DraftUpdate[] },
   now: Date,
 ): Promise<AppliedUsage> {

@@ -12,9 +12,17 @@ export type Transaction = Parameters<Parameters<Database["transaction"]>[0]>[0];
  * outer handle waits for the transaction to end, a deadlock. No network calls inside.
  */
 export async function inTransaction<T>(db: Database, work: (tx: Transaction) => Promise<T>): Promise<T> {
+  return withRetries(() => db.transaction(work));
+}
+
+/**
+ * Runs `work` (a transaction, or one statement, which is atomic on its own) again after a
+ * serialization failure or deadlock, up to transactionAttemptsMax times; other errors as TallyError.
+ */
+export async function withRetries<T>(work: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await db.transaction(work);
+      return await work();
     } catch (error) {
       if (attempt < transactionAttemptsMax && isRetryable(error)) {
         await new Promise((resolve) => setTimeout(resolve, 5 * attempt * Math.random()));
