@@ -33,6 +33,7 @@ async function main() {
   const config = loadConfig({
     PORT: "0",
     HOST: "127.0.0.1",
+    TALLY_AUTH: "off",
     TALLY_JOBS: "off",
     TALLY_DATA_DIR: database.dataDir,
     ...(database.databaseUrl ? { DATABASE_URL: database.databaseUrl } : {}),

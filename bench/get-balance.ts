@@ -53,7 +53,7 @@ async function main() {
     await handle.close();
 
     const tally = await startTally(
-      loadConfig({ PORT: "0", HOST: "127.0.0.1", TALLY_JOBS: "off", TALLY_DATA_DIR: testDatabase.dataDir, DATABASE_URL: testDatabase.databaseUrl ?? "" }),
+      loadConfig({ PORT: "0", HOST: "127.0.0.1", TALLY_AUTH: "off", TALLY_JOBS: "off", TALLY_DATA_DIR: testDatabase.dataDir, DATABASE_URL: testDatabase.databaseUrl ?? "" }),
       { logger: silentLogger },
     );
     const base = tally.url;

@@ -156,6 +156,7 @@ async function spawnServer(databaseUrl: string): Promise<{ url: string; pid: num
       DATABASE_URL: databaseUrl,
       PORT: "0",
       HOST: "127.0.0.1",
+      TALLY_AUTH: "off",
       TALLY_JOBS: "off",
       LOG_LEVEL: "info",
       TALLY_CREDITS_PER_MINUTE_BY_WORKSPACE_CLASS: JSON.stringify({ "g1-standard": 1 / 6, "g1-large": 1 / 3, "g1-xlarge": 0.5 }),

@@ -38,6 +38,8 @@ export interface ConfigKey<T, V = T | undefined> {
   readonly meaning: string;
   /** Never shown by `tally config check` nor quoted in a message. */
   readonly secret: boolean;
+  /** An empty environment variable is a value (checked like any other), not "unset". */
+  readonly blankIsValue: boolean;
   /** Type-level only: the value in TallyConfig (T, or T | undefined for a key without a default). */
   readonly valueType?: V;
 }
@@ -49,12 +51,14 @@ interface KeySpec<T> {
   readonly default?: string;
   readonly meaning: string;
   readonly secret?: boolean;
+  /** An empty environment variable is a value (checked like any other), not "unset". */
+  readonly blankIsValue?: boolean;
 }
 
 function key<T>(spec: KeySpec<T> & { readonly default: string }): ConfigKey<T, T>;
 function key<T>(spec: KeySpec<T>): ConfigKey<T, T | undefined>;
 function key<T>(spec: KeySpec<T>): ConfigKey<T, T | undefined> {
-  return { env: spec.env, file: spec.file, kind: spec.kind, default: spec.default, meaning: spec.meaning, secret: spec.secret ?? false };
+  return { env: spec.env, file: spec.file, kind: spec.kind, default: spec.default, meaning: spec.meaning, secret: spec.secret ?? false, blankIsValue: spec.blankIsValue ?? false };
 }
 
 export const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -67,7 +71,12 @@ export const configKeys = {
     meaning: "a JSON file with the file keys of this table; environment variables win over it",
   }),
   port: key({ env: "PORT", file: "port", kind: integer(0, 65535), default: "9001", meaning: "port for every protocol (0: any free port)" }),
-  host: key({ env: "HOST", file: "host", kind: text("address"), default: "0.0.0.0", meaning: "address to listen on" }),
+  host: key({
+    env: "HOST",
+    file: "host",
+    kind: text("address"),
+    meaning: "address to listen on; unset: `0.0.0.0` with API tokens, `127.0.0.1` with `TALLY_AUTH=off`",
+  }),
   databaseUrl: key({
     env: "DATABASE_URL",
     file: "databaseUrl",
@@ -144,7 +153,15 @@ export const configKeys = {
     file: "apiTokens",
     kind: apiTokens(),
     secret: true,
-    meaning: "bearer tokens; unset means access control is off (see Access control)",
+    blankIsValue: true,
+    meaning: "bearer tokens (see Access control); required unless `TALLY_AUTH=off`; set but blank stops the start",
+  }),
+  authEnabled: key({
+    env: "TALLY_AUTH",
+    file: "auth",
+    kind: onOff(),
+    default: "on",
+    meaning: "`off` runs without access control (only without `TALLY_API_TOKENS`), listening on `127.0.0.1` unless `HOST` is set",
   }),
   limitWarningPercent: key({
     env: "TALLY_LIMIT_WARNING_PERCENT",
@@ -278,6 +295,8 @@ export interface TallyConfig extends ConfigSettings {
   readonly priceTable: PriceTable;
   /** Undefined when billing is off (no STRIPE_SECRET_KEY). */
   readonly stripe: StripeConfig | undefined;
+  /** HOST, else 0.0.0.0 with access control and 127.0.0.1 without (TALLY_AUTH=off). */
+  readonly listenHost: string;
 }
 
 /** Rules across keys; each returns a problem or undefined. */
@@ -291,7 +310,24 @@ const crossKeyRules: ((settings: ConfigSettings) => string | undefined)[] = [
     const names = stray.map((name) => configKeys[name].env).join(", ");
     return `${names} ${stray.length === 1 ? "is" : "are"} set but STRIPE_SECRET_KEY is not: billing would stay off; set STRIPE_SECRET_KEY (stripe.secretKey) too, or remove them`;
   },
+  (settings) => {
+    if (settings.authEnabled || settings.apiTokens === undefined) return undefined;
+    return "TALLY_AUTH is off but TALLY_API_TOKENS is set: remove TALLY_AUTH=off to check the tokens, or unset TALLY_API_TOKENS to run without access control";
+  },
 ];
+
+/**
+ * What stops a server from starting although the keys are valid one by one: access control is on
+ * (the default) but there are no tokens. Running without access control takes TALLY_AUTH=off; a
+ * configuration that merely forgot its tokens must not open everything to everyone.
+ */
+export function servingProblems(config: TallyConfig): string[] {
+  if (!config.authEnabled || config.apiTokens !== undefined) return [];
+  return [
+    "access control is on but TALLY_API_TOKENS is not set: set TALLY_API_TOKENS=name:role:token,... (see Access control in the README), " +
+      "or TALLY_AUTH=off to run without access control (Tally then listens on 127.0.0.1 unless HOST is set)",
+  ];
+}
 
 function derive(settings: ConfigSettings): TallyConfig {
   const stripe: StripeConfig | undefined =
@@ -308,6 +344,7 @@ function derive(settings: ConfigSettings): TallyConfig {
     defaultSpendingLimit: { forTeams: settings.defaultSpendingLimitForTeams, forUsers: settings.defaultSpendingLimitForUsers },
     priceTable: buildPriceTable(settings.creditsPerMinuteByWorkspaceClass),
     stripe,
+    listenHost: settings.host ?? (settings.authEnabled ? "0.0.0.0" : "127.0.0.1"),
     databaseTimeouts: {
       connectTimeoutMs: settings.databaseConnectTimeoutMs,
       queryTimeoutMs: settings.databaseQueryTimeoutMs,
@@ -342,7 +379,7 @@ export function inspectConfig(env: NodeJS.ProcessEnv = process.env): ConfigRepor
   const entries: ConfigEntry[] = [];
   const settings: Record<string, unknown> = {};
   for (const [name, entry] of Object.entries(configKeys) as [ConfigKeyName, ConfigKey<unknown>][]) {
-    const fromEnv = present(env[entry.env]);
+    const fromEnv = entry.blankIsValue ? env[entry.env] : present(env[entry.env]);
     const source: ConfigSource =
       fromEnv !== undefined ? "environment" : entry.file !== undefined && file.has(entry.file) ? "file" : entry.default !== undefined ? "default" : "unset";
     const raw = source === "environment" ? fromEnv : source === "file" ? file.get(entry.file!) : entry.default;

@@ -96,6 +96,25 @@ describe("tally CLI", () => {
     assert.match(table.stdout, /^TIME +ACTOR +CALL +ATTRIBUTION +OUTCOME +DETAILS\n.*ops +UsageService\/AddUsageCreditNote +team:\S+ +OK +\{.*"credits":40/);
   });
 
+  it("subtracts credits with a negative credit note (a debit), as Gitpod's admin dashboard does", async () => {
+    const id = teamId();
+    assert.equal((await tally(["credit", "add", id, "100", "--reason", "welcome"], env)).code, 0);
+    const subtracted = await tally(["credit", "subtract", id, "30", "--reason", "given twice by mistake"], env);
+    assert.equal(subtracted.code, 0, subtracted.stderr);
+    assert.equal(subtracted.stdout, `subtracted 30 credits from ${id}; balance is now -70 credits\n`);
+    const audit = await tally(["audit", "ls", id, "--json"], env);
+    const details = audit.stdout.trim().split("\n").map((line) => JSON.parse(line).details);
+    assert.ok(details.some((d) => d.credits === -30 && d.description === "given twice by mistake"), audit.stdout);
+    const bad = await Promise.all([
+      tally(["credit", "subtract", id, "-5", "--reason", "x"], env),
+      tally(["credit", "subtract", id, "0", "--reason", "x"], env),
+      tally(["credit", "subtract", id, "5", "--reason", " "], env),
+    ]);
+    for (const run of bad) assert.equal(run.code, 2, run.stderr);
+    assert.match(bad[1]!.stderr, /CREDITS 0 must be between 1 and 100000000/);
+    assert.equal((await tally(["balance", id], env)).stdout, "-70 credits\n");
+  });
+
   it("sends one idempotency key per credit note, so the same command run again with --idempotency-key books once", async () => {
     const id = teamId();
     const keysBefore = await countKeys(t.tally.database.db);
@@ -167,7 +186,10 @@ describe("tally CLI", () => {
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stderr, "");
     const [header, ...rows] = parseCsv(run.stdout);
-    assert.deepEqual(header, ["id", "attribution_id", "effective_time", "credits", "kind", "draft", "workspace_instance_id", "workspace_class", "user_id", "description", "metadata"]);
+    assert.deepEqual(header, [
+      "id", "attribution_id", "effective_time", "credits", "kind", "draft", "workspace_instance_id",
+      "workspace_id", "workspace_class", "workspace_type", "runtime_seconds", "user_id", "description", "metadata",
+    ]);
     assert.equal(rows.length, count);
     assert.deepEqual(new Set(rows.map((r) => r[0])), new Set(seeded.map((e) => e.id)));
     const times = rows.map((r) => Date.parse(r[2]!));
@@ -175,7 +197,7 @@ describe("tally CLI", () => {
     const cents = rows.reduce((sum, r) => sum + Math.round(Number(r[3]) * 100), 0);
     assert.equal(cents, (count * (count + 1)) / 2);
     assert.deepEqual(rows[0]!.slice(4, 6), ["workspace_instance", "false"]);
-    assert.equal(JSON.parse(rows[0]![10]!).workspaceClass, "g1-standard");
+    assert.equal(JSON.parse(rows[0]![13]!).workspaceClass, "g1-standard");
   });
 
   it("exports JSON Lines in ascending order, filtered by user, and CSV-quotes awkward text", async () => {
@@ -212,7 +234,7 @@ describe("tally CLI", () => {
 
     const reconcile = await tally(["reconcile", "--from", "2026-01-01", "--to", "2026-01-02"], env);
     assert.equal(reconcile.code, 0, reconcile.stderr);
-    assert.equal(reconcile.stdout, "reconciled usage from 2026-01-01T00:00:00.000Z to 2026-01-02T00:00:00.000Z\n");
+    assert.equal(reconcile.stdout, "reconciled usage from 2026-01-01T00:00:00.000Z to 2026-01-02T00:00:00.000Z: 0 created, 0 updated, 0 finalized\n");
 
     const inverted = await tally(["reconcile", "--from", "2026-01-02", "--to", "2026-01-01"], env);
     assert.equal(inverted.code, 2, inverted.stderr);
@@ -223,7 +245,7 @@ describe("tally CLI", () => {
     const id = teamId();
     await t.tally.billing.accounts.block({ attributionId: id, reason: "charge disputed", source: `test:${id}` });
     const status = await tally(["account", "status", id, "--json"], env);
-    assert.equal(status.code, 0, status.stderr);
+    assert.equal(status.code, 4, status.stderr); // blocked: may not start a workspace
     const view = JSON.parse(status.stdout);
     assert.equal(view.blocked, true);
     assert.equal(view.reason, "charge disputed");

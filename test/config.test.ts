@@ -47,7 +47,8 @@ describe("configuration", () => {
   it("gives every key's documented default when nothing is set, and every default passes its own check", () => {
     const config = loadConfig({});
     assert.equal(config.port, 9001);
-    assert.equal(config.host, "0.0.0.0");
+    assert.equal(config.host, undefined);
+    assert.equal(config.listenHost, "0.0.0.0");
     assert.equal(config.databaseUrl, undefined);
     assert.equal(config.dataDir, "./data");
     assert.equal(config.ledgerIntervalMs, 60_000);
@@ -190,7 +191,7 @@ describe("configuration", () => {
 
 describe("tally config check", () => {
   it("validates without starting, shows where each value came from and hides secrets", async () => {
-    const ok = await tally(["config", "check"], cleanEnv({ TALLY_JOBS: "false", STRIPE_SECRET_KEY: "sk_test_hidden", PORT: "0" }));
+    const ok = await tally(["config", "check"], cleanEnv({ TALLY_JOBS: "false", STRIPE_SECRET_KEY: "sk_test_hidden", PORT: "0", TALLY_AUTH: "off" }));
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /^TALLY_JOBS\s+jobsEnabled\s+off\s+environment$/m);
     assert.match(ok.stdout, /^PORT\s+port\s+0\s+environment$/m);
@@ -199,7 +200,7 @@ describe("tally config check", () => {
     assert.doesNotMatch(ok.stdout, /sk_test_hidden/);
     assert.match(ok.stdout, /configuration is valid\n$/);
 
-    const json = await tally(["config", "check", "--json"], cleanEnv({ TALLY_JOBS: "off" }));
+    const json = await tally(["config", "check", "--json"], cleanEnv({ TALLY_JOBS: "off", TALLY_AUTH: "off" }));
     assert.equal(json.code, 0, json.stderr);
     const parsed = JSON.parse(json.stdout) as { valid: boolean; keys: { env: string; value: string; source: string }[] };
     assert.equal(parsed.valid, true);

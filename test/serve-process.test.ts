@@ -24,7 +24,7 @@ interface Served {
 
 function serve(): Promise<Served> {
   const child = spawn(process.execPath, [path.join(root, "bin/tally.mjs"), "serve"], {
-    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", TALLY_DATA_DIR: dataDir, TALLY_JOBS: "off", DATABASE_URL: "" },
+    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", TALLY_AUTH: "off", TALLY_DATA_DIR: dataDir, TALLY_JOBS: "off", DATABASE_URL: "" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

@@ -68,6 +68,8 @@ describe("the Stripe webhook endpoint", () => {
     ["a tampered body", (p) => [p.replace("cus_123", "cus_999"), { "stripe-signature": sign(p) }], 400],
     ["a signature made with another secret", (p) => [p, { "stripe-signature": sign(p, { secret: "whsec_wrong" }) }], 400],
     ["a signature older than 300 seconds", (p) => [p, { "stripe-signature": sign(p, { timestamp: nowSeconds() - 301 }) }], 400],
+    ["a signature dated 301 seconds in the future", (p) => [p, { "stripe-signature": sign(p, { timestamp: nowSeconds() + 301 }) }], 400],
+    ["a signature dated 30 days in the future", (p) => [p, { "stripe-signature": sign(p, { timestamp: nowSeconds() + 30 * 86_400 }) }], 400],
     ["no signature", (p) => [p, {}], 400],
     ["a garbage signature header", (p) => [p, { "stripe-signature": "t=1,v1=abc" }], 400],
     ["a signed body that is not an event", () => ["[1,2]", { "stripe-signature": sign("[1,2]") }], 400],
@@ -85,9 +87,11 @@ describe("the Stripe webhook endpoint", () => {
     });
   }
 
-  it("accepts a signature at the edge of the tolerance", async () => {
+  it("accepts a signature at the edge of the tolerance, in the past and in the future", async () => {
     const payload = event("customer.updated");
     assert.equal((await post(payload, { "stripe-signature": sign(payload, { timestamp: nowSeconds() - 299 }) })).status, 200);
+    const ahead = event("customer.updated");
+    assert.equal((await post(ahead, { "stripe-signature": sign(ahead, { timestamp: nowSeconds() + 299 }) })).status, 200);
   });
 
   it("refuses an oversized body sent without a content length (chunked) with 413", async () => {

@@ -8,7 +8,8 @@ import { file_usage_v1_usage } from "../src/gen/usage/v1/usage_pb.js";
 
 const messages: Record<string, string> = {
   ReconcileUsageRequest: "from=1:Timestamp to=2:Timestamp",
-  ReconcileUsageResponse: "",
+  // Empty in the spec; Tally adds what the run wrote (new fields only: old clients skip them).
+  ReconcileUsageResponse: "created=1:int64 updated=2:int64 finalized=3:int64",
   PaginatedRequest: "per_page=1:int64 page=2:int64",
   PaginatedResponse: "per_page=2:int64 total_pages=3:int64 total=4:int64 page=5:int64",
   ListUsageRequest: "attribution_id=1:string from=2:Timestamp to=3:Timestamp order=4:usage.v1.ListUsageRequest.Ordering pagination=5:PaginatedRequest user_id=6:string",

@@ -1,5 +1,5 @@
 // API tokens: who may call Tally. Parsed from TALLY_API_TOKENS ("name:role:token,..."), verified
-// in constant time. Without tokens, access control is off and every caller is "anonymous".
+// in constant time. Without tokens (only with TALLY_AUTH=off), every caller is "anonymous".
 import { createHash, timingSafeEqual } from "node:crypto";
 
 export type Role = "admin" | "reader";
@@ -31,7 +31,11 @@ export class ApiTokenError extends Error {
  */
 export function parseApiTokens(text: string, key = "TALLY_API_TOKENS"): ApiToken[] {
   const entries = text.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
-  if (entries.length === 0) throw new ApiTokenError(`${key} is set but holds no tokens; expected name:role:token,...`);
+  if (entries.length === 0) {
+    throw new ApiTokenError(
+      `${key} is set but holds no tokens; expected name:role:token,... (to run without access control, unset it and set TALLY_AUTH=off)`,
+    );
+  }
   const tokens = entries.map((entry, index) => parseEntry(entry, `${key} entry ${index + 1}`));
   const names = new Set<string>();
   const hashes = new Set<string>();

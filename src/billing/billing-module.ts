@@ -18,7 +18,7 @@ import type { BalanceReader } from "../store/balance-reader.js";
 import type { EventRecorder } from "../events/event-recorder.js";
 import { withClientIdempotencyKeys } from "./client-keyed-provider.js";
 import type { PaymentProvider } from "./payment-provider.js";
-import { createStripeClient, StripePaymentProvider } from "./stripe-payment-provider.js";
+import { createStripeClient, StripePaymentProvider, type StripeErrorKind } from "./stripe-payment-provider.js";
 import { stripeWebhookRoute } from "./stripe-webhook.js";
 import { billingWebhookHandler, InboxWorker } from "./webhook-inbox-worker.js";
 
@@ -47,7 +47,12 @@ export interface BillingModuleDeps {
   readonly provider?: PaymentProvider;
   /** The outbox of account events (blocks, invoices). */
   readonly events?: EventRecorder;
+  /** Counts failed Stripe calls (tally_stripe_errors_total). */
+  readonly metrics?: { recordStripeError(kind: StripeErrorKind): void };
 }
+
+/** Kinds that mean Tally's configuration is wrong, not that Stripe had a bad moment. */
+const configurationErrorKinds = new Set<StripeErrorKind>(["unrecognized_url", "authentication"]);
 
 export function buildBilling(deps: BillingModuleDeps): BillingModule {
   const { db, clock, logger, costCenters } = deps;
@@ -75,8 +80,16 @@ export function buildBilling(deps: BillingModuleDeps): BillingModule {
     };
   }
   // Idempotency keys: Stripe keys carry the client's key, and each mutation's response is kept for its retries.
+  // Every failed Stripe call is counted and logged; a wrong URL or key is an error for an operator.
+  const onError = (kind: StripeErrorKind, error: unknown) => {
+    deps.metrics?.recordStripeError(kind);
+    const log = { err: error, kind, apiBase: stripe.apiBase ?? "https://api.stripe.com" };
+    if (configurationErrorKinds.has(kind)) logger.error(log, "a Stripe call failed: check STRIPE_API_BASE and STRIPE_SECRET_KEY");
+    else logger.warn(log, "a Stripe call failed");
+  };
   const provider = withClientIdempotencyKeys(
-    deps.provider ?? new StripePaymentProvider(createStripeClient({ secretKey: stripe.secretKey, apiBase: stripe.apiBase })),
+    deps.provider ??
+      new StripePaymentProvider(createStripeClient({ secretKey: stripe.secretKey, apiBase: stripe.apiBase }), { onError }),
   );
   const billing = new BillingService({
     db,

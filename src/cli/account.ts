@@ -3,7 +3,7 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { Command } from "commander";
 import { AccountService } from "../gen/usage/v1/account_pb.js";
 import { write } from "./output.js";
-import { callMutation, clientFor, UsageError, withMutationOptions, withServerOption, type MutationOptions, type ServerOptions } from "./remote.js";
+import { callMutation, clientFor, exitCodes, UsageError, withMutationOptions, withServerOption, type MutationOptions, type ServerOptions } from "./remote.js";
 
 export function accountCommand(): Command {
   const account = new Command("account").description("blocked status and spending of an attribution id");
@@ -11,14 +11,22 @@ export function accountCommand(): Command {
   account.addCommand(
     withServerOption(
       new Command("status")
-        .description("show whether an attribution id is blocked, its balance against its spending limit")
+        .description(
+          "show whether an attribution id is blocked, its balance against its spending limit; " +
+            "exits 0 when it may start a workspace, 3 when its spending limit is reached, 4 when it is blocked",
+        )
         .argument("<attribution-id>", "team:<uuid> or user:<uuid>")
-        .option("--json", "print the status as JSON"),
+        .option("--json", "print the whole status as one JSON object (the exit code is the same)"),
     ).action(async (attributionId: string, options: ServerOptions & { json?: boolean }) => {
       const status = await clientFor(AccountService, options).getAccountStatus({ attributionId });
       const blockedTime = status.blockedTime ? timestampDate(status.blockedTime).toISOString() : undefined;
+      const verdict = status.blocked ? "blocked" : status.limitReached ? "reached" : status.almostReached ? "warning" : "ok";
+      const mayStartWorkspace = !status.blocked && !status.limitReached;
+      process.exitCode = status.blocked ? exitCodes.blocked : status.limitReached ? exitCodes.limitReached : exitCodes.ok;
       const view = {
         attributionId,
+        mayStartWorkspace,
+        status: verdict,
         blocked: status.blocked,
         reason: status.reason || undefined,
         blockedTime,
@@ -31,13 +39,14 @@ export function accountCommand(): Command {
         await write(JSON.stringify(view) + "\n");
         return;
       }
-      const spending = status.limitReached ? "limit reached" : status.almostReached ? "almost reached (over 80 %)" : "within limit";
+      const spending = status.limitReached ? "limit reached" : status.almostReached ? "almost reached" : "within limit";
       await write(
         [
           `attribution id  ${attributionId}`,
           `blocked         ${status.blocked ? `yes, since ${blockedTime}: ${status.reason}` : "no"}`,
           `balance         ${status.balanceCredits} credits`,
           `spending limit  ${status.spendingLimit} credits (${spending})`,
+          `may start       ${mayStartWorkspace ? "yes" : `no (${status.blocked ? "blocked" : "spending limit reached"})`}`,
         ].join("\n") + "\n",
       );
     }),

@@ -14,13 +14,15 @@ export function configCommand(): Command {
     .option("--json", "print the resolved keys as JSON")
     .action(async (options: { config?: string; json?: boolean }) => {
       // Loaded here, not at the top: other commands start faster without the schema.
-      const { configKeys, inspectConfig } = await import("../config.js");
+      const { configKeys, inspectConfig, servingProblems } = await import("../config.js");
       const env = { ...process.env };
       if (options.config !== undefined) env.TALLY_CONFIG = options.config;
       const report = inspectConfig(env);
-      if (report.problems.length > 0) {
-        const [first, ...rest] = report.problems;
-        throw new ConfigError(rest.length === 0 ? first! : `${report.problems.length} configuration problems:\n${report.problems.map((p) => `  - ${p}`).join("\n")}`);
+      // What would stop `tally serve` although every key is valid (access control without tokens).
+      const problems = report.config ? servingProblems(report.config) : report.problems;
+      if (problems.length > 0) {
+        const [first, ...rest] = problems;
+        throw new ConfigError(rest.length === 0 ? first! : `${problems.length} configuration problems:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
       }
       const known = new Set(Object.values(configKeys).map((key) => key.env));
       const strays = Object.keys(env).filter((name) => name.startsWith("TALLY_") && !known.has(name) && !clientVariables.has(name));

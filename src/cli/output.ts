@@ -1,6 +1,8 @@
-// Writing to stdout: aligned tables, CSV fields, and writes that respect backpressure so an export
+// Writing to stdout: aligned tables, CSV records, and writes that respect backpressure so an export
 // of any size runs in constant memory.
 import { once } from "node:events";
+import { stringify } from "csv-stringify/sync";
+import { UsageError } from "./remote.js";
 
 /** Writes and, when the pipe is full, waits until it drains. */
 export async function write(text: string): Promise<void> {
@@ -23,16 +25,31 @@ export function formatTable(header: readonly string[], rows: readonly (readonly 
   return [line(header), ...rows.map(line)].join("\n") + "\n";
 }
 
-/** RFC 4180: quoted when it holds a comma, quote or line break; quotes doubled. */
-export function csvField(value: string): string {
-  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
-}
-
+/** One CSV record (RFC 4180, CRLF line ends; quoted when a field holds a comma, quote or line break), by csv-stringify. */
 export function csvRow(values: readonly string[]): string {
-  return values.map(csvField).join(",") + "\r\n";
+  // quoted_match: csv-stringify quotes only the record delimiter itself (CRLF), a lone \n or \r too.
+  return stringify([values as string[]], { record_delimiter: "windows", quoted_match: /[\r\n]/ });
 }
 
 export function truncate(text: string, lengthMax: number): string {
   const oneLine = text.replace(/\s+/g, " ");
   return oneLine.length <= lengthMax ? oneLine : oneLine.slice(0, lengthMax - 1) + "…";
+}
+
+/**
+ * "page N of M, T entries": M is at least 1 (an empty listing is one empty page), and a page past M
+ * is refused (exit 2) instead of shown as "page 5 of 3".
+ */
+export function pageSummary(page: number, totalPages: number, total: number): string {
+  const pages = Math.max(totalPages, 1);
+  if (page > pages) throw new UsageError(`--page ${page} is past the last page: ${total} ${total === 1 ? "entry fills" : "entries fill"} ${pages} ${pages === 1 ? "page" : "pages"}`);
+  return `page ${page} of ${pages}, ${total} ${total === 1 ? "entry" : "entries"}`;
+}
+
+/** Exact credits from credit cents: -1250 -> "-12.5". */
+export function creditsText(cents: bigint): string {
+  const sign = cents < 0n ? "-" : "";
+  const abs = cents < 0n ? -cents : cents;
+  const fraction = (abs % 100n).toString().padStart(2, "0").replace(/0+$/, "");
+  return `${sign}${abs / 100n}${fraction ? `.${fraction}` : ""}`;
 }

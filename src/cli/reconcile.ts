@@ -1,4 +1,5 @@
-// `tally reconcile`: book workspace-instance usage of a time range now (what the ledger job does).
+// `tally reconcile`: book workspace-instance usage of a time range now (what the ledger job does), and
+// say how many ledger entries it created, updated and finalized.
 import { Command } from "commander";
 import { UsageService } from "../gen/usage/v1/usage_pb.js";
 import { parseTime, toTimestamp } from "./arguments.js";
@@ -17,7 +18,10 @@ export function reconcileCommand(): Command {
     const to = options.to === undefined ? new Date() : parseTime(options.to, "--to");
     const from = options.from === undefined ? new Date(to.getTime() - dayMs) : parseTime(options.from, "--from");
     if (from > to) throw new UsageError(`--from ${from.toISOString()} must not be after --to ${to.toISOString()}`);
-    await clientFor(UsageService, options).reconcileUsage({ from: toTimestamp(from), to: toTimestamp(to) });
-    await write(`reconciled usage from ${from.toISOString()} to ${to.toISOString()}\n`);
+    const done = await clientFor(UsageService, options).reconcileUsage({ from: toTimestamp(from), to: toTimestamp(to) });
+    await write(
+      `reconciled usage from ${from.toISOString()} to ${to.toISOString()}: ` +
+        `${done.created} created, ${done.updated} updated, ${done.finalized} finalized\n`,
+    );
   });
 }

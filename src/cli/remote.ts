@@ -15,8 +15,10 @@ export const requestTimeoutMs = 10 * 60_000;
  * Exit codes: 0 success, 1 an unexpected local error, 2 a bad command line or configuration, and 10 + the gRPC code
  * for an error answered by (or on the way to) the server, e.g. 13 INVALID_ARGUMENT, 15 NOT_FOUND,
  * 17 PERMISSION_DENIED, 22 UNIMPLEMENTED, 24 UNAVAILABLE, 26 UNAUTHENTICATED.
+ * `tally account status` answers "may this team start a workspace?" with 0 (yes), 3 (no: its
+ * spending limit is reached) or 4 (no: it is blocked).
  */
-export const exitCodes = { ok: 0, unexpected: 1, usage: 2, grpcBase: 10 } as const;
+export const exitCodes = { ok: 0, unexpected: 1, usage: 2, limitReached: 3, blocked: 4, grpcBase: 10 } as const;
 
 /** A mistake on the command line (exit 2). */
 export class UsageError extends Error {

@@ -11,8 +11,13 @@ export function serveCommand(): Command {
     .description("run the Tally server (gRPC, gRPC-Web, Connect, webhooks, dashboard) on PORT")
     .option("-p, --port <port>", "port to listen on (env PORT, default 9001)")
     .option("--data-dir <dir>", "embedded database directory when DATABASE_URL is unset (env TALLY_DATA_DIR)")
-    .action(async (options: { port?: string; dataDir?: string }) => {
+    .option(
+      "--local",
+      "try Tally on this machine: without TALLY_API_TOKENS, run without access control (TALLY_AUTH=off) on 127.0.0.1 unless HOST is set (npm start)",
+    )
+    .action(async (options: { port?: string; dataDir?: string; local?: boolean }) => {
       const env = { ...process.env };
+      if (options.local && !env.TALLY_API_TOKENS && !env.TALLY_AUTH && !env.TALLY_CONFIG) env.TALLY_AUTH = "off";
       if (options.port !== undefined) env.PORT = options.port;
       if (options.dataDir !== undefined) env.TALLY_DATA_DIR = options.dataDir;
       // Loaded here, not at the top: the other commands start faster without the server and database.

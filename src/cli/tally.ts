@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `tally` command. Each command group lives in its own file; commands that talk to a server take
 // --server (env TALLY_SERVER) and the token from TALLY_TOKEN. Exit codes: see cli/remote.ts.
+import fs from "node:fs";
 import { Command } from "commander";
 import { accountCommand } from "./account.js";
 import { auditCommand } from "./audit.js";
@@ -16,12 +17,17 @@ import { reportError } from "./remote.js";
 import { resetCommand } from "./reset.js";
 import { serveCommand } from "./serve.js";
 import { instancesCommand } from "./instances-import.js";
+import { importCommand } from "./import-gitpod.js";
 import { usageCommand } from "./usage.js";
+
+/** From package.json, two levels up both from src/cli/tally.ts and from dist/cli/tally.js. */
+const { version } = JSON.parse(fs.readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
 const program = new Command();
 program
   .name("tally")
   .description("Tally: usage, credits and billing for cloud development environments")
+  .version(version, "-V, --version", "print the version of tally")
   .showHelpAfterError();
 
 program.addCommand(serveCommand());
@@ -38,11 +44,16 @@ program.addCommand(accountCommand());
 program.addCommand(configCommand());
 program.addCommand(endpointsCommand());
 program.addCommand(eventsCommand());
+program.addCommand(importCommand());
 // More command groups register here, one line each.
 
-/** Parse errors throw instead of exiting, so that every failure leaves through reportError. */
+/**
+ * Parse errors throw instead of exiting, so that every failure leaves through reportError; the ones
+ * commander prints itself ("error: unknown option") take the one format of every error, "tally: ...".
+ */
 function throwOnCommanderExit(command: Command): void {
   command.exitOverride();
+  command.configureOutput({ outputError: (text, write) => write(`tally: ${text.replace(/^error: /, "")}`) });
   for (const sub of command.commands) throwOnCommanderExit(sub);
 }
 throwOnCommanderExit(program);

@@ -2,7 +2,7 @@
 // outcome. Calls refused for a missing or unknown token are not recorded (anonymous noise that
 // could flood the table); they are logged and counted in the RPC metrics instead.
 import { toJson, type DescMessage, type Message } from "@bufbuild/protobuf";
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type ContextValues, type Interceptor } from "@connectrpc/connect";
 import { accessOf } from "../access/procedure-access.js";
 import { attributionIdOf, boundDetails, redactSecrets, storableJson, storableText, type Json } from "../domain/audit-details.js";
 import type { Clock } from "../domain/clock.js";
@@ -10,6 +10,7 @@ import type { Logger } from "../logger.js";
 import type { TallyMetrics } from "../observability/metrics.js";
 import { insertAuditEntry } from "../store/audit-log.js";
 import type { Database } from "../store/database.js";
+import type { OnCostCenterCreated } from "../services/cost-center-service.js";
 import { grpcCodeName, identityKey, requestIdKey } from "./request-context.js";
 
 export interface AuditDeps {
@@ -20,6 +21,33 @@ export interface AuditDeps {
 }
 
 export const anonymousActor = "anonymous";
+/** The actor of rows for what Tally did by itself, e.g. create a cost center a read asked for. */
+export const systemActor = "system";
+
+/**
+ * A read that creates something (GetCostCenter creates a cost center with the defaults on first
+ * use) leaves a row in the same transaction: actor "system", on behalf of the caller.
+ */
+export function auditCreatedByRead(procedure: string, values: ContextValues): OnCostCenterCreated {
+  return async (tx, created, now) => {
+    const onBehalfOf = values.get(identityKey)?.name ?? anonymousActor;
+    await insertAuditEntry(tx, {
+      time: now,
+      actor: systemActor,
+      procedure,
+      attributionId: created.attributionId,
+      details: {
+        attributionId: created.attributionId,
+        onBehalfOf,
+        created: "cost center with the defaults, on first read",
+        costCenter: { spendingLimit: created.spendingLimitCredits, billingStrategy: created.billingStrategy.toUpperCase() },
+      },
+      outcome: "OK",
+      errorMessage: undefined,
+      requestId: values.get(requestIdKey),
+    });
+  };
+}
 
 export function auditInterceptor(deps: AuditDeps): Interceptor {
   return (next) => async (request) => {

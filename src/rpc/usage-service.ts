@@ -12,6 +12,7 @@ import {
 } from "../gen/usage/v1/usage_pb.js";
 import type { CostCenterService } from "../services/cost-center-service.js";
 import type { LedgerService } from "../services/ledger-service.js";
+import { auditCreatedByRead } from "./audit-interceptor.js";
 import { idempotencyClaimOf } from "./idempotency.js";
 import { billingStrategyFromWire, costCenterToWire, dateFromTimestamp, durationFromMs, usageToWire } from "./convert.js";
 
@@ -20,13 +21,14 @@ export interface UsageServiceDeps {
   readonly ledger: LedgerService;
   readonly ledgerIntervalMs: number;
   /** Books workspace-instance usage in [from, to). */
-  readonly reconcileUsage: (from: Date, to: Date) => Promise<unknown>;
+  readonly reconcileUsage: (from: Date, to: Date) => Promise<{ inserted: number; updated: number; finalized: number }>;
 }
 
 export function usageServiceImpl(deps: UsageServiceDeps): ServiceImpl<typeof UsageService> {
   return {
-    async getCostCenter(request) {
-      return { costCenter: costCenterToWire(await deps.costCenters.get(request.attributionId)) };
+    async getCostCenter(request, context) {
+      const onCreated = auditCreatedByRead(`${UsageService.typeName}/${UsageService.method.getCostCenter.name}`, context.values);
+      return { costCenter: costCenterToWire(await deps.costCenters.get(request.attributionId, onCreated)) };
     },
 
     async setCostCenter(request, context) {
@@ -48,8 +50,8 @@ export function usageServiceImpl(deps: UsageServiceDeps): ServiceImpl<typeof Usa
       const to = dateFromTimestamp(request.to, "to");
       if (!from) throw invalidArgument("from is required");
       if (!to) throw invalidArgument("to is required");
-      await deps.reconcileUsage(from, to);
-      return {};
+      const summary = await deps.reconcileUsage(from, to);
+      return { created: BigInt(summary.inserted), updated: BigInt(summary.updated), finalized: BigInt(summary.finalized) };
     },
 
     async resetUsage() {

@@ -46,6 +46,9 @@ export interface CostCenterServiceDeps {
   readonly events?: EventRecorder;
 }
 
+/** Called in the transaction that created a cost center with the defaults. */
+export type OnCostCenterCreated = (tx: Transaction, created: StoredCostCenter, now: Date) => Promise<void>;
+
 export interface ResetOutcome {
   readonly reset: number;
   readonly failed: ReadonlyArray<{ attributionId: string; error: unknown }>;
@@ -54,8 +57,11 @@ export interface ResetOutcome {
 export class CostCenterService {
   constructor(private readonly deps: CostCenterServiceDeps) {}
 
-  /** The current cost center, created on first use and reset first if its cycle expired. */
-  async get(attributionIdText: string): Promise<StoredCostCenter> {
+  /**
+   * The current cost center, created on first use and reset first if its cycle expired.
+   * `onCreated` runs in the transaction that creates one (the audit row of a read that created it).
+   */
+  async get(attributionIdText: string, onCreated?: OnCostCenterCreated): Promise<StoredCostCenter> {
     const attribution = parseAttributionId(attributionIdText);
     const now = this.deps.clock.now();
     // Fast path without locks: the common case is an existing, current cost center.
@@ -63,7 +69,7 @@ export class CostCenterService {
     if (existing && !isResetDue(existing, now)) return existing;
     const stored = await inTransaction(this.deps.db, async (tx) => {
       const balanceCents = await lockAttribution(tx, attribution.text, now);
-      const current = await this.currentOrCreate(tx, attribution, now);
+      const current = await this.currentOrCreate(tx, attribution, now, onCreated);
       return (await this.resetLocked(tx, current, balanceCents, now)) ?? current;
     });
     this.deps.events?.committed();
@@ -96,13 +102,22 @@ export class CostCenterService {
     const spendingLimitCredits = validateSpendingLimit(request.spendingLimitCredits, "cost_center.spending_limit");
     if (request.billingStrategy === "stripe" && !this.deps.stripeEnabled) {
       throw failedPrecondition(
-        "billing is not configured: a cost center billed by Stripe would never be invoiced or reset; set STRIPE_SECRET_KEY first",
+        "billing is not configured: a cost center billed by Stripe would never be invoiced or reset; set STRIPE_SECRET_KEY first. " +
+          "Note that STRIPE is the contract's zero value: an omitted billingStrategy means STRIPE. " +
+          'For a cost center Tally does not bill, send billingStrategy "BILLING_STRATEGY_OTHER" (1)',
       );
     }
     const now = this.deps.clock.now();
     const stored = await idempotentTransaction(this.deps.db, idempotency, now, async (tx) => {
-      const balanceCents = await lockAttribution(tx, attribution.text, now);
-      const current = await this.currentOrCreate(tx, attribution, now);
+      let balanceCents = await lockAttribution(tx, attribution.text, now);
+      let current = await this.currentOrCreate(tx, attribution, now);
+      // An expired OTHER cycle is reset first, with the old limit (as GetCostCenter would); the
+      // change then applies to the new cycle, which the response carries.
+      const reset = await this.resetLocked(tx, current, balanceCents, now);
+      if (reset) {
+        current = reset;
+        balanceCents = await lockAttribution(tx, attribution.text, now);
+      }
       const change = planCostCenterChange({
         current,
         requested: { spendingLimitCredits, billingStrategy: request.billingStrategy },
@@ -181,10 +196,12 @@ export class CostCenterService {
     return next;
   }
 
-  private async currentOrCreate(tx: Transaction, attribution: AttributionId, now: Date): Promise<StoredCostCenter> {
+  private async currentOrCreate(tx: Transaction, attribution: AttributionId, now: Date, onCreated?: OnCostCenterCreated): Promise<StoredCostCenter> {
     const current = await getCurrentCostCenter(tx, attribution.text);
     if (current) return current;
-    return insertCostCenterVersion(tx, initialCostCenter(attribution, this.deps.defaultSpendingLimit, now), 1, now);
+    const created = await insertCostCenterVersion(tx, initialCostCenter(attribution, this.deps.defaultSpendingLimit, now), 1, now);
+    await onCreated?.(tx, created, now);
+    return created;
   }
 
   private async bookInvoice(

@@ -35,6 +35,8 @@ import type { Transaction } from "./transactions.js";
 export interface AppliedUsage {
   readonly inserted: number;
   readonly updated: number;
+  /** Of the entries inserted or updated, those written final (not draft). */
+  readonly finalized: number;
   /** The balance change per attribution id this transaction made (ids whose balance moved). */
   readonly deltas: ReadonlyMap<string, bigint>;
 }
@@ -42,6 +44,7 @@ export interface AppliedUsage {
 interface AppliedRow {
   inserted: bigint | string | number;
   updated: bigint | string | number;
+  finalized: bigint | string | number;
   balances: bigint | string | number;
   totals: bigint | string | number;
   /** [[attribution id, delta as text], ...] or null. */
@@ -58,7 +61,7 @@ export async function applyInstanceUsage(
   now: Date,
 ): Promise<AppliedUsage> {
   const { inserts, updates } = plan;
-  if (inserts.length === 0 && updates.length === 0) return { inserted: 0, updated: 0, deltas: new Map() };
+  if (inserts.length === 0 && updates.length === 0) return { inserted: 0, updated: 0, finalized: 0, deltas: new Map() };
   const nowText = now.toISOString();
   // One array literal per column (pg-arrays.ts); the metadata documents as one JSON array.
   const plain = <T>(items: readonly T[], pick: (item: T) => string | null) => plainArray(items.map(pick));
@@ -96,7 +99,7 @@ export async function applyInstanceUsage(
         AND (u.metadata ->> 'workspaceClass') IS NOT DISTINCT FROM x.expected_workspace_class
         AND (u.metadata ->> 'userId') IS NOT DISTINCT FROM x.expected_user_id
       RETURNING u.attribution_id, u.credit_cents, u.effective_time, u.metadata ->> 'workspaceClass' AS workspace_class,
-        u.metadata ->> 'userId' AS user_id, x.expected_attribution_id, x.expected_credit_cents, x.expected_effective_time,
+        u.metadata ->> 'userId' AS user_id, u.draft, x.expected_attribution_id, x.expected_credit_cents, x.expected_effective_time,
         x.expected_workspace_class, x.expected_user_id
     ), inserted AS (
       INSERT INTO usage (id, attribution_id, source_key, kind, description, credit_cents, effective_time,
@@ -117,7 +120,7 @@ export async function applyInstanceUsage(
       ORDER BY x.source_key
       ON CONFLICT (source_key) DO NOTHING
       RETURNING attribution_id, credit_cents, effective_time, metadata ->> 'workspaceClass' AS workspace_class,
-        metadata ->> 'userId' AS user_id
+        metadata ->> 'userId' AS user_id, draft
     ), changes AS (
       -- What was written (+1 entry, +credits) and what a rewritten draft held before (-1, -credits).
       SELECT expected_attribution_id AS attribution_id, -expected_credit_cents AS credit_cents, -1 AS entries,
@@ -158,6 +161,7 @@ export async function applyInstanceUsage(
     )
     SELECT (SELECT count(*) FROM updated)::int8 AS updated,
       (SELECT count(*) FROM inserted)::int8 AS inserted,
+      ((SELECT count(*) FROM updated WHERE NOT draft) + (SELECT count(*) FROM inserted WHERE NOT draft))::int8 AS finalized,
       (SELECT count(*) FROM totals_moved)::int8 AS totals,
       (SELECT count(*) FROM balances_moved)::int8 AS balances,
       (SELECT json_agg(json_build_array(attribution_id, delta::text)) FROM moved) AS moved`);
@@ -168,5 +172,5 @@ export async function applyInstanceUsage(
   assert(inserted <= inserts.length, "inserted more usage entries than planned");
   assert(updated <= updates.length, "updated more drafts than planned");
   const moved = typeof row.moved === "string" ? (JSON.parse(row.moved) as Array<[string, string]>) : (row.moved ?? []);
-  return { inserted, updated, deltas: new Map(moved.map(([attributionId, delta]) => [attributionId, BigInt(delta)])) };
+  return { inserted, updated, finalized: Number(row.finalized), deltas: new Map(moved.map(([attributionId, delta]) => [attributionId, BigInt(delta)])) };
 }

@@ -60,6 +60,8 @@ export async function startTestTally(options: TestTallyOptions = {}): Promise<Te
     TALLY_DATA_DIR: database.dataDir,
     TALLY_JOBS: "off",
     ...(database.databaseUrl ? { DATABASE_URL: database.databaseUrl } : {}),
+    // Tests run on loopback without tokens unless they give some (see Access control).
+    ...(options.env?.TALLY_API_TOKENS === undefined ? { TALLY_AUTH: "off" } : {}),
     ...options.env,
   });
   const tally = await startTally(config, { clock: clock as Clock, logger: options.logger ?? silentLogger });

@@ -1,0 +1,56 @@
+// How long `tally --help` takes to start: compiled (dist/, what the installed package runs) against
+// the sources through tsx (bin/tally.mjs in a checkout), with a bare `node -e 0` as the baseline of
+// the same run. Prints the median wall time of each, the CPU time per start (user + system of the
+// children, from bash's `times`, steadier on a loaded machine) and the ratios. Target: dist < 150 ms.
+//
+//   npm run bench:cli-start            (builds dist/ first)
+//   TALLY_BENCH_RUNS=30 npm run bench:cli-start
+import { execFileSync, spawnSync } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { median } from "./support.js";
+
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
+const runs = Number(process.env.TALLY_BENCH_RUNS ?? 15);
+const targetMs = 150;
+
+const variants: { name: string; args: string[]; env?: Record<string, string> }[] = [
+  { name: "node -e 0 (baseline)", args: ["-e", "0"] },
+  { name: "dist (node dist/cli/tally.js --help)", args: [path.join(root, "dist/cli/tally.js"), "--help"] },
+  { name: "installed bin (bin/tally.mjs → dist)", args: [path.join(root, "bin/tally.mjs"), "--help"], env: { TALLY_USE_DIST: "1" } },
+  { name: "tsx (bin/tally.mjs in a checkout)", args: [path.join(root, "bin/tally.mjs"), "--help"] },
+];
+
+function wallMs(args: string[], env: Record<string, string> | undefined): number {
+  const start = process.hrtime.bigint();
+  const result = spawnSync(process.execPath, args, { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "inherit"] });
+  if (result.status !== 0) throw new Error(`node ${args.join(" ")} exited ${result.status}`);
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+/** CPU milliseconds (user + system) per start, over `runs` starts, from bash's `times`. */
+function cpuMs(args: string[], env: Record<string, string> | undefined): number {
+  const quoted = [process.execPath, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
+  const out = execFileSync("bash", ["-c", `for i in $(seq ${runs}); do ${quoted} >/dev/null; done; times`], { env: { ...process.env, ...env }, encoding: "utf8" });
+  const children = out.trim().split("\n").at(-1)!; // "0m1.234s 0m0.456s": user, system of the children
+  const seconds = [...children.matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]));
+  return ((seconds[0]! + seconds[1]!) * 1000) / runs;
+}
+
+if (!process.argv.includes("--no-build")) execFileSync("npm", ["run", "build"], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
+
+const results = variants.map((variant) => {
+  wallMs(variant.args, variant.env); // warm the file cache
+  const walls = Array.from({ length: runs }, () => wallMs(variant.args, variant.env));
+  return { name: variant.name, wall: median(walls), cpu: cpuMs(variant.args, variant.env) };
+});
+
+const baseline = results[0]!;
+const dist = results[1]!;
+const tsx = results[3]!;
+console.log(`tally --help start, ${runs} runs each (median wall; CPU per start)`);
+for (const r of results) {
+  console.log(`  ${r.name.padEnd(40)} ${r.wall.toFixed(0).padStart(5)} ms wall  ${r.cpu.toFixed(0).padStart(5)} ms CPU  (${(r.wall / baseline.wall).toFixed(1)}x node -e 0)`);
+}
+console.log(`dist vs tsx: ${(dist.wall / tsx.wall).toFixed(2)}x wall, ${(dist.cpu / tsx.cpu).toFixed(2)}x CPU`);
+console.log(`target: dist < ${targetMs} ms wall: ${dist.wall < targetMs ? "met" : "NOT met"} (${dist.wall.toFixed(0)} ms)`);
