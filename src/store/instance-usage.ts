@@ -14,9 +14,8 @@
 // totalsDeltas sorts them), then balance rows last (sorted as addToBalances sorts them); the
 // statement's final SELECT reads its sub-statements in that order. Balance rows last: nearly every
 // page moves most teams' balances, so two pages written at once queue on those rows, and only for
-// the end of the statement and the commit. No other writer holds daily totals rows of
-// workspace-instance usage (only reconcile writes such entries), so no lock cycle can form with
-// writers that take balance rows first (credit notes, invoices, cost centers).
+// the end of the statement and the commit. moveLedgerTotals (the Gitpod import's entries) takes the
+// same order; writers that lock a balance row first (credit notes, cost centers) hold no totals rows.
 // The drafts are updated in the order of a sorted subquery, which the planner follows with a nested
 // loop over the primary key. Should it ever choose another plan, the worst case is a deadlock that
 // PostgreSQL detects and inTransaction retries; an explicit SELECT ... FOR UPDATE first would make
