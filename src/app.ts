@@ -11,6 +11,7 @@ import { accessInterceptor } from "./rpc/access-interceptor.js";
 import { auditInterceptor } from "./rpc/audit-interceptor.js";
 import { metricsInterceptor } from "./rpc/metrics-interceptor.js";
 import { ConfigError, servingProblems, type TallyConfig } from "./config.js";
+import type { BillingService } from "./services/billing-service.js";
 import { dashboardRoute } from "./dashboard/dashboard-route.js";
 import { createLogger, type Logger } from "./logger.js";
 import { file_usage_v1_workspace_instance, WorkspaceInstanceService as WorkspaceInstanceServiceDesc } from "./gen/usage/v1/workspace_instance_pb.js";
@@ -65,6 +66,27 @@ export interface Tally {
 export interface StartOptions {
   readonly clock?: Clock;
   readonly logger?: Logger;
+}
+
+/**
+ * Billing without serving (for `tally stripe sync`): the database, the services and the Stripe
+ * adapter, no server, jobs or workers. Account events recorded go to the outbox, for the server.
+ */
+export async function buildOfflineBilling(
+  config: TallyConfig,
+  options: StartOptions = {},
+): Promise<{ billing: BillingService; close(): Promise<void> }> {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, timeouts: config.databaseTimeouts });
+  const events = buildEvents({ config, db: database.db, clock, logger });
+  const usage = buildUsage(config, database, clock, events);
+  const billing = buildBilling({ config, db: database.db, clock, logger, costCenters: usage.costCenters, balances: usage.balances, events: events.recorder });
+  if (!billing.billing) {
+    await database.close();
+    throw new ConfigError("billing is not configured: set STRIPE_SECRET_KEY");
+  }
+  return { billing: billing.billing, close: () => database.close() };
 }
 
 export async function startTally(config: TallyConfig, options: StartOptions = {}): Promise<Tally> {

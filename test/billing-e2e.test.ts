@@ -265,6 +265,52 @@ describe("billing through Stripe, end to end", () => {
     assert.equal((await b.billing.getStripeCustomer({ attributionId: team })).customer.invalidBillingAddress ?? false, false);
   });
 
+  it("adopts an existing installation's 50 subscribers with `stripe sync`, once", async () => {
+    const billing = b.t.tally.billing.billing!;
+    const teams: string[] = [];
+    const subscriptions = new Map<string, string>();
+    for (let i = 0; i < 50; i++) {
+      const team = teamId();
+      teams.push(team);
+      const customer = await b.stripe.customers.create({ name: `Existing ${i}`, metadata: { attributionId: team, preferredCurrency: i % 2 ? "EUR" : "USD" } });
+      const subscription = await b.stripe.subscriptions.create({ customer: customer.id, items: [{ price: i % 2 ? b.prices.EUR : b.prices.USD }] });
+      subscriptions.set(team, subscription.id);
+    }
+    const lapsed = teamId();
+    await b.stripe.customers.create({ name: "No subscription", metadata: { attributionId: lapsed, preferredCurrency: "EUR" } });
+    await b.settle();
+    // Usage booked while the team was billed elsewhere is balanced out by the switch.
+    await bookInstanceUsage(db(), [{ attributionId: teams[0]!, creditCents: 700n, effectiveTime: b.t.clock.now() }]);
+    // Before the sync, the team looks unsubscribed to Tally, and cannot subscribe either.
+    assert.equal((await getCurrentCostCenter(db(), teams[1]!))?.billingStrategy ?? "other", "other");
+
+    const first = await billing.syncStripeSubscribers();
+    assert.deepEqual(first.failed, []);
+    assert.ok(first.switched >= 50, JSON.stringify(first));
+    for (const team of teams) {
+      assert.equal((await getCurrentCostCenter(db(), team))?.billingStrategy, "stripe", team);
+      const stored = await getStripeCustomerByAttributionId(db(), team);
+      assert.equal(stored?.syncedSubscriptionId, subscriptions.get(team));
+    }
+    assert.equal(await balanceCents(teams[0]!), 0n);
+    assert.equal((await getCurrentCostCenter(db(), lapsed))?.billingStrategy ?? "other", "other");
+    const versions = await Promise.all(teams.map(async (team) => (await getCurrentCostCenter(db(), team))!.version));
+
+    const second = await billing.syncStripeSubscribers();
+    assert.deepEqual([second.switched, second.stored, second.failed.length], [0, 0, 0], JSON.stringify(second));
+    assert.ok(second.unchanged >= 50);
+    assert.deepEqual(await Promise.all(teams.map(async (team) => (await getCurrentCostCenter(db(), team))!.version)), versions);
+
+    // Now the team is subscribed like any other: CreateStripeSubscription answers with its subscription.
+    const team = teams[1]!;
+    const hold = await b.billing.createHoldPaymentIntent({ attributionId: team });
+    await b.stripe.paymentIntents.confirm(hold.paymentIntentId, { payment_method: "pm_card_visa" });
+    const answered = await b.billing.createStripeSubscription({ attributionId: team, paymentIntentId: hold.paymentIntentId, usageLimit: 500 });
+    assert.equal(answered.subscription.id, subscriptions.get(team));
+    assert.equal((await getCurrentCostCenter(db(), team))?.spendingLimitCredits, 500);
+    assert.equal((await b.stripe.subscriptions.list({ customer: (await getStripeCustomerByAttributionId(db(), team))!.stripeCustomerId })).data.length, 1);
+  });
+
   it("repairs an invoice whose webhook never arrived, and advances the cycle", async () => {
     const team = teamId();
     const { subscriptionId } = await subscribe(team);

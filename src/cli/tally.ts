@@ -16,6 +16,7 @@ import { reconcileCommand } from "./reconcile.js";
 import { reportError } from "./remote.js";
 import { resetCommand } from "./reset.js";
 import { serveCommand } from "./serve.js";
+import { stripeCommand } from "./stripe.js";
 import { instancesCommand } from "./instances-import.js";
 import { usageCommand } from "./usage.js";
 
@@ -37,6 +38,7 @@ program.addCommand(creditCommand());
 program.addCommand(costCenterCommand());
 program.addCommand(resetCommand());
 program.addCommand(reconcileCommand());
+program.addCommand(stripeCommand());
 program.addCommand(auditCommand());
 program.addCommand(instancesCommand());
 program.addCommand(accountCommand());

@@ -186,6 +186,8 @@ export const stripeCustomers = pgTable(
      * with a live subscription, else the newest), naming the others; null when it was the only one.
      */
     selectionReason: text("selection_reason"),
+    /** A live subscription `tally stripe sync` found (one Tally did not create); it counts as the team's. */
+    syncedSubscriptionId: text("synced_subscription_id"),
     createdAt: timestamptz("created_at").notNull(),
     updatedAt: timestamptz("updated_at").notNull(),
   },

@@ -12,6 +12,8 @@ export interface StoredStripeCustomer {
   readonly holdPaymentIntentId: string | null;
   /** Why this one of several Stripe customers with the attribution id's metadata; null when it was the only one. */
   readonly selectionReason: string | null;
+  /** The live subscription `tally stripe sync` found for it; null for subscriptions Tally created. */
+  readonly syncedSubscriptionId: string | null;
   readonly createdAt: Date;
 }
 
@@ -36,7 +38,7 @@ export async function insertStripeCustomer(
 ): Promise<StoredStripeCustomer> {
   await db
     .insert(stripeCustomers)
-    .values({ selectionReason: null, ...customer, taxStateVersion: 0, holdPaymentIntentId: null, createdAt: now, updatedAt: now })
+    .values({ selectionReason: null, syncedSubscriptionId: null, ...customer, taxStateVersion: 0, holdPaymentIntentId: null, createdAt: now, updatedAt: now })
     .onConflictDoNothing();
   const stored = await getStripeCustomerByAttributionId(db, customer.attributionId);
   if (!stored) throw new Error(`stripe customer of ${customer.attributionId} vanished after insert`);
@@ -60,6 +62,30 @@ export async function setInvalidBillingAddress(
     .where(eq(stripeCustomers.stripeCustomerId, stripeCustomerId))
     .returning();
   return row;
+}
+
+/**
+ * Makes `customer` the attribution id's customer (a sync found that another one, without a live
+ * subscription, was stored); the previous row's hold is dropped. Returns the row.
+ */
+export async function replaceStripeCustomer(
+  db: Database,
+  customer: { stripeCustomerId: string; attributionId: string; currency: string; invalidBillingAddress: boolean; selectionReason: string | null },
+  now: Date,
+): Promise<StoredStripeCustomer> {
+  const [row] = await db
+    .update(stripeCustomers)
+    .set({ ...customer, taxStateVersion: sql`${stripeCustomers.taxStateVersion} + 1`, holdPaymentIntentId: null, syncedSubscriptionId: null, updatedAt: now })
+    .where(eq(stripeCustomers.attributionId, customer.attributionId))
+    .returning();
+  return row ?? insertStripeCustomer(db, customer, now);
+}
+
+export async function setSyncedSubscription(db: Database, stripeCustomerId: string, subscriptionId: string, now: Date): Promise<void> {
+  await db
+    .update(stripeCustomers)
+    .set({ syncedSubscriptionId: subscriptionId, updatedAt: now })
+    .where(eq(stripeCustomers.stripeCustomerId, stripeCustomerId));
 }
 
 export async function setHoldPaymentIntent(db: Database, stripeCustomerId: string, paymentIntentId: string, now: Date): Promise<void> {

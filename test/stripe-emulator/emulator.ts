@@ -263,6 +263,7 @@ export class StripeEmulator {
     return [
       ["POST", r("/v1/customers"), (p) => this.view(this.createCustomer(p))],
       ["GET", r("/v1/customers/search"), (p) => this.searchCustomers(p)],
+      ["GET", r("/v1/customers"), (p) => this.list(this.all("customer").filter((c) => !c.deleted), p, "/v1/customers")],
       ["GET", r(`/v1/customers/${id}`), (_, m) => this.view(this.get("customer", m[1]!, { allowDeleted: true }))],
       ["POST", r(`/v1/customers/${id}`), (p, m) => this.view(this.updateCustomer(m[1]!, p))],
       ["DELETE", r(`/v1/customers/${id}`), (_, m) => this.deleteCustomer(m[1]!)],

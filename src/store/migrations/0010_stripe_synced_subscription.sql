@@ -1,0 +1,1 @@
+ALTER TABLE "stripe_customers" ADD COLUMN "synced_subscription_id" text;
