@@ -12,6 +12,7 @@ import { auditInterceptor } from "./rpc/audit-interceptor.js";
 import { metricsInterceptor } from "./rpc/metrics-interceptor.js";
 import { ConfigError, servingProblems, type TallyConfig } from "./config.js";
 import type { BillingService } from "./services/billing-service.js";
+import { countLegacySubscriptions } from "./store/stripe-customers.js";
 import { dashboardRoute } from "./dashboard/dashboard-route.js";
 import { createLogger, type Logger } from "./logger.js";
 import { file_usage_v1_workspace_instance, WorkspaceInstanceService as WorkspaceInstanceServiceDesc } from "./gen/usage/v1/workspace_instance_pb.js";
@@ -247,6 +248,9 @@ function feedMetrics(metrics: TallyMetrics, jobs: JobScheduler, billing: Billing
       if (status.name === "ledger") metrics.setLedgerBookedUntil(status.lastSuccessAt);
     }
   });
+  if (billing.billing) {
+    metrics.onScrape("stripe-legacy-prices", async () => metrics.setStripeLegacyPriceSubscriptions(await countLegacySubscriptions(billing.db)));
+  }
   metrics.onScrape("webhook-inbox", async () => {
     const backlog = await billing.inboxBacklog();
     metrics.setWebhookInboxBacklog(backlog.pending + backlog.failed, backlog.oldestReceivedAt);

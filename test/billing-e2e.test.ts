@@ -311,6 +311,31 @@ describe("billing through Stripe, end to end", () => {
     assert.equal((await b.stripe.subscriptions.list({ customer: (await getStripeCustomerByAttributionId(db(), team))!.stripeCustomerId })).data.length, 1);
   });
 
+  it("reports usage through the subscription's own price, and flags a legacy metered price it cannot report to", async () => {
+    const team = teamId();
+    const legacyPrice = b.emulator.createLegacyMeteredPrice("eur");
+    const customer = await b.stripe.customers.create({ name: "Legacy", metadata: { attributionId: team, preferredCurrency: "EUR" } });
+    const subscription = await b.stripe.subscriptions.create({ customer: customer.id, items: [{ price: legacyPrice.id }] });
+    await b.settle();
+    const sync = await b.t.tally.billing.billing!.syncStripeSubscribers();
+    assert.deepEqual(sync.failed, []);
+    await bookInstanceUsage(db(), [{ attributionId: team, creditCents: 300n, effectiveTime: b.t.clock.now() }]);
+    await rejects(b.billing.reconcileInvoices({}), grpcStatus.UNAVAILABLE, new RegExp(`${team}`));
+    const stored = await getStripeCustomerByAttributionId(db(), team);
+    assert.deepEqual([stored?.legacySubscriptionId, stored?.legacyUsagePriceId], [subscription.id, legacyPrice.id]);
+    const metrics = await (await fetch(`${b.t.tally.url}/metrics`)).text();
+    assert.match(metrics, /^tally_stripe_legacy_price_subscriptions [1-9]/m);
+
+    // Once on a meter-backed price (what migrate-prices does), the usage is reported to that price's meter and the flag clears.
+    const canceled = await b.stripe.subscriptions.cancel(subscription.id);
+    assert.equal(canceled.status, "canceled");
+    await b.settle();
+    await b.stripe.subscriptions.create({ customer: customer.id, items: [{ price: b.prices.EUR }] });
+    await b.t.tally.billing.billing!.syncStripeSubscribers();
+    await b.billing.reconcileInvoices({}).catch(() => {});
+    assert.equal((await getStripeCustomerByAttributionId(db(), team))?.legacySubscriptionId, null);
+  });
+
   it("repairs an invoice whose webhook never arrived, and advances the cycle", async () => {
     const team = teamId();
     const { subscriptionId } = await subscribe(team);

@@ -27,6 +27,7 @@ export interface BillingModule {
   /** undefined when Stripe is not configured. */
   readonly billing: BillingService | undefined;
   readonly inbox: InboxWorker | undefined;
+  readonly db: Database;
   readonly services: HostedService[];
   readonly httpRoutes: HttpRoute[];
   /** Webhook events not yet processed, and given up on: for metrics. */
@@ -72,6 +73,7 @@ export function buildBilling(deps: BillingModuleDeps): BillingModule {
       accounts,
       billing: undefined,
       inbox: undefined,
+      db,
       services: [hostedService(BillingServiceDesc, unconfiguredBillingServiceImpl(), file_usage_v1_billing), accountsHosted],
       httpRoutes: [stripeWebhookRoute({ db, clock, logger, webhookSecret: undefined, onStored: () => {} })],
       inboxBacklog: () => inboxBacklog(db),
@@ -108,6 +110,7 @@ export function buildBilling(deps: BillingModuleDeps): BillingModule {
     accounts,
     billing,
     inbox,
+    db,
     services: [
       hostedService(BillingServiceDesc, idempotentMutations(BillingServiceDesc, billingServiceImpl(billing, logger), { db, clock }), file_usage_v1_billing),
       accountsHosted,

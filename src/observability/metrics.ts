@@ -94,6 +94,11 @@ export class TallyMetrics {
     labelNames: ["kind"] as const,
     registers: [this.registry],
   });
+  private readonly stripeLegacyPriceSubscriptions = new Gauge({
+    name: "tally_stripe_legacy_price_subscriptions",
+    help: "Customers with a live subscription on a usage price without a billing meter: their usage cannot be reported (tally stripe migrate-prices)",
+    registers: [this.registry],
+  });
   readonly auditWriteFailures = new Counter({
     name: "tally_audit_write_failures_total",
     help: "Mutations whose audit row could not be written (the mutation itself was not undone)",
@@ -126,6 +131,10 @@ export class TallyMetrics {
   /** One failed Stripe call (see StripeErrorKind). */
   recordStripeError(kind: string): void {
     this.stripeErrors.inc({ kind });
+  }
+
+  setStripeLegacyPriceSubscriptions(count: number): void {
+    this.stripeLegacyPriceSubscriptions.set(count);
   }
 
   /** One run of a job on this replica. A success also sets the job's status. */

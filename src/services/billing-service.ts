@@ -36,6 +36,7 @@ import {
   insertStripeCustomer,
   replaceStripeCustomer,
   setHoldPaymentIntent,
+  setLegacySubscription,
   setSyncedSubscription,
   setInvalidBillingAddress,
   type StoredStripeCustomer,
@@ -517,19 +518,53 @@ export class BillingService {
     return advanced;
   }
 
+  /**
+   * Reports the balance through the meter of each live subscription's own usage price (not whatever
+   * price is configured now). A subscription on a price without a billing meter (a legacy metered
+   * price) cannot be reported to: it is flagged on the customer (GetAccountStatus, /metrics), logged,
+   * and the report fails, so it is never silently left unbilled. Without a live subscription, the
+   * configured price of the customer's currency receives it.
+   */
   private async reportBalance(attributionId: string, known?: StoredStripeCustomer, knownBalanceCents?: bigint): Promise<void> {
     const customer = known ?? (await this.requireCustomer(parseAttributionId(attributionId)));
     const credits = usageReportCredits(knownBalanceCents ?? (await getBalanceCents(this.deps.db, attributionId)));
     const timestamp = this.deps.clock.now();
     const seconds = Math.floor(timestamp.getTime() / 1000);
-    await this.deps.provider.reportUsage({
-      customerId: customer.stripeCustomerId,
-      priceId: this.priceIdFor(currencyOrDefault(customer.currency)),
-      credits,
-      timestamp,
-      // One report per customer, second and value: a retried report is recognised as the same one.
-      identifier: `tally:usage:${customer.stripeCustomerId}:${seconds}:${credits}`,
-    });
+    const subscriptions = await this.deps.provider.listActiveSubscriptions(customer.stripeCustomerId);
+    const targets = subscriptions.length > 0
+      ? subscriptions.map((subscription) => ({ subscriptionId: subscription.id as string | undefined, priceId: subscription.priceIds[0] }))
+      : [{ subscriptionId: undefined, priceId: this.priceIdFor(currencyOrDefault(customer.currency)) }];
+    let legacy: { subscriptionId: string; priceId: string } | undefined;
+    for (const target of targets) {
+      if (!target.priceId) continue;
+      if (target.subscriptionId) {
+        const price = await this.deps.provider.getPrice(target.priceId);
+        if (price && !price.meterId) {
+          legacy = { subscriptionId: target.subscriptionId, priceId: target.priceId };
+          continue;
+        }
+      }
+      await this.deps.provider.reportUsage({
+        customerId: customer.stripeCustomerId,
+        priceId: target.priceId,
+        credits,
+        timestamp,
+        // One report per customer, second and value: a retried report is recognised as the same one.
+        identifier: `tally:usage:${customer.stripeCustomerId}:${seconds}:${credits}`,
+      });
+    }
+    if (legacy?.subscriptionId !== (customer.legacySubscriptionId ?? undefined) || legacy?.priceId !== (customer.legacyUsagePriceId ?? undefined)) {
+      await setLegacySubscription(this.deps.db, customer.stripeCustomerId, legacy, timestamp);
+    }
+    if (legacy) {
+      this.deps.logger.error(
+        { attributionId, stripeCustomerId: customer.stripeCustomerId, ...legacy },
+        "usage cannot be reported: the subscription's usage price has no billing meter (a legacy metered price); run `tally stripe migrate-prices`",
+      );
+      throw failedPrecondition(
+        `subscription ${legacy.subscriptionId} of ${attributionId} is on usage price ${legacy.priceId}, which has no billing meter: its usage cannot be reported (run \`tally stripe migrate-prices\`)`,
+      );
+    }
   }
 
   private async billThroughStripe(attributionId: string, usageLimit: number | undefined): Promise<void> {

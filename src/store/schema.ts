@@ -188,6 +188,12 @@ export const stripeCustomers = pgTable(
     selectionReason: text("selection_reason"),
     /** A live subscription `tally stripe sync` found (one Tally did not create); it counts as the team's. */
     syncedSubscriptionId: text("synced_subscription_id"),
+    /**
+     * A live subscription whose usage price has no billing meter (a legacy metered price Stripe's
+     * current API cannot report to): its usage goes unbilled until `tally stripe migrate-prices`.
+     */
+    legacySubscriptionId: text("legacy_subscription_id"),
+    legacyUsagePriceId: text("legacy_usage_price_id"),
     createdAt: timestamptz("created_at").notNull(),
     updatedAt: timestamptz("updated_at").notNull(),
   },

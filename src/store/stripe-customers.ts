@@ -1,5 +1,5 @@
 // Tally's record of Stripe customers: one per attribution id, found without calling Stripe.
-import { eq, sql } from "drizzle-orm";
+import { eq, isNotNull, sql } from "drizzle-orm";
 import type { Database } from "./database.js";
 import { stripeCustomers } from "./schema.js";
 
@@ -14,6 +14,9 @@ export interface StoredStripeCustomer {
   readonly selectionReason: string | null;
   /** The live subscription `tally stripe sync` found for it; null for subscriptions Tally created. */
   readonly syncedSubscriptionId: string | null;
+  /** A live subscription on a usage price without a billing meter (unbilled until migrated), and that price. */
+  readonly legacySubscriptionId: string | null;
+  readonly legacyUsagePriceId: string | null;
   readonly createdAt: Date;
 }
 
@@ -38,7 +41,7 @@ export async function insertStripeCustomer(
 ): Promise<StoredStripeCustomer> {
   await db
     .insert(stripeCustomers)
-    .values({ selectionReason: null, syncedSubscriptionId: null, ...customer, taxStateVersion: 0, holdPaymentIntentId: null, createdAt: now, updatedAt: now })
+    .values({ selectionReason: null, syncedSubscriptionId: null, legacySubscriptionId: null, legacyUsagePriceId: null, ...customer, taxStateVersion: 0, holdPaymentIntentId: null, createdAt: now, updatedAt: now })
     .onConflictDoNothing();
   const stored = await getStripeCustomerByAttributionId(db, customer.attributionId);
   if (!stored) throw new Error(`stripe customer of ${customer.attributionId} vanished after insert`);
@@ -86,6 +89,25 @@ export async function setSyncedSubscription(db: Database, stripeCustomerId: stri
     .update(stripeCustomers)
     .set({ syncedSubscriptionId: subscriptionId, updatedAt: now })
     .where(eq(stripeCustomers.stripeCustomerId, stripeCustomerId));
+}
+
+/** Flags (or, with undefined, clears) a live subscription whose usage price has no billing meter. */
+export async function setLegacySubscription(
+  db: Database,
+  stripeCustomerId: string,
+  legacy: { subscriptionId: string; priceId: string } | undefined,
+  now: Date,
+): Promise<void> {
+  await db
+    .update(stripeCustomers)
+    .set({ legacySubscriptionId: legacy?.subscriptionId ?? null, legacyUsagePriceId: legacy?.priceId ?? null, updatedAt: now })
+    .where(eq(stripeCustomers.stripeCustomerId, stripeCustomerId));
+}
+
+/** Customers flagged with a legacy-priced subscription (for /metrics). */
+export async function countLegacySubscriptions(db: Database): Promise<number> {
+  const [row] = await db.select({ count: sql<number>`count(*)::int` }).from(stripeCustomers).where(isNotNull(stripeCustomers.legacySubscriptionId));
+  return Number(row?.count ?? 0);
 }
 
 export async function setHoldPaymentIntent(db: Database, stripeCustomerId: string, paymentIntentId: string, now: Date): Promise<void> {

@@ -150,6 +150,30 @@ export class StripeEmulator {
     return this.view(invoice);
   }
 
+  /**
+   * A metered price as Stripe made them before billing meters (usage records): no `recurring.meter`.
+   * Stripe's current API cannot create one, and cannot report usage to it; old accounts still have them.
+   */
+  createLegacyMeteredPrice(currency: string, unitAmountDecimal = "3.6"): Obj {
+    const product = this.createProduct({ name: "Legacy usage credits" });
+    return this.view(
+      this.create("price", {
+        active: true,
+        billing_scheme: "per_unit",
+        currency,
+        lookup_key: null,
+        metadata: {},
+        nickname: "legacy metered",
+        product: product.id,
+        recurring: { interval: "month", interval_count: 1, meter: null, trial_period_days: null, usage_type: "metered" },
+        tax_behavior: "unspecified",
+        type: "recurring",
+        unit_amount: null,
+        unit_amount_decimal: unitAmountDecimal,
+      }),
+    );
+  }
+
   /** A cardholder disputes a charge: emits charge.dispute.created. */
   disputeCharge(chargeId: string, reason = "fraudulent"): Obj {
     const charge = this.get("charge", chargeId);
