@@ -5,6 +5,7 @@
 import type { Clock } from "../domain/clock.js";
 import { InvoiceWithoutLinesError } from "../domain/stripe-billing.js";
 import type { Logger } from "../logger.js";
+import { backoffDelayMs, type Backoff } from "../retry.js";
 import { DuplicateCustomerError, ForeignCustomerError, StripeObjectMissingError, type BillingService } from "../services/billing-service.js";
 import type { Database } from "../store/database.js";
 import {
@@ -27,10 +28,14 @@ export const inboxPollIntervalMs = 5_000;
 /** Events processed per drain before the worker yields to its timer again. */
 export const inboxDrainBatchMax = 1000;
 
-/** 5 s, 10 s, 20 s, ... capped at 1 h. */
+const inboxBackoff: Backoff = { minMs: inboxRetryDelayMsMin, maxMs: inboxRetryDelayMsMax, factor: 2 };
+
+/**
+ * 5 s, 10 s, 20 s, ... capped at 1 h: the shared backoff, kept as a time in the inbox row (retries
+ * outlive the process and are shared by replicas), so not an in-process retry loop.
+ */
 export function inboxRetryDelayMs(attempts: number): number {
-  const exponent = Math.min(Math.max(attempts - 1, 0), 30);
-  return Math.min(inboxRetryDelayMsMin * 2 ** exponent, inboxRetryDelayMsMax);
+  return backoffDelayMs(attempts, inboxBackoff);
 }
 
 /**

@@ -18,6 +18,7 @@ import { resetCommand } from "./reset.js";
 import { serveCommand } from "./serve.js";
 import { stripeCommand } from "./stripe.js";
 import { instancesCommand } from "./instances-import.js";
+import { importCommand } from "./import-gitpod.js";
 import { usageCommand } from "./usage.js";
 
 /** From package.json, two levels up both from src/cli/tally.ts and from dist/cli/tally.js. */
@@ -45,6 +46,7 @@ program.addCommand(accountCommand());
 program.addCommand(configCommand());
 program.addCommand(endpointsCommand());
 program.addCommand(eventsCommand());
+program.addCommand(importCommand());
 // More command groups register here, one line each.
 
 /**
