@@ -84,7 +84,7 @@ export async function buildOfflineBilling(
   const logger = options.logger ?? createLogger(config.logLevel);
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, timeouts: config.databaseTimeouts });
   const events = buildEvents({ config, db: database.db, clock, logger });
-  const usage = buildUsage(config, database, clock, events);
+  const usage = buildUsage(config, database, clock, events, undefined);
   const billing = buildBilling({ config, db: database.db, clock, logger, costCenters: usage.costCenters, balances: usage.balances, events: events.recorder });
   if (!billing.billing) {
     await database.close();
