@@ -177,6 +177,9 @@ export class StripeEmulator {
   /** A cardholder disputes a charge: emits charge.dispute.created. */
   disputeCharge(chargeId: string, reason = "fraudulent"): Obj {
     const charge = this.get("charge", chargeId);
+    // A released hold (an authorization canceled before capture) moved no money: no dispute can follow.
+    if (!charge.captured) throw invalid(`Charge ${chargeId} was never captured (a released authorization): it cannot be disputed.`, "charge", "charge_not_captured");
+    if (charge.disputed) throw invalid(`Charge ${chargeId} has already been disputed.`, "charge", "charge_already_disputed");
     charge.disputed = true;
     const dispute = this.create("dispute", {
       amount: charge.amount,
@@ -611,6 +614,14 @@ export class StripeEmulator {
     }
     intent.status = "canceled";
     intent.canceled_at = this.now();
+    // Releasing an authorization refunds its uncaptured charge, as Stripe shows it.
+    if (intent.latest_charge) {
+      const charge = this.get("charge", intent.latest_charge);
+      if (!charge.captured) {
+        charge.refunded = true;
+        charge.amount_refunded = charge.amount;
+      }
+    }
     intent.cancellation_reason = str(p.cancellation_reason) ?? "requested_by_customer";
     intent.amount_capturable = 0;
     this.emit("payment_intent.canceled", intent);
