@@ -145,12 +145,12 @@ describe("the dashboard in a browser (Chromium)", { skip: browser.skip }, () => 
         await route.fetch();
         await route.abort("connectionreset");
       });
-      await page.getByRole("button", { name: "Add credit note" }).click();
+      await page.getByRole("button", { name: "Add credits" }).click();
       const failed = page.locator(".credit-form .form-status--failed");
       await failed.waitFor();
       assert.notEqual(await failed.textContent(), "", "the lost answer is reported");
-      await page.getByRole("button", { name: "Add credit note" }).click();
-      await page.getByRole("status").filter({ hasText: "Added a credit note of 50 credits." }).waitFor();
+      await page.getByRole("button", { name: "Add credits" }).click();
+      await page.getByRole("status").filter({ hasText: "Added 50 credits." }).waitFor();
       await page.unroute(addCreditNote);
       assert.equal(keys.length, 2);
       assert.match(keys[0]!, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
@@ -171,7 +171,7 @@ describe("the dashboard in a browser (Chromium)", { skip: browser.skip }, () => 
     it("refuses a credit note without a reason, saying why", async () => {
       await page.getByLabel("Credits", { exact: true }).fill("5");
       await page.getByLabel("Reason").fill("   ");
-      await page.getByRole("button", { name: "Add credit note" }).click();
+      await page.getByRole("button", { name: "Add credits" }).click();
       await page.getByText("Give the reason for the credit note.").waitFor();
       assert.equal((await t.usage.getBalance({ attributionId: team })).credits, 120);
     });
