@@ -33,6 +33,7 @@ import { ReportService } from "./services/report-service.js";
 import { BalanceReader } from "./store/balance-reader.js";
 import { buildEvents, type EventsModule } from "./events/events-module.js";
 import { openDatabase, pingDatabase, type Database, type DatabaseHandle } from "./store/database.js";
+import { gitpodReadiness, openGitpodMode, type GitpodMode } from "./gitpod/gitpod-mode.js";
 
 /** Health and readiness reuse one database ping for this long. */
 export const healthPingIntervalMs = 1000;
@@ -59,6 +60,8 @@ export interface Tally {
   readonly logger: Logger;
   /** Prometheus metrics; jobs and the webhook inbox feed it (see observability/metrics.ts). */
   readonly metrics: TallyMetrics;
+  /** Gitpod mode (TALLY_GITPOD_DATABASE_URL): the read-only pool on Gitpod's database and the instance source. */
+  readonly gitpod: GitpodMode | undefined;
   close(): Promise<void>;
 }
 
@@ -79,10 +82,20 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
     onConnectionError: (error) => logger.warn({ err: error }, "a database connection failed: %s", error.message),
   });
   let closing = false;
+  let gitpod: GitpodMode | undefined;
   try {
     const db = database.db;
+    gitpod = config.gitpodDatabaseUrl
+      ? openGitpodMode({
+          url: config.gitpodDatabaseUrl,
+          db,
+          logger,
+          connectTimeoutMs: config.databaseConnectTimeoutMs,
+          queryTimeoutMs: config.databaseQueryTimeoutMs,
+        })
+      : undefined;
     const events = buildEvents({ config, db, clock, logger });
-    const usage = buildUsage(config, database, clock, events);
+    const usage = buildUsage(config, database, clock, events, gitpod);
     const metrics = new TallyMetrics(clock, logger);
     const billing = buildBilling({ config, db, clock, logger, costCenters: usage.costCenters, balances: usage.balances, events: events.recorder, metrics });
     const jobs = buildJobs(config, database, clock, logger, usage, billing, metrics);
@@ -91,6 +104,12 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
       const backlog = await events.backlog();
       metrics.setEventDeliveryBacklog(backlog.pending, backlog.failed, backlog.oldestPendingAt);
     });
+    if (gitpod) {
+      const mode = gitpod;
+      metrics.onScrape("gitpod", async () => metrics.setGitpodDatabaseUp((await mode.reachable()).reachable));
+      logger.info({ gitpod: mode.database.description }, "Gitpod mode: the ledger also reads workspace instances from Gitpod's database");
+    }
+    const gitpodMode = gitpod;
     const databaseReachable = cachedDatabasePing(db);
     const front = await startServer(
       {
@@ -102,6 +121,7 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
           reconcileUsage: (from, to) => usage.reconciler.reconcile(from, to),
         },
         isServing: async () => !closing && (await databaseReachable()),
+        ...(gitpodMode ? { readinessDetail: () => gitpodReadiness(gitpodMode, jobs) } : {}),
         ...buildEdge(config, db, clock, logger, metrics, billing),
         services: [...buildServices(config, db, clock, usage.instances, billing), events.hosted],
       },
@@ -124,6 +144,7 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
       events,
       logger,
       metrics,
+      gitpod,
       /**
        * Stops accepting work, lets requests and jobs in progress finish, and closes the database,
        * all within the shutdown grace whatever the database does: work still waiting on it at the
@@ -145,11 +166,13 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
         // Requests still waiting on the database now fail (UNAVAILABLE) and are answered before the
         // front cuts their connections at the deadline.
         await database.close(workDeadlineMs);
+        await settlesBy(gitpodMode?.close() ?? Promise.resolve(), deadlineMs);
         await settlesBy(frontClosed, deadlineMs);
         logger.info("tally stopped");
       },
     };
   } catch (error) {
+    await gitpod?.close();
     await database.close(performance.now() + config.shutdownGraceMs);
     throw error;
   }
@@ -161,7 +184,7 @@ type UsageServices = Pick<Tally, "costCenters" | "ledger" | "instances" | "recon
 };
 
 /** The use cases of cost centers, the ledger, instances and reconciliation. */
-function buildUsage(config: TallyConfig, database: DatabaseHandle, clock: Clock, eventsModule: EventsModule): UsageServices {
+function buildUsage(config: TallyConfig, database: DatabaseHandle, clock: Clock, eventsModule: EventsModule, gitpod: GitpodMode | undefined): UsageServices {
   const db = database.db;
   const balances = new BalanceReader(db);
   const events = eventsModule.recorder;
@@ -183,6 +206,8 @@ function buildUsage(config: TallyConfig, database: DatabaseHandle, clock: Clock,
       prices: config.priceTable,
       writesInFlight: Math.min(2, database.concurrentTransactionsMax),
       events,
+      // Gitpod mode: the instances of Gitpod's database are stored before each run, then booked alike.
+      ...(gitpod ? { source: gitpod.source } : {}),
     }),
   };
 }

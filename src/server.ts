@@ -3,7 +3,6 @@ import type http from "node:http";
 import { randomUUID } from "node:crypto";
 import type { DescFile, DescService } from "@bufbuild/protobuf";
 import { ConnectError, type ConnectRouter, type Interceptor, type ServiceImpl } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { file_health_v1_health, Health } from "./gen/health/v1/health_pb.js";
 import * as reflectionV1 from "./gen/grpc/reflection/v1/reflection_pb.js";
 import * as reflectionV1alpha from "./gen/grpc/reflection/v1alpha/reflection_pb.js";
@@ -13,6 +12,7 @@ import { listen, type HttpFront } from "./http-front.js";
 import type { Logger } from "./logger.js";
 import { errorMappingInterceptor } from "./rpc/errors.js";
 import { minimalGrpcMessageEncoding } from "./rpc/grpc-message.js";
+import { nodeAdapter } from "./rpc/node-adapter.js";
 import { healthServiceImpl } from "./rpc/health-service.js";
 import { createReflection } from "./rpc/reflection-service.js";
 import { grpcCodeName, identityKey, requestIdKey } from "./rpc/request-context.js";
@@ -23,7 +23,7 @@ export const requestBytesMax = 8 * 1024 * 1024;
 
 export type Request = Parameters<NodeHandler>[0];
 export type Response = Parameters<NodeHandler>[1];
-type NodeHandler = ReturnType<typeof connectNodeAdapter>;
+type NodeHandler = ReturnType<typeof nodeAdapter>;
 
 /** A plain HTTP endpoint next to the RPCs (health probes, metrics, webhooks, dashboard). */
 export type HttpRoute = (request: Request, response: Response) => Promise<boolean> | boolean;
@@ -46,6 +46,8 @@ export interface ServerDeps {
   readonly services?: readonly HostedService[];
   /** Database reachable and not shutting down. */
   readonly isServing: () => Promise<boolean>;
+  /** More about readiness, added to /readyz's JSON (e.g. Gitpod's database); never changes its status. */
+  readonly readinessDetail?: () => Promise<Record<string, unknown>>;
   /** Extra HTTP routes; each returns true when it handled the request. */
   readonly httpRoutes?: readonly HttpRoute[];
   readonly interceptors?: readonly Interceptor[];
@@ -82,13 +84,16 @@ export function rpcHandler(deps: ServerDeps) {
     },
     async (request, response) => {
       if (request.url !== "/readyz") return false;
-      const ready = await deps.isServing().catch(() => false);
-      sendJson(response, ready ? 200 : 503, { status: ready ? "ready" : "not ready" });
+      const [ready, detail] = await Promise.all([
+        deps.isServing().catch(() => false),
+        deps.readinessDetail?.().catch((error: unknown) => ({ detailError: String(error) })),
+      ]);
+      sendJson(response, ready ? 200 : 503, { status: ready ? "ready" : "not ready", ...detail });
       return true;
     },
   ];
   const httpRoutes = [...builtInRoutes, ...(deps.httpRoutes ?? [])];
-  const connectHandler = connectNodeAdapter({
+  const connectHandler = nodeAdapter({
     routes,
     readMaxBytes: requestBytesMax,
     interceptors: [requestLogInterceptor(deps.logger), ...(deps.interceptors ?? []), errorMappingInterceptor(deps.logger)],

@@ -96,6 +96,25 @@ describe("tally CLI", () => {
     assert.match(table.stdout, /^TIME +ACTOR +CALL +ATTRIBUTION +OUTCOME +DETAILS\n.*ops +UsageService\/AddUsageCreditNote +team:\S+ +OK +\{.*"credits":40/);
   });
 
+  it("subtracts credits with a negative credit note (a debit), as Gitpod's admin dashboard does", async () => {
+    const id = teamId();
+    assert.equal((await tally(["credit", "add", id, "100", "--reason", "welcome"], env)).code, 0);
+    const subtracted = await tally(["credit", "subtract", id, "30", "--reason", "given twice by mistake"], env);
+    assert.equal(subtracted.code, 0, subtracted.stderr);
+    assert.equal(subtracted.stdout, `subtracted 30 credits from ${id}; balance is now -70 credits\n`);
+    const audit = await tally(["audit", "ls", id, "--json"], env);
+    const details = audit.stdout.trim().split("\n").map((line) => JSON.parse(line).details);
+    assert.ok(details.some((d) => d.credits === -30 && d.description === "given twice by mistake"), audit.stdout);
+    const bad = await Promise.all([
+      tally(["credit", "subtract", id, "-5", "--reason", "x"], env),
+      tally(["credit", "subtract", id, "0", "--reason", "x"], env),
+      tally(["credit", "subtract", id, "5", "--reason", " "], env),
+    ]);
+    for (const run of bad) assert.equal(run.code, 2, run.stderr);
+    assert.match(bad[1]!.stderr, /CREDITS 0 must be between 1 and 100000000/);
+    assert.equal((await tally(["balance", id], env)).stdout, "-70 credits\n");
+  });
+
   it("sends one idempotency key per credit note, so the same command run again with --idempotency-key books once", async () => {
     const id = teamId();
     const keysBefore = await countKeys(t.tally.database.db);

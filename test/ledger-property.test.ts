@@ -21,7 +21,7 @@ type Op =
 
 const who = fc.integer({ min: 0, max: 2 });
 const simpleOp: fc.Arbitrary<Op> = fc.oneof(
-  fc.record({ kind: fc.constant("credit" as const), who, credits: fc.integer({ min: 1, max: 5000 }) }),
+  fc.record({ kind: fc.constant("credit" as const), who, credits: fc.integer({ min: -5000, max: 5000 }) }),
   fc.record({ kind: fc.constant("usage" as const), who, cents: fc.integer({ min: 0, max: 2_000_000 }) }),
   fc.record({
     kind: fc.constant("set" as const),

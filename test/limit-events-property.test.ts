@@ -30,7 +30,7 @@ type Op =
 
 const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant("usage" as const), minutes: fc.tuple(fc.integer({ min: 0, max: 60 }), fc.integer({ min: 0, max: 60 })) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant("creditNote" as const), team: fc.constantFrom<Team>(0, 1), credits: fc.integer({ min: 1, max: 80 }) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("creditNote" as const), team: fc.constantFrom<Team>(0, 1), credits: fc.integer({ min: -80, max: 80 }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("setLimit" as const), team: fc.constantFrom<Team>(0, 1), credits: fc.integer({ min: 0, max: 150 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("reset" as const), team: fc.constantFrom<Team>(0, 1) }) },
 );
@@ -152,6 +152,24 @@ describe("limit events, property", () => {
     }
     t.clock.advanceMs(1000);
   }
+
+  it("a debit (a negative credit note) crosses the limit upward like usage does, with cause credit_note", async () => {
+    const id = teamId();
+    await t.usage.addUsageCreditNote({ attributionId: id, credits: -40, description: "subtract credits" }); // 40 of 50: warning
+    await t.usage.addUsageCreditNote({ attributionId: id, credits: -10, description: "subtract credits" }); // 50 of 50: reached
+    await t.usage.addUsageCreditNote({ attributionId: id, credits: 0, description: "zero" }); // no move
+    const stored = (await listEvents(t.tally.database.db, { attributionId: id, limit: 10 })).reverse();
+    assert.deepEqual(
+      stored.map((event) => {
+        const data = event.data as { level: string; previousLevel: string; balanceCreditCents: string; cause: string };
+        return [event.type, data.previousLevel, data.level, data.balanceCreditCents, data.cause];
+      }),
+      [
+        ["limit.warning", "ok", "warning", "4000", "credit_note"],
+        ["limit.reached", "warning", "reached", "5000", "credit_note"],
+      ],
+    );
+  });
 
   it("produces exactly the limit events a model of the history predicts", async () => {
     await fc.assert(

@@ -185,6 +185,62 @@ describe("UsageService over gRPC", () => {
       assert.equal((await t.grpc.getBalance({ attributionId: id })).credits, -10);
     });
 
+    it("resets an expired OTHER cost center with the old limit first, then applies the change to the new cycle", async () => {
+      const id = teamId();
+      const created = await t.grpc.setCostCenter({ costCenter: { attributionId: id, spendingLimit: 30, billingStrategy: "BILLING_STRATEGY_OTHER" } });
+      const firstCycle = fromTs(created.costCenter.billingCycleStart);
+      const nextCycle = addMonths(firstCycle, 1);
+      await bookInstanceUsage(t.tally.database.db, [{ attributionId: id, creditCents: 5_000n, effectiveTime: t.clock.now() }]);
+      const start = t.clock.now();
+      t.clock.advanceMs(40 * day);
+      try {
+        const { costCenter } = await t.grpc.setCostCenter({
+          costCenter: { attributionId: id, spendingLimit: 1000, billingStrategy: "BILLING_STRATEGY_OTHER" },
+        });
+        assert.equal(costCenter.spendingLimit, 1000);
+        assert.deepEqual(fromTs(costCenter.billingCycleStart), nextCycle);
+        assert.deepEqual(fromTs(costCenter.nextBillingTime), addMonths(firstCycle, 2));
+        // The reset balanced out min(50, 30) = 30 credits with the old limit, not the new one.
+        const invoices = (await listEntries(t.tally.database.db, id, 10)).filter((e) => e.kind === "invoice");
+        assert.deepEqual(invoices.map((e) => [e.creditCents, e.effectiveTime]), [[-3_000n, nextCycle]]);
+        assert.equal((await t.grpc.getBalance({ attributionId: id })).credits, 20);
+        const history = await listCostCenterHistory(t.tally.database.db, id);
+        assert.deepEqual(
+          history.map((c) => [c.version, c.spendingLimitCredits, c.billingCycleStart]),
+          [
+            [4, 1000, nextCycle],
+            [3, 30, nextCycle],
+            [2, 30, firstCycle],
+            [1, 0, firstCycle],
+          ],
+        );
+        await assertBalanceMatchesLedger(t, id);
+      } finally {
+        t.clock.set(start);
+      }
+    });
+
+    it("resets an expired OTHER cost center first on a switch to STRIPE too, then balances out the rest", async () => {
+      const id = teamId();
+      await t.grpc.setCostCenter({ costCenter: { attributionId: id, spendingLimit: 30, billingStrategy: "BILLING_STRATEGY_OTHER" } });
+      await bookInstanceUsage(t.tally.database.db, [{ attributionId: id, creditCents: 5_000n, effectiveTime: t.clock.now() }]);
+      const start = t.clock.now();
+      t.clock.advanceMs(40 * day);
+      try {
+        const { costCenter } = await t.grpc.setCostCenter({
+          costCenter: { attributionId: id, spendingLimit: 1000, billingStrategy: "BILLING_STRATEGY_STRIPE" },
+        });
+        assert.equal(costCenter.billingStrategy, "BILLING_STRATEGY_STRIPE");
+        assert.deepEqual(fromTs(costCenter.billingCycleStart), t.clock.now());
+        const invoices = (await listEntries(t.tally.database.db, id, 10)).filter((e) => e.kind === "invoice");
+        assert.deepEqual(invoices.map((e) => e.creditCents).sort((a, b) => Number(a - b)), [-3_000n, -2_000n]);
+        assert.equal((await t.grpc.getBalance({ attributionId: id })).credits, 0);
+        assert.equal((await listCostCenterHistory(t.tally.database.db, id)).length, 4);
+      } finally {
+        t.clock.set(start);
+      }
+    });
+
     it("restores the default limit on STRIPE -> OTHER when there never was an OTHER version with another limit", async () => {
       const id = userId();
       await t.grpc.setCostCenter({ costCenter: { attributionId: id, spendingLimit: 3, billingStrategy: "BILLING_STRATEGY_STRIPE" } });
@@ -200,17 +256,39 @@ describe("UsageService over gRPC", () => {
       assert.equal((await t.grpc.getBalance({ attributionId: teamId() })).credits, 0);
     });
 
-    it("rejects blank descriptions, bad user ids and non-positive credits", async () => {
+    it("rejects blank descriptions and bad user ids", async () => {
       const id = teamId();
       await rejects(t.grpc.addUsageCreditNote({ attributionId: id, credits: 5, description: "   " }), grpcStatus.INVALID_ARGUMENT, /description/);
+      await rejects(t.grpc.addUsageCreditNote({ attributionId: id, credits: -5, description: "" }), grpcStatus.INVALID_ARGUMENT, /description/);
       await rejects(
         t.grpc.addUsageCreditNote({ attributionId: id, credits: 5, description: "x", userId: "not-a-uuid" }),
         grpcStatus.INVALID_ARGUMENT,
         /user_id "not-a-uuid"/,
       );
-      await rejects(t.grpc.addUsageCreditNote({ attributionId: id, credits: 0, description: "x" }), grpcStatus.INVALID_ARGUMENT, /credits 0/);
-      await rejects(t.grpc.addUsageCreditNote({ attributionId: id, credits: -3, description: "x" }), grpcStatus.INVALID_ARGUMENT, /credits -3/);
       assert.equal((await listEntries(t.tally.database.db, id, 10)).length, 0);
+    });
+
+    it("takes any int32: a negative amount is a debit, zero books a zero entry", async () => {
+      const id = teamId();
+      await t.grpc.addUsageCreditNote({ attributionId: id, credits: 100, description: "welcome" });
+      // Gitpod's admin dashboard subtracts credits with a negative credit note (down to -50000 at once).
+      await t.grpc.addUsageCreditNote({ attributionId: id, credits: -50_000, description: "subtract credits" });
+      await t.grpc.addUsageCreditNote({ attributionId: id, credits: 0, description: "nothing" });
+      await t.grpc.addUsageCreditNote({ attributionId: id, credits: 2_147_483_647, description: "int32 max" });
+      await t.grpc.addUsageCreditNote({ attributionId: id, credits: -2_147_483_648, description: "int32 min" });
+      const notes = (await listEntries(t.tally.database.db, id, 10)).filter((e) => e.kind === "creditnote");
+      assert.deepEqual(
+        notes.map((e) => [e.description, e.creditCents]).sort(),
+        [
+          ["int32 max", -214_748_364_700n],
+          ["int32 min", 214_748_364_800n],
+          ["nothing", 0n],
+          ["subtract credits", 5_000_000n],
+          ["welcome", -10_000n],
+        ],
+      );
+      assert.equal((await t.grpc.getBalance({ attributionId: id })).credits, 49_901);
+      await assertBalanceMatchesLedger(t, id);
     });
 
     it("books a final negative entry with the user id in its metadata and lowers the balance", async () => {
@@ -231,6 +309,23 @@ describe("UsageService over gRPC", () => {
   });
 
   describe("ResetUsage", () => {
+    it("balances out the whole positive balance when the spending limit is 0 (no cap)", async () => {
+      const id = teamId();
+      await t.grpc.setCostCenter({ costCenter: { attributionId: id, spendingLimit: 0, billingStrategy: "BILLING_STRATEGY_OTHER" } });
+      await bookInstanceUsage(t.tally.database.db, [{ attributionId: id, creditCents: 123_456_789n, effectiveTime: t.clock.now() }]);
+      const start = t.clock.now();
+      t.clock.advanceMs(40 * day);
+      try {
+        await t.grpc.resetUsage({});
+        const invoices = (await listEntries(t.tally.database.db, id, 10)).filter((e) => e.kind === "invoice");
+        assert.deepEqual(invoices.map((e) => e.creditCents), [-123_456_789n]);
+        assert.equal((await t.grpc.getBalance({ attributionId: id })).credits, 0);
+        await assertBalanceMatchesLedger(t, id);
+      } finally {
+        t.clock.set(start);
+      }
+    });
+
     it("catches up expired cycles month by month, balances out min(balance, limit) once, and is idempotent", async () => {
       const id = teamId();
       const created = await t.grpc.setCostCenter({ costCenter: { attributionId: id, spendingLimit: 50, billingStrategy: "BILLING_STRATEGY_OTHER" } });

@@ -2,6 +2,7 @@
 // (keyed by event id) and only then answers 2xx. Processing happens later, in the inbox worker: a
 // webhook is never acted on inline. A bad signature stores nothing and answers 400.
 import Stripe from "stripe";
+import { nestsDeeperThan, storableJson, storableText, type Json } from "../domain/audit-details.js";
 import type { Clock } from "../domain/clock.js";
 import type { Logger } from "../logger.js";
 import { sendJson, type HttpRoute, type Request } from "../server.js";
@@ -11,6 +12,8 @@ import { insertInboxEvent } from "../store/webhook-inbox.js";
 export const stripeWebhookPath = "/webhooks/stripe";
 /** Stripe's events are a few KiB; anything near this is not from Stripe. */
 export const webhookBodyBytesMax = 1024 * 1024;
+/** Deepest nesting of objects and arrays stored; Stripe's events nest a handful of levels. */
+export const webhookDepthMax = 64;
 /**
  * Signatures older than this are refused (replays), as Stripe recommends; so are signatures dated
  * more than this in the future (the SDK only checks the age: a future timestamp would make a
@@ -112,6 +115,14 @@ export function stripeWebhookRoute(deps: StripeWebhookRouteDeps): HttpRoute {
       sendJson(response, 400, { error: "not a Stripe event: id, type and data.object are required" });
       return true;
     }
+    // Stripe's events nest a few levels; a deeper one is refused before anything walks it.
+    if (nestsDeeperThan(event, webhookDepthMax)) {
+      deps.logger.warn({ eventId: storableText(event.id).slice(0, 255) }, "refused a Stripe webhook nested deeper than %d levels", webhookDepthMax);
+      sendJson(response, 422, { error: `the event nests deeper than ${webhookDepthMax} levels; not stored` });
+      return true;
+    }
+    // NUL characters and lone surrogates cannot be stored in text or jsonb: they are stored as U+FFFD.
+    event = storableJson(event as unknown as Json) as unknown as StripeWebhookEvent;
     const stored = await storeWebhookEvent(deps.db, event, deps.clock.now());
     deps.logger.info({ eventId: event.id, type: event.type, redelivery: !stored }, "stripe webhook stored");
     sendJson(response, 200, { received: true, duplicate: !stored });

@@ -1,4 +1,6 @@
 // `tally credit add ID CREDITS --reason TEXT`: book a credit note.
+// `tally credit subtract ID CREDITS --reason TEXT`: book a debit (a credit note of -CREDITS), as
+// Gitpod's admin dashboard does to take credits back.
 import { Command } from "commander";
 import { creditNoteCreditsMax } from "../domain/credit-note.js";
 import { UsageService } from "../gen/usage/v1/usage_pb.js";
@@ -7,22 +9,44 @@ import { write } from "./output.js";
 import { creditListCommand } from "./credit-list.js";
 import { callMutation, clientFor, UsageError, withMutationOptions, type MutationOptions } from "./remote.js";
 
-export function creditCommand(): Command {
-  const add = withMutationOptions(
-    new Command("add")
-      .description("book a credit note: lowers the balance of an attribution id by CREDITS, with the reason on record")
+type CreditOptions = MutationOptions & { reason: string; user?: string };
+
+function creditNoteCommand(name: "add" | "subtract", sign: 1 | -1, description: string, reasonHelp: string): Command {
+  return withMutationOptions(
+    new Command(name)
+      .description(description)
       .argument("<attribution-id>", "team:<uuid> or user:<uuid>")
       .argument("<credits>", `whole credits, 1 to ${creditNoteCreditsMax}`)
-      .requiredOption("--reason <text>", "why the credit is given (stored as the entry's description and in the audit log)")
+      .requiredOption("--reason <text>", `${reasonHelp} (stored as the entry's description and in the audit log)`)
       .option("--user <uuid>", "the user the credit note is for"),
-  ).action(async (attributionId: string, creditsText: string, options: MutationOptions & { reason: string; user?: string }) => {
-    const credits = parseWholeNumber(creditsText, "CREDITS", { min: 1, max: creditNoteCreditsMax });
+  ).action(async (attributionId: string, creditsText: string, options: CreditOptions) => {
+    const amount = parseWholeNumber(creditsText, "CREDITS", { min: 1, max: creditNoteCreditsMax });
     if (options.reason.trim() === "") throw new UsageError("--reason must not be blank");
     const client = clientFor(UsageService, options);
-    const request = { attributionId, credits, description: options.reason, userId: options.user ?? "" };
+    const request = { attributionId, credits: sign * amount, description: options.reason, userId: options.user ?? "" };
     await callMutation(options, (callOptions) => client.addUsageCreditNote(request, callOptions));
     const { credits: balance } = await client.getBalance({ attributionId });
-    await write(`added a credit note of ${credits} credits to ${attributionId}; balance is now ${balance} credits\n`);
+    const what = sign > 0 ? `added a credit note of ${amount} credits to` : `subtracted ${amount} credits from`;
+    await write(`${what} ${attributionId}; balance is now ${balance} credits\n`);
   });
-  return new Command("credit").description("credit notes").addCommand(add).addCommand(creditListCommand());
+}
+
+export function creditCommand(): Command {
+  const add = creditNoteCommand(
+    "add",
+    1,
+    "book a credit note: lowers the balance of an attribution id by CREDITS, with the reason on record",
+    "why the credit is given",
+  );
+  const subtract = creditNoteCommand(
+    "subtract",
+    -1,
+    "take credits back: a credit note of -CREDITS raises the balance of an attribution id by CREDITS, with the reason on record",
+    "why the credits are taken back",
+  );
+  return new Command("credit")
+    .description("credit notes: add, subtract (a debit), ls")
+    .addCommand(add)
+    .addCommand(subtract)
+    .addCommand(creditListCommand());
 }

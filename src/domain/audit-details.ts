@@ -25,7 +25,23 @@ export function redactSecrets(value: Json): Json {
 
 /** PostgreSQL text and jsonb cannot hold U+0000: in audit rows it becomes U+FFFD, so the row is still written. */
 export function storableText(text: string): string {
-  return text.replaceAll("\u0000", "\ufffd");
+  // NUL, and UTF-16 surrogates without their pair (JSON may carry "\ud800" alone), which neither
+  // text nor jsonb columns take.
+  return text.replaceAll("\u0000", "\ufffd").replace(loneSurrogate, "\ufffd");
+}
+
+const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/** Whether a JSON value nests objects and arrays deeper than `depthMax` (counted without recursion). */
+export function nestsDeeperThan(value: unknown, depthMax: number): boolean {
+  const pending: Array<{ value: unknown; depth: number }> = [{ value, depth: 0 }];
+  while (pending.length > 0) {
+    const { value: next, depth } = pending.pop()!;
+    if (next === null || typeof next !== "object") continue;
+    if (depth + 1 > depthMax) return true;
+    for (const inner of Object.values(next)) if (inner !== null && typeof inner === "object") pending.push({ value: inner, depth: depth + 1 });
+  }
+  return false;
 }
 
 /** `storableText` for every string, keys included, at any depth. */

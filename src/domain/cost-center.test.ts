@@ -61,7 +61,11 @@ describe("cost-center rules", () => {
     assert.deepEqual(planReset(other, 25_000n, later)?.invoice, { creditCents: -10_000n, effectiveTime: new Date("2026-04-01T00:00:00Z") });
     assert.deepEqual(planReset(other, 2_500n, later)?.invoice?.creditCents, -2_500n);
     assert.equal(planReset(other, -2_500n, later)?.invoice, undefined);
-    assert.equal(planReset({ ...other, spendingLimitCredits: 0 }, 2_500n, later)?.invoice, undefined);
+    // A limit of 0 is no cap: the whole positive balance is balanced out.
+    assert.deepEqual(planReset({ ...other, spendingLimitCredits: 0 }, 2_500n, later)?.invoice?.creditCents, -2_500n);
+    assert.deepEqual(planReset({ ...other, spendingLimitCredits: 0 }, 2_500_000_000_000n, later)?.invoice?.creditCents, -2_500_000_000_000n);
+    assert.equal(planReset({ ...other, spendingLimitCredits: 0 }, -2_500n, later)?.invoice, undefined);
+    assert.equal(planReset({ ...other, spendingLimitCredits: 0 }, 0n, later)?.invoice, undefined);
     assert.deepEqual(planReset(other, 0n, later)?.next.billingCycleStart, new Date("2026-04-01T00:00:00Z"));
   });
 });

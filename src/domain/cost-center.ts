@@ -97,16 +97,15 @@ export function planCostCenterChange(args: {
 /**
  * ResetUsage for one cost center: if it is billed OTHER and its cycle has expired, advance the cycle
  * (catching up month by month) and balance out min(balance, spending limit) when the balance is
- * positive. Returns undefined when nothing is due.
+ * positive. A spending limit of 0 means "no cap" (as in the usage component Tally replaces): the
+ * whole positive balance is balanced out. Returns undefined when nothing is due.
  */
 export function planReset(current: CostCenter, balanceCents: bigint, now: Date): CostCenterChange | undefined {
   if (current.billingStrategy !== "other" || !isCycleExpired(current, now)) return undefined;
   const { cycle } = advanceCycle(current, now);
   const limitCents = creditsToCentsExact(current.spendingLimitCredits);
-  const invoice =
-    balanceCents > 0n
-      ? { creditCents: -minBigint(balanceCents, limitCents), effectiveTime: cycle.billingCycleStart }
-      : undefined;
+  const invoicedCents = current.spendingLimitCredits === 0 ? balanceCents : minBigint(balanceCents, limitCents);
+  const invoice = balanceCents > 0n ? { creditCents: -invoicedCents, effectiveTime: cycle.billingCycleStart } : undefined;
   return {
     next: { ...current, ...cycle },
     invoice: invoice !== undefined && invoice.creditCents !== 0n ? invoice : undefined,

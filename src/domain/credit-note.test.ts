@@ -24,12 +24,18 @@ describe("credit note rules", () => {
     }
   });
 
-  it("takes whole credits from 1 to the maximum", () => {
+  it("takes any whole int32: positive credits, negative debits, zero", () => {
     assert.equal(validateCreditNoteCredits(1), 1);
-    assert.equal(validateCreditNoteCredits(creditNoteCreditsMax), 100_000_000);
-    for (const credits of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
-      invalid(() => validateCreditNoteCredits(credits), new RegExp(`^credits ${credits} must be a whole number above 0$`));
+    assert.equal(validateCreditNoteCredits(creditNoteCreditsMax + 1), 100_000_001);
+    assert.equal(validateCreditNoteCredits(-50_000), -50_000);
+    assert.equal(validateCreditNoteCredits(0), 0);
+    assert.ok(Object.is(validateCreditNoteCredits(-0), 0));
+    assert.equal(validateCreditNoteCredits(2_147_483_647), 2_147_483_647);
+    assert.equal(validateCreditNoteCredits(-2_147_483_648), -2_147_483_648);
+    for (const credits of [1.5, -0.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      invalid(() => validateCreditNoteCredits(credits), new RegExp(`^credits ${credits} must be a whole number$`));
     }
-    invalid(() => validateCreditNoteCredits(100_000_001), /^credits 100000001 must be at most 100000000$/);
+    invalid(() => validateCreditNoteCredits(2_147_483_648), /^credits 2147483648 must be an int32 \(-2147483648 to 2147483647\)$/);
+    invalid(() => validateCreditNoteCredits(-2_147_483_649), /^credits -2147483649 must be an int32/);
   });
 });

@@ -2,8 +2,15 @@
 import { invalidArgument } from "./tally-error.js";
 
 export const creditNoteDescriptionLengthMax = 1000;
-/** A single credit note is capped; larger corrections are several notes, each with its reason. */
+/**
+ * The largest amount the CLI and the dashboard offer in one step, as a guard against typos (larger
+ * corrections are several notes, each with its reason). The RPC itself takes any int32, like the
+ * usage component it replaces: callers such as Gitpod's admin dashboard rely on that.
+ */
 export const creditNoteCreditsMax = 100_000_000;
+/** The wire type of `credits` is int32. */
+export const creditNoteCreditsMin = -2_147_483_648;
+export const creditNoteCreditsWireMax = 2_147_483_647;
 
 /**
  * C0 control characters and DEL, except tab, line feed and carriage return: a reason may span
@@ -24,13 +31,16 @@ export function parseCreditNoteDescription(text: string): string {
   return description;
 }
 
-/** Whole credits above 0, at most creditNoteCreditsMax. */
+/**
+ * Any whole int32 number of credits: positive gives credits (the balance goes down), negative is a
+ * debit (the balance goes up: "subtract credits"), zero books a zero entry. Over gRPC or Connect an
+ * int32 cannot be anything else; the check guards the callers inside Tally.
+ */
 export function validateCreditNoteCredits(credits: number): number {
-  if (!Number.isInteger(credits) || credits <= 0) {
-    throw invalidArgument(`credits ${credits} must be a whole number above 0`);
+  if (!Number.isInteger(credits)) throw invalidArgument(`credits ${credits} must be a whole number`);
+  if (credits < creditNoteCreditsMin || credits > creditNoteCreditsWireMax) {
+    throw invalidArgument(`credits ${credits} must be an int32 (${creditNoteCreditsMin} to ${creditNoteCreditsWireMax})`);
   }
-  if (credits > creditNoteCreditsMax) {
-    throw invalidArgument(`credits ${credits} must be at most ${creditNoteCreditsMax}`);
-  }
-  return credits;
+  // -0 would book as 0 anyway; keep it out of messages and events.
+  return credits === 0 ? 0 : credits;
 }

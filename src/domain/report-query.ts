@@ -3,6 +3,7 @@ import { attributionIdLengthMax, parseAttributionId, parseOptionalUserId } from 
 import type { LimitLevel } from "./limit-threshold.js";
 import { invalidArgument } from "./tally-error.js";
 import { listUsagePageSizeDefault, listUsagePageSizeMax, listUsageRangeDaysMax } from "./usage-query.js";
+import { storableTime } from "./time-range.js";
 
 const dayMs = 24 * 60 * 60 * 1000;
 /** Daily usage without `from` covers this many days before `to`. */
@@ -58,7 +59,7 @@ export function parseDailyUsageQuery(
   const attribution = parseAttributionId(input.attributionId);
   const userId = parseOptionalUserId(input.userId);
   const to = input.to ?? now;
-  const from = input.from ?? new Date(to.getTime() - dailyUsageRangeDaysDefault * dayMs);
+  const from = input.from ?? storableTime(new Date(to.getTime() - dailyUsageRangeDaysDefault * dayMs), "from", `unset: ${dailyUsageRangeDaysDefault} days before to`);
   if (from > to) throw invalidArgument(`from ${from.toISOString()} must not be after to ${to.toISOString()}`);
   if (to.getTime() - from.getTime() > dailyUsageRangeDaysMax * dayMs) {
     throw invalidArgument(`time range ${from.toISOString()} .. ${to.toISOString()} is longer than ${dailyUsageRangeDaysMax} days`);

@@ -33,6 +33,18 @@ export function currencyOrDefault(value: string | undefined): Currency {
   return supportedCurrencies.find((currency) => currency === upper) ?? defaultCurrency;
 }
 
+/** Stripe's ids are at most 255 characters (`cus_...`, `pi_...`); longer ones are never sent on. */
+export const stripeIdLengthMax = 255;
+
+/** A Stripe object id from a request, checked before it goes to Stripe: required, short, printable ASCII. */
+export function parseStripeId(value: string, field: string): string {
+  const id = value.trim();
+  if (id === "") throw invalidArgument(`${field} is required`);
+  if (id.length > stripeIdLengthMax) throw invalidArgument(`${field} is ${id.length} characters long, at most ${stripeIdLengthMax} (a Stripe id)`);
+  if (!/^[\x21-\x7e]+$/.test(id)) throw invalidArgument(`${field} ${JSON.stringify(id)} is not a Stripe id: printable ASCII without spaces expected`);
+  return id;
+}
+
 export function requireText(value: string, field: string, lengthMax: number): string {
   const trimmed = value.trim();
   if (trimmed === "") throw invalidArgument(`${field} is required`);

@@ -1,6 +1,7 @@
 // ListUsage: validation and normalisation of the query, and paging arithmetic.
 import { parseAttributionId, parseOptionalUserId } from "./attribution-id.js";
 import { invalidArgument } from "./tally-error.js";
+import { storableTime } from "./time-range.js";
 
 export const listUsageRangeDaysMax = 300;
 export const listUsagePageSizeMax = 1000;
@@ -36,7 +37,7 @@ export function parseUsageQuery(input: UsageQueryInput, now: Date): UsageQuery {
   const attribution = parseAttributionId(input.attributionId);
   const userId = parseOptionalUserId(input.userId);
   const to = input.to ?? now;
-  const from = input.from ?? new Date(to.getTime() - listUsageRangeDaysMax * dayMs);
+  const from = input.from ?? storableTime(new Date(to.getTime() - listUsageRangeDaysMax * dayMs), "from", `unset: ${listUsageRangeDaysMax} days before to`);
   if (from > to) {
     throw invalidArgument(`from ${from.toISOString()} must not be after to ${to.toISOString()}`);
   }

@@ -1,10 +1,11 @@
 // Between Tally's types and the generated messages: times, credits, enums.
 import { create } from "@bufbuild/protobuf";
-import { DurationSchema, timestampDate, timestampFromDate, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { DurationSchema, timestampFromDate, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { centsToCredits } from "../domain/credit-cents.js";
 import type { BillingStrategy, StoredCostCenter } from "../domain/cost-center.js";
 import type { LedgerEntry } from "../domain/ledger-entry.js";
 import { invalidArgument } from "../domain/tally-error.js";
+import { storableTime } from "../domain/time-range.js";
 import {
   CostCenter_BillingStrategy,
   CostCenterSchema,
@@ -26,7 +27,9 @@ export function dateFromTimestamp(timestamp: Timestamp | undefined, field: strin
   if (timestamp.nanos < 0 || timestamp.nanos > 999_999_999) {
     throw invalidArgument(`${field} nanos ${timestamp.nanos} must be between 0 and 999999999`);
   }
-  return timestampDate(timestamp);
+  // Milliseconds rounded down: timestampDate rounds 9999-12-31T23:59:59.999999999 up to year 10000,
+  // which no database column takes.
+  return storableTime(new Date(Number(timestamp.seconds) * 1000 + Math.floor(timestamp.nanos / 1_000_000)), field);
 }
 
 export function timestamp(date: Date): Timestamp {

@@ -102,13 +102,22 @@ export class CostCenterService {
     const spendingLimitCredits = validateSpendingLimit(request.spendingLimitCredits, "cost_center.spending_limit");
     if (request.billingStrategy === "stripe" && !this.deps.stripeEnabled) {
       throw failedPrecondition(
-        "billing is not configured: a cost center billed by Stripe would never be invoiced or reset; set STRIPE_SECRET_KEY first",
+        "billing is not configured: a cost center billed by Stripe would never be invoiced or reset; set STRIPE_SECRET_KEY first. " +
+          "Note that STRIPE is the contract's zero value: an omitted billingStrategy means STRIPE. " +
+          'For a cost center Tally does not bill, send billingStrategy "BILLING_STRATEGY_OTHER" (1)',
       );
     }
     const now = this.deps.clock.now();
     const stored = await idempotentTransaction(this.deps.db, idempotency, now, async (tx) => {
-      const balanceCents = await lockAttribution(tx, attribution.text, now);
-      const current = await this.currentOrCreate(tx, attribution, now);
+      let balanceCents = await lockAttribution(tx, attribution.text, now);
+      let current = await this.currentOrCreate(tx, attribution, now);
+      // An expired OTHER cycle is reset first, with the old limit (as GetCostCenter would); the
+      // change then applies to the new cycle, which the response carries.
+      const reset = await this.resetLocked(tx, current, balanceCents, now);
+      if (reset) {
+        current = reset;
+        balanceCents = await lockAttribution(tx, attribution.text, now);
+      }
       const change = planCostCenterChange({
         current,
         requested: { spendingLimitCredits, billingStrategy: request.billingStrategy },
