@@ -32,6 +32,9 @@ import { idempotencyKeyJob } from "./jobs/idempotency-key-job.js";
 import { ReportService } from "./services/report-service.js";
 import { BalanceReader } from "./store/balance-reader.js";
 import { buildEvents, type EventsModule } from "./events/events-module.js";
+import { openGitpodDatabase } from "./gitpod/gitpod-database.js";
+import { GitpodFreeCredits } from "./gitpod/free-credits.js";
+import type { NewTeamLimit } from "./services/cost-center-service.js";
 import { openDatabase, pingDatabase, type Database, type DatabaseHandle } from "./store/database.js";
 
 /** Health and readiness reuse one database ping for this long. */
@@ -82,7 +85,12 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
   try {
     const db = database.db;
     const events = buildEvents({ config, db, clock, logger });
-    const usage = buildUsage(config, database, clock, events);
+    // TEMPORARY until gitpod-source's Gitpod mode lands: its pool replaces this one.
+    const gitpodDatabase = config.gitpodDatabaseUrl
+      ? openGitpodDatabase({ url: config.gitpodDatabaseUrl, connectTimeoutMs: config.databaseConnectTimeoutMs, queryTimeoutMs: config.databaseQueryTimeoutMs, logger })
+      : undefined;
+    const newTeamLimit = gitpodDatabase ? new GitpodFreeCredits({ gitpod: gitpodDatabase, defaults: config.defaultSpendingLimit, logger }) : undefined;
+    const usage = buildUsage(config, database, clock, events, newTeamLimit);
     const metrics = new TallyMetrics(clock, logger);
     const billing = buildBilling({ config, db, clock, logger, costCenters: usage.costCenters, balances: usage.balances, events: events.recorder, metrics });
     const jobs = buildJobs(config, database, clock, logger, usage, billing, metrics);
@@ -161,7 +169,13 @@ type UsageServices = Pick<Tally, "costCenters" | "ledger" | "instances" | "recon
 };
 
 /** The use cases of cost centers, the ledger, instances and reconciliation. */
-function buildUsage(config: TallyConfig, database: DatabaseHandle, clock: Clock, eventsModule: EventsModule): UsageServices {
+function buildUsage(
+  config: TallyConfig,
+  database: DatabaseHandle,
+  clock: Clock,
+  eventsModule: EventsModule,
+  newTeamLimit: NewTeamLimit | undefined,
+): UsageServices {
   const db = database.db;
   const balances = new BalanceReader(db);
   const events = eventsModule.recorder;
@@ -173,6 +187,8 @@ function buildUsage(config: TallyConfig, database: DatabaseHandle, clock: Clock,
       defaultSpendingLimit: config.defaultSpendingLimit,
       stripeEnabled: config.stripe !== undefined,
       events,
+      // Gitpod mode: a new organization's limit follows the first-organization free-credit rule.
+      ...(newTeamLimit ? { newTeamLimit } : {}),
     }),
     ledger: new LedgerService({ db, clock, balances, events }),
     instances: new WorkspaceInstanceService({ db, clock }),

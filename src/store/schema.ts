@@ -380,3 +380,23 @@ export const idempotencyKeys = pgTable(
   },
   (t) => [index("idempotency_keys_created_idx").on(t.createdAt)],
 );
+
+// --- Gitpod mode (TALLY_GITPOD_DATABASE_URL) ---
+
+/**
+ * Free credits granted to an organization's first member, as Gitpod's usage component records them
+ * in d_b_free_credits (which Tally only reads): one grant per user and per email. The import copies
+ * d_b_free_credits here (source 'gitpod-import'); new cost centers record theirs (source 'tally').
+ */
+export const freeCreditGrants = pgTable(
+  "free_credit_grants",
+  {
+    userId: text("user_id").primaryKey(),
+    /** The user's primary email when the grant was made; null when the user had none. */
+    email: text("email"),
+    organizationId: text("organization_id").notNull(),
+    grantedAt: timestamptz("granted_at").notNull(),
+    source: text("source", { enum: ["tally", "gitpod-import"] }).notNull(),
+  },
+  (t) => [uniqueIndex("free_credit_grants_email_idx").on(t.email)],
+);
