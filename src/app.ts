@@ -34,6 +34,8 @@ import { BalanceReader } from "./store/balance-reader.js";
 import { buildEvents, type EventsModule } from "./events/events-module.js";
 import { openGitpodDatabase } from "./gitpod/gitpod-database.js";
 import { GitpodFreeCredits } from "./gitpod/free-credits.js";
+import { GitpodDisputeBlocker } from "./gitpod/dispute-blocks.js";
+import { gitpodBlocksJob } from "./jobs/gitpod-blocks-job.js";
 import type { NewTeamLimit } from "./services/cost-center-service.js";
 import { openDatabase, pingDatabase, type Database, type DatabaseHandle } from "./store/database.js";
 
@@ -92,8 +94,36 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
     const newTeamLimit = gitpodDatabase ? new GitpodFreeCredits({ gitpod: gitpodDatabase, defaults: config.defaultSpendingLimit, logger }) : undefined;
     const usage = buildUsage(config, database, clock, events, newTeamLimit);
     const metrics = new TallyMetrics(clock, logger);
-    const billing = buildBilling({ config, db, clock, logger, costCenters: usage.costCenters, balances: usage.balances, events: events.recorder, metrics });
-    const jobs = buildJobs(config, database, clock, logger, usage, billing, metrics);
+    // Gitpod mode with TALLY_GITPOD_SERVER_URL: a charge dispute also blocks the organization's owners in Gitpod.
+    const gitpodBlocker =
+      gitpodDatabase && config.gitpodServerUrl
+        ? new GitpodDisputeBlocker({
+            db,
+            gitpod: gitpodDatabase,
+            serverUrl: config.gitpodServerUrl,
+            clock,
+            logger,
+            onFailure: (step) => metrics.recordGitpodBlockFailure(step),
+          })
+        : undefined;
+    const billing = buildBilling({
+      config,
+      db,
+      clock,
+      logger,
+      costCenters: usage.costCenters,
+      balances: usage.balances,
+      events: events.recorder,
+      metrics,
+      ...(gitpodBlocker ? { onDisputed: (disputeId: string, attributionId: string) => gitpodBlocker.onDispute(disputeId, attributionId) } : {}),
+    });
+    const jobs = buildJobs(config, database, clock, logger, usage, billing, metrics, gitpodBlocker);
+    if (gitpodBlocker) {
+      metrics.onScrape("gitpod-blocks", async () => {
+        const backlog = await gitpodBlocker.backlog();
+        metrics.setGitpodBlocksPending(backlog.pendingUsers, backlog.pendingDisputes);
+      });
+    }
     feedMetrics(metrics, jobs, billing);
     metrics.onScrape("event-deliveries", async () => {
       const backlog = await events.backlog();
@@ -153,6 +183,7 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
         // Requests still waiting on the database now fail (UNAVAILABLE) and are answered before the
         // front cuts their connections at the deadline.
         await database.close(workDeadlineMs);
+        await settlesBy(gitpodDatabase?.close() ?? Promise.resolve(), deadlineMs);
         await settlesBy(frontClosed, deadlineMs);
         logger.info("tally stopped");
       },
@@ -212,12 +243,14 @@ function buildJobs(
   usage: UsageServices,
   billing: BillingModule,
   metrics: TallyMetrics,
+  gitpodBlocker: GitpodDisputeBlocker | undefined,
 ): JobScheduler {
   const scheduledJobs: ScheduledJob[] = [
     ledgerJob(usage.reconciler, config.ledgerIntervalMs),
     resetJob(usage.costCenters, config.resetIntervalMs),
     idempotencyKeyJob(database.db, config.idempotencyKeyRetentionMs),
     ...(billing.billing ? [invoiceJob(billing.billing, config.invoiceIntervalMs)] : []),
+    ...(gitpodBlocker ? [gitpodBlocksJob(gitpodBlocker)] : []),
   ];
   return new JobScheduler({
     database,
