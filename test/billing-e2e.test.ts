@@ -7,6 +7,7 @@ import Stripe from "stripe";
 import { getBalanceCents } from "../src/store/balances.js";
 import { getCurrentCostCenter } from "../src/store/cost-centers.js";
 import { listEntries, sumLedgerCents } from "../src/store/ledger.js";
+import { getStripeCustomerByAttributionId } from "../src/store/stripe-customers.js";
 import { getInboxEvent } from "../src/store/webhook-inbox.js";
 import { startBillingTally, type BillingTally } from "./support/billing-tally.js";
 import { bookInstanceUsage, teamId } from "./support/ledger-fixtures.js";
@@ -178,6 +179,90 @@ describe("billing through Stripe, end to end", () => {
     }
     assert.ok(b.emulator.deliveries.every((delivery) => delivery.status === 200));
     assert.deepEqual(await b.t.tally.billing.inboxBacklog(), { pending: 0, failed: 0, oldestReceivedAt: undefined });
+  });
+
+  it("bills a team with several Stripe customers through the subscribed one, else the newest, and records why", async () => {
+    const team = teamId();
+    const customerFor = (currency: string) =>
+      b.stripe.customers.create({ name: `Acme ${currency}`, email: "billing@acme.test", metadata: { attributionId: team, preferredCurrency: currency } });
+    // An earlier integration left an abandoned EUR customer, then a subscribed USD one, then another abandoned EUR one.
+    const abandonedOld = await customerFor("EUR");
+    b.t.clock.advanceMs(day);
+    const subscribed = await customerFor("USD");
+    const live = await b.stripe.subscriptions.create({ customer: subscribed.id, items: [{ price: b.prices.USD }], metadata: { attributionId: team } });
+    b.t.clock.advanceMs(day);
+    const abandonedNew = await customerFor("EUR");
+    // An event about an abandoned one arrives first: it changes nothing, and does not make it the team's customer.
+    await b.stripe.customers.update(abandonedNew.id, { address: { country: "DE", postal_code: "10115" } });
+    await b.settle();
+    const updated = b.emulator.events("customer.updated").find((e) => e.data.object.id === abandonedNew.id)!;
+    const inbox = await getInboxEvent(db(), updated.id);
+    assert.equal(inbox?.status, "ignored");
+    assert.match(inbox?.lastError ?? "", new RegExp(`duplicates ${subscribed.id}`));
+
+    const { customer } = await b.billing.getStripeCustomer({ attributionId: team });
+    assert.deepEqual({ id: customer.id, currency: customer.currency }, { id: subscribed.id, currency: "USD" });
+    assert.equal((await b.billing.getStripeCustomer({ stripeCustomerId: abandonedOld.id })).customer.id, subscribed.id);
+    const stored = await getStripeCustomerByAttributionId(db(), team);
+    assert.match(stored?.selectionReason ?? "", new RegExp(`the one of 3 Stripe customers .* that has a live subscription \\(${live.id}\\); not ${abandonedOld.id}, ${abandonedNew.id}`));
+    assert.match((await b.billing.getPriceInformation({ attributionId: team })).humanReadableDescription, /0\.036 USD per credit/);
+    const hold = await b.billing.createHoldPaymentIntent({ attributionId: team });
+    const intent = await b.stripe.paymentIntents.retrieve(hold.paymentIntentId);
+    assert.deepEqual([intent.customer, intent.currency], [subscribed.id, "usd"]);
+
+    // Without a live subscription anywhere, the newest one.
+    const other = teamId();
+    const older = await b.stripe.customers.create({ name: "Old", metadata: { attributionId: other, preferredCurrency: "USD" } });
+    b.t.clock.advanceMs(day);
+    const newer = await b.stripe.customers.create({ name: "New", metadata: { attributionId: other, preferredCurrency: "EUR" } });
+    const chosen = await b.billing.getStripeCustomer({ attributionId: other });
+    assert.deepEqual({ id: chosen.customer.id, currency: chosen.customer.currency }, { id: newer.id, currency: "EUR" });
+    assert.match((await getStripeCustomerByAttributionId(db(), other))?.selectionReason ?? "", new RegExp(`the newest of 2 .* none with a live subscription; not ${older.id}`));
+  });
+
+  it("books nothing for the first invoice Stripe finalizes at subscription creation, and keeps the cycle", async () => {
+    const team = teamId();
+    const subscribedAt = b.t.clock.now();
+    const { subscriptionId, customerId } = await subscribe(team);
+    await b.settle();
+    const subscription = await b.stripe.subscriptions.retrieve(subscriptionId);
+    const first = await b.stripe.invoices.retrieve(subscription.latest_invoice as string);
+    assert.equal(first.billing_reason, "subscription_create");
+    assert.ok(first.status_transitions.finalized_at);
+    assert.equal(first.lines.data[0]?.quantity, 0);
+    assert.equal(first.lines.data[0]?.period.end, subscription.items.data[0]!.current_period_end, "its line spans the coming period");
+    const event = b.emulator.events("invoice.finalized").find((e) => e.data.object.id === first.id)!;
+    assert.equal((await getInboxEvent(db(), event.id))?.status, "processed");
+    assert.deepEqual(await invoiceEntries(team), []);
+    assert.equal(await balanceCents(team), 0n);
+    const costCenter = await getCurrentCostCenter(db(), team);
+    assert.deepEqual(costCenter?.billingCycleStart, subscribedAt, "the cycle did not move to the end of the coming period");
+    // Asked again (FinalizeInvoice, or the repair of ReconcileInvoices), still nothing.
+    assert.ok(!(await b.billing.finalizeInvoice({ invoiceId: first.id })).booked);
+    b.t.clock.set(new Date(costCenter!.nextBillingTime.getTime() + 1000));
+    await b.billing.reconcileInvoices({});
+    assert.deepEqual(await invoiceEntries(team), []);
+    assert.ok(customerId);
+  });
+
+  it("copies the verified card's billing address onto the customer, so the subscription collects tax", async () => {
+    const team = teamId();
+    const { customer } = await b.billing.createStripeCustomer({ attributionId: team, name: "Tax", email: "tax@acme.test", currency: "EUR" });
+    assert.equal(customer.invalidBillingAddress, true, "Stripe cannot place a customer without an address");
+    const hold = await b.billing.createHoldPaymentIntent({ attributionId: team });
+    const confirmed = await b.stripe.paymentIntents.confirm(hold.paymentIntentId, { payment_method: "pm_card_visa" });
+    // The browser sent the card holder's address with the card.
+    await b.stripe.paymentMethods.update(confirmed.payment_method as string, {
+      billing_details: { address: { country: "DE", postal_code: "10115", city: "Berlin", line1: "Str. 1" } },
+    });
+    const { subscription } = await b.billing.createStripeSubscription({ attributionId: team, paymentIntentId: hold.paymentIntentId });
+    const inStripe = (await b.stripe.customers.retrieve(customer.id, { expand: ["tax"] })) as Stripe.Customer;
+    assert.deepEqual([inStripe.address?.country, inStripe.address?.postal_code, inStripe.address?.city], ["DE", "10115", "Berlin"]);
+    assert.equal(inStripe.tax?.automatic_tax, "supported");
+    assert.equal((await b.stripe.subscriptions.retrieve(subscription.id)).automatic_tax.enabled, true);
+    assert.equal((await b.billing.getStripeCustomer({ attributionId: team })).customer.invalidBillingAddress ?? false, false);
+    await b.settle();
+    assert.equal((await b.billing.getStripeCustomer({ attributionId: team })).customer.invalidBillingAddress ?? false, false);
   });
 
   it("repairs an invoice whose webhook never arrived, and advances the cycle", async () => {

@@ -5,7 +5,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import Stripe from "stripe";
-import { createStripeClient, StripePaymentProvider } from "../src/billing/stripe-payment-provider.js";
+import { createStripeClient, requestKey, StripePaymentProvider } from "../src/billing/stripe-payment-provider.js";
 import { ManualClock } from "../src/domain/clock.js";
 import { TallyError } from "../src/domain/tally-error.js";
 import { parseForm } from "./stripe-emulator/form.js";
@@ -77,6 +77,60 @@ describe("the Stripe emulator", () => {
     const placed = (await stripe.customers.retrieve(created.id, { expand: ["tax"] })) as Stripe.Customer;
     assert.equal(placed.tax?.automatic_tax, "supported");
     await assert.rejects(stripe.customers.search({ query: "email~'x'" }), /search query is invalid/);
+  });
+
+  it("searches with Stripe's semantics: every page through next_page, OR, no promised order, new customers found late", async () => {
+    const tag = `search-${Date.now()}`;
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await stripe.customers.create({ name: `S${i}`, metadata: { attributionId: tag } })).id);
+    const first = await stripe.customers.search({ query: `metadata['attributionId']:'${tag}'`, limit: 2 });
+    assert.equal(first.data.length, 2);
+    assert.equal(first.has_more, true);
+    assert.ok(first.next_page);
+    const all: string[] = [];
+    for await (const customer of stripe.customers.search({ query: `metadata['attributionId']:'${tag}'`, limit: 2 })) all.push(customer.id);
+    assert.deepEqual([...all].sort(), [...ids].sort());
+    const either = await stripe.customers.search({ query: `name:'S0' OR name:'S4'` });
+    assert.deepEqual(either.data.map((c) => c.id).filter((id) => ids.includes(id)).sort(), [ids[0], ids[4]].sort());
+    await assert.rejects(stripe.customers.search({ query: `name:'S0' OR name:'S1' AND name:'S2'` }), /cannot mix AND and OR/);
+    await stripe.customers.del(ids[1]!);
+    assert.equal((await stripe.customers.search({ query: `metadata['attributionId']:'${tag}'`, limit: 100 })).data.length, 4);
+
+    emulator.searchIndexDelaySeconds = 60;
+    try {
+      const late = await stripe.customers.create({ name: "late", metadata: { attributionId: `${tag}-late` } });
+      assert.equal((await stripe.customers.search({ query: `metadata['attributionId']:'${tag}-late'` })).data.length, 0, "not yet indexed");
+      clock.advanceMs(61_000);
+      assert.deepEqual((await stripe.customers.search({ query: `metadata['attributionId']:'${tag}-late'` })).data.map((c) => c.id), [late.id]);
+    } finally {
+      emulator.searchIndexDelaySeconds = 0;
+    }
+  });
+
+  it("lets the adapter find every customer with an attribution id, oldest first", async () => {
+    const provider = new StripePaymentProvider(createStripeClient({ secretKey: "sk_test_x", apiBase: emulator.url }));
+    const attributionId = `team:many-${Date.now()}`;
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      ids.push((await stripe.customers.create({ name: `M${i}`, metadata: { attributionId } })).id);
+      clock.advanceMs(1000);
+    }
+    assert.deepEqual((await provider.findCustomersByAttributionId(attributionId)).map((c) => c.id), ids);
+  });
+
+  it("makes every request parameter part of the adapter's idempotency keys", async () => {
+    const provider = new StripePaymentProvider(createStripeClient({ secretKey: "sk_test_x", apiBase: emulator.url }));
+    const customer = await stripe.customers.create({ name: "Keys" });
+    const hold = (currency: string) =>
+      provider.createHoldPaymentIntent({ customerId: customer.id, currency, amountMinor: 100, attributionId: "team:keys" }, "tally:hold:keys");
+    const eur = await hold("eur");
+    assert.equal((await hold("eur")).id, eur.id, "the same request replays");
+    const usd = await hold("usd");
+    assert.notEqual(usd.id, eur.id, "another currency is a new request, not an idempotency error");
+    assert.equal((await stripe.paymentIntents.retrieve(usd.id)).currency, "usd");
+    assert.equal(requestKey("k", { b: 1, a: [1, { y: 2, x: 1 }] }), requestKey("k", { a: [1, { x: 1, y: 2 }], b: 1 }));
+    assert.notEqual(requestKey("k", { automatic_tax: { enabled: true } }), requestKey("k", { automatic_tax: { enabled: false } }));
+    assert.ok(requestKey("k".repeat(400), {}).length <= 255);
   });
 
   it("bills the last reported meter value of a period, and refuses automatic tax without a location", async () => {

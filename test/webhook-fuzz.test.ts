@@ -153,6 +153,7 @@ describe("webhook delivery, property", () => {
         customerId,
         subscriptionId,
         status: "open",
+        billingReason: "subscription_cycle",
         created: periodEnd,
         finalizedAt: new Date(periodEnd.getTime() + 3_600_000),
         periodEnd,

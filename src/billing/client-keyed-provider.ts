@@ -7,6 +7,7 @@ import type { PaymentProvider } from "./payment-provider.js";
 const keyArgumentOf: Partial<Record<keyof PaymentProvider, number>> = {
   createCustomer: 1,
   setDefaultPaymentMethod: 2,
+  copyBillingAddress: 2,
   createHoldPaymentIntent: 1,
   cancelPaymentIntent: 1,
   createSubscription: 1,

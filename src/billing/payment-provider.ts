@@ -3,7 +3,8 @@
 // through that adapter, or an in-memory fake for cheap property runs.
 //
 // Reads return `undefined` for objects that do not exist (or were deleted). Every mutating call takes
-// a deterministic idempotency key chosen by the caller, so a retried use case never acts twice.
+// a deterministic idempotency key chosen by the caller, so a retried use case never acts twice; the
+// adapter adds a digest of the request's parameters to it (requestKey), so a changed request is a new one.
 
 /** What Stripe says about collecting tax automatically for a customer (`customer.tax.automatic_tax`). */
 export type AutomaticTaxStatus = "supported" | "not_collecting" | "unrecognized_location" | "failed";
@@ -108,6 +109,8 @@ export interface ProviderInvoice {
   readonly customerId: string;
   readonly subscriptionId: string | undefined;
   readonly status: InvoiceStatus;
+  /** Why Stripe made it: `subscription_create` (the first invoice, at creation), `subscription_cycle`, `manual`, ... */
+  readonly billingReason: string | undefined;
   readonly created: Date;
   /** status_transitions.finalized_at; undefined while a draft. */
   readonly finalizedAt: Date | undefined;
@@ -137,10 +140,12 @@ export interface UsageReport {
 export interface PaymentProvider {
   createCustomer(customer: NewCustomer, idempotencyKey: string): Promise<ProviderCustomer>;
   getCustomer(customerId: string): Promise<ProviderCustomer | undefined>;
-  /** The oldest customer whose metadata.attributionId is `attributionId`. */
-  findCustomerByAttributionId(attributionId: string): Promise<ProviderCustomer | undefined>;
+  /** Every customer (not deleted) whose metadata.attributionId is `attributionId`, oldest first (at most customersFoundMax). */
+  findCustomersByAttributionId(attributionId: string): Promise<ProviderCustomer[]>;
   /** Attaches the payment method to the customer if needed and makes it the default for invoices. */
   setDefaultPaymentMethod(customerId: string, paymentMethodId: string, idempotencyKey: string): Promise<void>;
+  /** Copies the payment method's billing address (when it has a country) onto the customer; false when there is none. */
+  copyBillingAddress(customerId: string, paymentMethodId: string, idempotencyKey: string): Promise<boolean>;
 
   createHoldPaymentIntent(intent: NewHoldPaymentIntent, idempotencyKey: string): Promise<ProviderPaymentIntent>;
   getPaymentIntent(paymentIntentId: string): Promise<ProviderPaymentIntent | undefined>;

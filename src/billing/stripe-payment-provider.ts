@@ -1,5 +1,6 @@
 // The PaymentProvider port over the official Stripe SDK. Options are explicit: a pinned API version,
 // timeouts, retries, and host/port/protocol from `stripe.apiBase` for the emulator or stripe-mock.
+import { createHash } from "node:crypto";
 import Stripe from "stripe";
 import { withDeadline } from "../deadline.js";
 import { TallyError } from "../domain/tally-error.js";
@@ -42,6 +43,8 @@ export const stripeBackoffTotalMsMax = 1_500;
  * (inboxLeaseMs) and of a billing RPC's idempotency key (idempotencyLeaseMs).
  */
 export const stripeCallBudgetMs = 30_000;
+/** Customers read per attribution id (duplicates left by earlier integrations are a handful at most). */
+export const customersFoundMax = 100;
 /** Invoices listed per repair run of one customer; older ones have long been booked. */
 export const invoicesListedMax = 100;
 /** Invoice lines read per invoice. */
@@ -123,12 +126,8 @@ export class StripePaymentProvider implements PaymentProvider {
       preferredCurrency: customer.preferredCurrency,
     };
     if (customer.billingCreatorUserId) metadata.billingCreatorUserId = customer.billingCreatorUserId;
-    const created = await this.call(() =>
-      this.stripe.customers.create(
-        { name: customer.name, email: customer.email, metadata, expand: ["tax"] },
-        { idempotencyKey },
-      ),
-    );
+    const params: Stripe.CustomerCreateParams = { name: customer.name, email: customer.email, metadata, expand: ["tax"] };
+    const created = await this.call(() => this.stripe.customers.create(params, { idempotencyKey: requestKey(idempotencyKey, params) }));
     return toCustomer(created);
   }
 
@@ -138,46 +137,66 @@ export class StripePaymentProvider implements PaymentProvider {
     return toCustomer(customer);
   }
 
-  async findCustomerByAttributionId(attributionId: string): Promise<ProviderCustomer | undefined> {
+  async findCustomersByAttributionId(attributionId: string): Promise<ProviderCustomer[]> {
     const query = `metadata['attributionId']:'${attributionId.replace(/['\\]/g, "\\$&")}'`;
-    const result = await this.call(() => this.stripe.customers.search({ query, limit: 10, expand: ["data.tax"] }));
-    const oldest = [...result.data].sort((a, b) => a.created - b.created)[0];
-    return oldest ? toCustomer(oldest) : undefined;
+    // Search results come in no promised order and in pages: read them all, then order.
+    const found = await this.call(async () => {
+      const customers: Stripe.Customer[] = [];
+      for await (const customer of this.stripe.customers.search({ query, limit: 100, expand: ["data.tax"] })) {
+        customers.push(customer);
+        if (customers.length >= customersFoundMax) break;
+      }
+      return customers;
+    });
+    return found
+      .filter((customer) => customer.metadata?.attributionId === attributionId)
+      .sort((a, b) => a.created - b.created || a.id.localeCompare(b.id))
+      .map(toCustomer);
   }
 
   async setDefaultPaymentMethod(customerId: string, paymentMethodId: string, idempotencyKey: string): Promise<void> {
     const method = await this.call(() => this.stripe.paymentMethods.retrieve(paymentMethodId));
     const owner = typeof method.customer === "string" ? method.customer : method.customer?.id;
     if (owner !== customerId) {
+      const attach = { customer: customerId };
       await this.call(() =>
-        this.stripe.paymentMethods.attach(paymentMethodId, { customer: customerId }, { idempotencyKey: `${idempotencyKey}:attach` }),
+        this.stripe.paymentMethods.attach(paymentMethodId, attach, { idempotencyKey: requestKey(`${idempotencyKey}:attach`, [paymentMethodId, attach]) }),
       );
     }
-    await this.call(() =>
-      this.stripe.customers.update(
-        customerId,
-        { invoice_settings: { default_payment_method: paymentMethodId } },
-        { idempotencyKey },
-      ),
-    );
+    const params = { invoice_settings: { default_payment_method: paymentMethodId } };
+    await this.call(() => this.stripe.customers.update(customerId, params, { idempotencyKey: requestKey(idempotencyKey, [customerId, params]) }));
+  }
+
+  async copyBillingAddress(customerId: string, paymentMethodId: string, idempotencyKey: string): Promise<boolean> {
+    const method = await this.call(() => this.stripe.paymentMethods.retrieve(paymentMethodId));
+    const address = method.billing_details?.address;
+    if (!address?.country) return false;
+    const params: Stripe.CustomerUpdateParams = {
+      address: {
+        country: address.country,
+        ...(address.line1 ? { line1: address.line1 } : {}),
+        ...(address.line2 ? { line2: address.line2 } : {}),
+        ...(address.city ? { city: address.city } : {}),
+        ...(address.postal_code ? { postal_code: address.postal_code } : {}),
+        ...(address.state ? { state: address.state } : {}),
+      },
+    };
+    await this.call(() => this.stripe.customers.update(customerId, params, { idempotencyKey: requestKey(idempotencyKey, [customerId, params]) }));
+    return true;
   }
 
   async createHoldPaymentIntent(intent: NewHoldPaymentIntent, idempotencyKey: string): Promise<ProviderPaymentIntent> {
-    const created = await this.call(() =>
-      this.stripe.paymentIntents.create(
-        {
-          amount: intent.amountMinor,
-          currency: intent.currency,
-          customer: intent.customerId,
-          capture_method: "manual",
-          allowed_payment_method_types: ["card"],
-          setup_future_usage: "off_session",
-          description: "Card verification (released, never captured)",
-          metadata: { attributionId: intent.attributionId, purpose: "card-verification" },
-        },
-        { idempotencyKey },
-      ),
-    );
+    const params: Stripe.PaymentIntentCreateParams = {
+      amount: intent.amountMinor,
+      currency: intent.currency,
+      customer: intent.customerId,
+      capture_method: "manual",
+      allowed_payment_method_types: ["card"],
+      setup_future_usage: "off_session",
+      description: "Card verification (released, never captured)",
+      metadata: { attributionId: intent.attributionId, purpose: "card-verification" },
+    };
+    const created = await this.call(() => this.stripe.paymentIntents.create(params, { idempotencyKey: requestKey(idempotencyKey, params) }));
     return toPaymentIntent(created);
   }
 
@@ -187,7 +206,7 @@ export class StripePaymentProvider implements PaymentProvider {
   }
 
   async cancelPaymentIntent(paymentIntentId: string, idempotencyKey: string): Promise<void> {
-    await this.call(() => this.stripe.paymentIntents.cancel(paymentIntentId, {}, { idempotencyKey }));
+    await this.call(() => this.stripe.paymentIntents.cancel(paymentIntentId, {}, { idempotencyKey: requestKey(idempotencyKey, [paymentIntentId]) }));
   }
 
   async listActiveSubscriptions(customerId: string): Promise<ProviderSubscription[]> {
@@ -202,22 +221,19 @@ export class StripePaymentProvider implements PaymentProvider {
   }
 
   async createSubscription(subscription: NewSubscription, idempotencyKey: string): Promise<ProviderSubscription> {
-    const created = await this.call(() =>
-      this.stripe.subscriptions.create(
-        {
-          customer: subscription.customerId,
-          items: [{ price: subscription.priceId }],
-          automatic_tax: { enabled: subscription.automaticTax },
-          metadata: { ...subscription.metadata },
-        },
-        { idempotencyKey },
-      ),
-    );
+    const params: Stripe.SubscriptionCreateParams = {
+      customer: subscription.customerId,
+      items: [{ price: subscription.priceId }],
+      automatic_tax: { enabled: subscription.automaticTax },
+      metadata: { ...subscription.metadata },
+    };
+    const created = await this.call(() => this.stripe.subscriptions.create(params, { idempotencyKey: requestKey(idempotencyKey, params) }));
     return toSubscription(created);
   }
 
   async setSubscriptionAutomaticTax(subscriptionId: string, enabled: boolean, idempotencyKey: string): Promise<void> {
-    await this.call(() => this.stripe.subscriptions.update(subscriptionId, { automatic_tax: { enabled } }, { idempotencyKey }));
+    const params = { automatic_tax: { enabled } };
+    await this.call(() => this.stripe.subscriptions.update(subscriptionId, params, { idempotencyKey: requestKey(idempotencyKey, [subscriptionId, params]) }));
   }
 
   async getPrice(priceId: string): Promise<ProviderPrice | undefined> {
@@ -348,6 +364,7 @@ export class StripePaymentProvider implements PaymentProvider {
       customerId: customer,
       subscriptionId: typeof subscription === "string" ? subscription : subscription?.id,
       status: (invoice.status ?? "draft") as InvoiceStatus,
+      billingReason: invoice.billing_reason ?? undefined,
       created: fromUnix(invoice.created),
       finalizedAt: finalizedAt ? fromUnix(finalizedAt) : undefined,
       periodEnd: fromUnix(Math.max(invoice.period_end, ...periodEnds)),
@@ -358,6 +375,32 @@ export class StripePaymentProvider implements PaymentProvider {
       })),
     };
   }
+}
+
+/** Stripe keeps idempotency keys of at most this many characters. */
+export const idempotencyKeyLengthMax = 255;
+
+/**
+ * The idempotency key Stripe gets: the caller's key (what the call acts on) and a digest of every
+ * request parameter, so that a retry with other parameters (another currency, automatic tax turned
+ * on, another price) is a new request rather than a replay of the old answer or an idempotency
+ * error. A key that would be too long for Stripe becomes a digest of itself, keeping its start.
+ */
+export function requestKey(key: string, params: unknown): string {
+  const digest = createHash("sha256").update(canonicalJson(params)).digest("hex").slice(0, 16);
+  const full = `${key}:p${digest}`;
+  if (full.length <= idempotencyKeyLengthMax) return full;
+  return `${key.slice(0, 180)}:h${createHash("sha256").update(full).digest("hex").slice(0, 32)}`;
+}
+
+/** JSON with object keys sorted, so equal parameters give equal digests. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, item]) => item !== undefined);
+    return `{${entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, item]) => `${JSON.stringify(k)}:${canonicalJson(item)}`).join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
 }
 
 interface MeterTarget {

@@ -5,7 +5,8 @@
 import type { Clock } from "../domain/clock.js";
 import { InvoiceWithoutLinesError } from "../domain/stripe-billing.js";
 import type { Logger } from "../logger.js";
-import { ForeignCustomerError, StripeObjectMissingError, type BillingService } from "../services/billing-service.js";
+import { backoffDelayMs, type Backoff } from "../retry.js";
+import { DuplicateCustomerError, ForeignCustomerError, StripeObjectMissingError, type BillingService } from "../services/billing-service.js";
 import type { Database } from "../store/database.js";
 import {
   claimDueInboxEvent,
@@ -27,10 +28,14 @@ export const inboxPollIntervalMs = 5_000;
 /** Events processed per drain before the worker yields to its timer again. */
 export const inboxDrainBatchMax = 1000;
 
-/** 5 s, 10 s, 20 s, ... capped at 1 h. */
+const inboxBackoff: Backoff = { minMs: inboxRetryDelayMsMin, maxMs: inboxRetryDelayMsMax, factor: 2 };
+
+/**
+ * 5 s, 10 s, 20 s, ... capped at 1 h: the shared backoff, kept as a time in the inbox row (retries
+ * outlive the process and are shared by replicas), so not an in-process retry loop.
+ */
 export function inboxRetryDelayMs(attempts: number): number {
-  const exponent = Math.min(Math.max(attempts - 1, 0), 30);
-  return Math.min(inboxRetryDelayMsMin * 2 ** exponent, inboxRetryDelayMsMax);
+  return backoffDelayMs(attempts, inboxBackoff);
 }
 
 /**
@@ -61,10 +66,16 @@ export function billingWebhookHandler(billing: BillingService): WebhookEventHand
           throw new Error(`no handler for Stripe event type ${event.type}`);
       }
     } catch (error) {
-      // Customers of something else sharing the Stripe account, invoices that bill nothing, and
+      // Customers of something else sharing the Stripe account, duplicates of the customer that
+      // bills an attribution id, invoices that bill nothing, and
       // objects Stripe does not have (404): no retry can change that, so they are recorded as
       // ignored, with the reason, rather than retried for a day.
-      if (error instanceof ForeignCustomerError || error instanceof InvoiceWithoutLinesError || error instanceof StripeObjectMissingError) {
+      if (
+        error instanceof ForeignCustomerError ||
+        error instanceof DuplicateCustomerError ||
+        error instanceof InvoiceWithoutLinesError ||
+        error instanceof StripeObjectMissingError
+      ) {
         return { ignored: error.message };
       }
       throw error;

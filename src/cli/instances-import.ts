@@ -10,6 +10,7 @@ import { Command } from "commander";
 import { instanceBatchSizeMax, validateInstanceReport } from "../domain/workspace-instance.js";
 import { WorkspaceInstanceSchema, WorkspaceInstanceService, type WorkspaceInstance } from "../gen/usage/v1/workspace_instance_pb.js";
 import { instanceReportInput } from "../rpc/workspace-instance-service.js";
+import { withRetries, type Backoff } from "../retry.js";
 import { clientFor, reportError, withServerOption } from "./remote.js";
 
 /** A longer line is rejected without being held in memory whole. */
@@ -18,6 +19,8 @@ export const importLineBytesMax = 1024 * 1024;
 export const importRejectsShownMax = 10;
 /** Attempts per batch when the server is unreachable or busy. */
 const sendAttemptsMax = 5;
+/** 400 ms, 800 ms, 1.6 s, 3.2 s between attempts. */
+const sendBackoff: Backoff = { minMs: 400, maxMs: 10_000, factor: 2 };
 const requestTimeoutMs = 60_000;
 
 export interface ImportOptions {
@@ -164,30 +167,35 @@ async function sendBatch(
   reject: (line: number, reason: string) => void,
 ): Promise<number> {
   let pending = lines;
-  for (let attempt = 1; pending.length > 0; ) {
-    try {
-      await api.upsertWorkspaceInstances({ instances: pending.map((p) => p.instance) }, { timeoutMs: requestTimeoutMs });
-      return pending.length;
-    } catch (error) {
-      const connectError = ConnectError.from(error);
-      const bad = /^instances\[(\d+)\]/.exec(connectError.rawMessage);
-      if (connectError.code === Code.InvalidArgument && bad) {
-        const index = Number(bad[1]);
-        const line = pending[index];
-        if (!line) throw connectError;
+  /** One send; a line the server names as bad is rejected and the rest sent again at once (no retry used). */
+  const send = async (): Promise<number> => {
+    while (pending.length > 0) {
+      try {
+        await api.upsertWorkspaceInstances({ instances: pending.map((p) => p.instance) }, { timeoutMs: requestTimeoutMs });
+        return pending.length;
+      } catch (error) {
+        const connectError = ConnectError.from(error);
+        const bad = /^instances\[(\d+)\]/.exec(connectError.rawMessage);
+        const line = bad ? pending[Number(bad[1])] : undefined;
+        if (connectError.code !== Code.InvalidArgument || !bad || !line) throw connectError;
         reject(line.line, connectError.rawMessage.replace(/^instances\[\d+\]/, "instance"));
-        pending = pending.filter((_, i) => i !== index);
-        continue;
+        pending = pending.filter((p) => p !== line);
       }
-      const transient = connectError.code === Code.Unavailable || connectError.code === Code.Aborted || connectError.code === Code.DeadlineExceeded;
-      if (!transient || attempt >= sendAttemptsMax) {
-        throw new ConnectError(`import stopped at lines ${lines[0]!.line}-${lines[lines.length - 1]!.line}: ${connectError.rawMessage}`, connectError.code);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
-      attempt += 1;
     }
+    return 0;
+  };
+  try {
+    return await withRetries(send, { attempts: sendAttemptsMax, backoff: sendBackoff, retryable: isTransient });
+  } catch (error) {
+    const connectError = ConnectError.from(error);
+    throw new ConnectError(`import stopped at lines ${lines[0]!.line}-${lines[lines.length - 1]!.line}: ${connectError.rawMessage}`, connectError.code);
   }
-  return 0;
+}
+
+/** The server was unreachable, busy or slow: the same batch may succeed later. */
+function isTransient(error: unknown): boolean {
+  const code = ConnectError.from(error).code;
+  return code === Code.Unavailable || code === Code.Aborted || code === Code.DeadlineExceeded;
 }
 
 /**

@@ -1,6 +1,7 @@
-// Writing to stdout: aligned tables, CSV fields, and writes that respect backpressure so an export
+// Writing to stdout: aligned tables, CSV records, and writes that respect backpressure so an export
 // of any size runs in constant memory.
 import { once } from "node:events";
+import { stringify } from "csv-stringify/sync";
 import { UsageError } from "./remote.js";
 
 /** Writes and, when the pipe is full, waits until it drains. */
@@ -24,13 +25,10 @@ export function formatTable(header: readonly string[], rows: readonly (readonly 
   return [line(header), ...rows.map(line)].join("\n") + "\n";
 }
 
-/** RFC 4180: quoted when it holds a comma, quote or line break; quotes doubled. */
-export function csvField(value: string): string {
-  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
-}
-
+/** One CSV record (RFC 4180, CRLF line ends; quoted when a field holds a comma, quote or line break), by csv-stringify. */
 export function csvRow(values: readonly string[]): string {
-  return values.map(csvField).join(",") + "\r\n";
+  // quoted_match: csv-stringify quotes only the record delimiter itself (CRLF), a lone \n or \r too.
+  return stringify([values as string[]], { record_delimiter: "windows", quoted_match: /[\r\n]/ });
 }
 
 export function truncate(text: string, lengthMax: number): string {

@@ -1,5 +1,6 @@
 // Webhook endpoints: the rules for their URL, description and secret, and the delivery schedule.
 import { invalidArgument } from "./tally-error.js";
+import { explainNotUuid } from "./uuid.js";
 
 /** Endpoints registered at once (API and configuration together): each event fans out to all. */
 export const endpointsMax = 100;
@@ -76,8 +77,7 @@ export const configEndpointIdPattern = /^config:[a-z0-9][a-z0-9._-]{0,62}$/;
 export function parseEndpointId(value: string, field = "endpoint_id"): string {
   const text = value.trim().toLowerCase();
   if (text === "") throw invalidArgument(`${field} is required`);
-  const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-  if (!uuid.test(text) && !configEndpointIdPattern.test(text)) {
+  if (explainNotUuid(text) !== undefined && !configEndpointIdPattern.test(text)) {
     throw invalidArgument(`${field} ${JSON.stringify(value.slice(0, 100))} is not an endpoint id (a UUID, or config:<name>)`);
   }
   return text;

@@ -93,7 +93,7 @@ export class BillingService {
     if (stored) return stored;
     const found = await this.deps.provider.getCustomer(id);
     if (!found) throw new StripeObjectMissingError(`Stripe customer ${JSON.stringify(id)} does not exist`);
-    return this.store(found);
+    return this.adopt(found);
   }
 
   /** Creates the attribution id's Stripe customer, once: a repeated call returns the first customer. */
@@ -115,10 +115,10 @@ export class BillingService {
       { attributionId: attribution.text, name, email, preferredCurrency: currency, billingCreatorUserId },
       `tally:customer:${attribution.text}`,
     );
-    // The billing address is unknown until the customer enters one (customer.updated tells).
+    // Stripe's tax status of the new customer (without an address: unrecognized_location).
     return insertStripeCustomer(
       this.deps.db,
-      { stripeCustomerId: created.id, attributionId: attribution.text, currency, invalidBillingAddress: true },
+      { stripeCustomerId: created.id, attributionId: attribution.text, currency, invalidBillingAddress: created.automaticTax === "unrecognized_location" },
       this.deps.clock.now(),
     );
   }
@@ -185,7 +185,10 @@ export class BillingService {
     }
     const customerId = customer.stripeCustomerId;
     await provider.setDefaultPaymentMethod(customerId, hold.paymentMethodId, `tally:default-payment-method:${customerId}:${hold.paymentMethodId}`);
+    // The verified card's billing address becomes the customer's, so Stripe can place it for tax.
+    await provider.copyBillingAddress(customerId, hold.paymentMethodId, `tally:billing-address:${customerId}:${hold.paymentMethodId}`);
     const fresh = await provider.getCustomer(customerId);
+    if (fresh) await setInvalidBillingAddress(this.deps.db, customerId, fresh.automaticTax === "unrecognized_location", this.deps.clock.now());
     const subscription = await provider.createSubscription(
       {
         customerId,
@@ -214,12 +217,12 @@ export class BillingService {
     const now = this.deps.clock.now();
     let stored = await setInvalidBillingAddress(this.deps.db, customerId, invalid, now);
     if (!stored) {
-      await this.store(customer);
+      await this.adopt(customer);
       stored = await setInvalidBillingAddress(this.deps.db, customerId, invalid, now);
     }
     if (!stored) {
       const canonical = await getStripeCustomerByAttributionId(this.deps.db, customer.attributionId ?? "");
-      throw failedPrecondition(
+      throw new DuplicateCustomerError(
         `Stripe customer ${customerId} duplicates ${canonical?.stripeCustomerId ?? "another customer"}, through which ${customer.attributionId} is billed`,
       );
     }
@@ -363,6 +366,15 @@ export class BillingService {
     if (!invoice.finalizedAt) {
       throw failedPrecondition(`Stripe invoice ${invoice.id} is ${invoice.status}, not finalized: nothing to book yet`);
     }
+    // The invoice Stripe finalizes when a subscription is created bills a metered price's zero
+    // quantity (usage is billed in arrears) and its line spans the coming period: it books nothing
+    // and closes no cycle. Should it bill something (a price that is not metered), it is booked, but
+    // still does not move the cycle.
+    const opening = invoice.billingReason === "subscription_create";
+    if (opening && cents === 0n) {
+      this.deps.logger.info({ invoiceId: invoice.id, attributionId }, "the first invoice of a subscription bills nothing: not booked");
+      return { booked: false, attributionId, billedByStripe: false, balanceCents: 0n };
+    }
     const entry: LedgerEntry = {
       id: randomUUID(),
       attributionId,
@@ -386,7 +398,7 @@ export class BillingService {
       const current = await getCurrentCostCenter(tx, attributionId);
       const billedByStripe = current?.billingStrategy === "stripe";
       if (!inserted.has(entry.sourceKey)) return { booked: false, attributionId, billedByStripe, balanceCents: balanceBefore };
-      const next = current && planInvoiceCycle(current, invoice.periodEnd);
+      const next = current && !opening ? planInvoiceCycle(current, invoice.periodEnd) : undefined;
       const events: NewAccountEvent[] = [invoiceBooked(entry, "stripe")];
       if (current && next) events.push(costCenterChanged(current, await insertCostCenterVersion(tx, next, current.version + 1, now)));
       await this.deps.events?.record(tx, { events, limitsOf: [attributionId], cause: "invoice" }, now);
@@ -446,32 +458,75 @@ export class BillingService {
     return customer;
   }
 
+  /**
+   * The attribution id's customer: Tally's record, else chosen among the Stripe customers carrying
+   * its metadata (chooseCustomer) and stored with the reason, so every later call follows it.
+   */
   private async customerOf(attribution: AttributionId): Promise<StoredStripeCustomer | undefined> {
     const stored = await getStripeCustomerByAttributionId(this.deps.db, attribution.text);
     if (stored) return stored;
-    const found = await this.deps.provider.findCustomerByAttributionId(attribution.text);
-    return found ? this.store(found) : undefined;
+    const candidates = await this.deps.provider.findCustomersByAttributionId(attribution.text);
+    if (candidates.length === 0) return undefined;
+    const choice = await this.chooseCustomer(attribution.text, candidates);
+    return this.store(choice.customer, choice.reason);
   }
 
+  /**
+   * Several Stripe customers with one attribution id (left by an earlier integration, or created by
+   * hand): the one with a live subscription bills it, else the newest; never an abandoned older one.
+   */
+  private async chooseCustomer(
+    attributionId: string,
+    candidates: readonly ProviderCustomer[],
+  ): Promise<{ customer: ProviderCustomer; reason: string | null }> {
+    if (candidates.length === 1) return { customer: candidates[0]!, reason: null };
+    const live: Array<{ customer: ProviderCustomer; subscriptionId: string }> = [];
+    for (const candidate of candidates) {
+      const [subscription] = await this.deps.provider.listActiveSubscriptions(candidate.id);
+      if (subscription) live.push({ customer: candidate, subscriptionId: subscription.id });
+    }
+    const newest = <T>(items: readonly T[], created: (item: T) => Date) =>
+      items.reduce((best, item) => (created(item) >= created(best) ? item : best));
+    const ids = (except: string) => candidates.filter((c) => c.id !== except).map((c) => c.id).join(", ");
+    let customer: ProviderCustomer;
+    let reason: string;
+    if (live.length > 0) {
+      const chosen = newest(live, (item) => item.customer.created);
+      customer = chosen.customer;
+      reason =
+        live.length === 1
+          ? `the one of ${candidates.length} Stripe customers with metadata.attributionId ${attributionId} that has a live subscription (${chosen.subscriptionId}); not ${ids(customer.id)}`
+          : `the newest of the ${live.length} of ${candidates.length} Stripe customers with metadata.attributionId ${attributionId} that have a live subscription (${chosen.subscriptionId}); not ${ids(customer.id)}`;
+    } else {
+      customer = newest(candidates, (c) => c.created);
+      reason = `the newest of ${candidates.length} Stripe customers with metadata.attributionId ${attributionId}, none with a live subscription; not ${ids(customer.id)}`;
+    }
+    this.deps.logger.warn({ attributionId, stripeCustomerId: customer.id, candidates: candidates.map((c) => c.id), reason }, "several Stripe customers for one attribution id: chose one");
+    return { customer, reason };
+  }
+
+  /** The attribution id a Stripe customer belongs to; the customer Tally bills it through is chosen as usual. */
   private async attributionOfCustomer(customerId: string): Promise<string> {
     const stored = await getStripeCustomerById(this.deps.db, customerId);
     if (stored) return stored.attributionId;
     const customer = await this.deps.provider.getCustomer(customerId);
     if (!customer) throw new StripeObjectMissingError(`Stripe customer ${JSON.stringify(customerId)} does not exist`);
-    return (await this.store(customer)).attributionId;
+    return (await this.adopt(customer)).attributionId;
   }
 
-  /** Stores a customer found in Stripe; it must carry Tally's metadata. */
-  private async store(customer: ProviderCustomer): Promise<StoredStripeCustomer> {
-    if (!customer.attributionId) {
-      throw new ForeignCustomerError(`Stripe customer ${customer.id} has no metadata.attributionId: it was not created by Tally`);
-    }
-    let attribution: AttributionId;
-    try {
-      attribution = parseAttributionId(customer.attributionId, "metadata.attributionId");
-    } catch (error) {
-      throw failedPrecondition(`Stripe customer ${customer.id}: ${(error as Error).message}`);
-    }
+  /**
+   * A customer found in Stripe by id (a webhook, GetStripeCustomer): it must carry Tally's metadata;
+   * its attribution id's customer is then chosen among all that carry it (it may be another one).
+   */
+  private async adopt(customer: ProviderCustomer): Promise<StoredStripeCustomer> {
+    const attribution = attributionOf(customer);
+    const chosen = await this.customerOf(attribution);
+    return chosen ?? this.store(customer, null);
+  }
+
+  /** Stores a customer chosen for its attribution id; a concurrent choice stored first wins. */
+  private async store(customer: ProviderCustomer, selectionReason: string | null): Promise<StoredStripeCustomer> {
+    const attribution = attributionOf(customer);
     return insertStripeCustomer(
       this.deps.db,
       {
@@ -479,9 +534,22 @@ export class BillingService {
         attributionId: attribution.text,
         currency: currencyOrDefault(customer.preferredCurrency),
         invalidBillingAddress: customer.automaticTax === "unrecognized_location",
+        selectionReason,
       },
       this.deps.clock.now(),
     );
+  }
+}
+
+/** The customer's metadata.attributionId; ForeignCustomerError without one. */
+function attributionOf(customer: ProviderCustomer): AttributionId {
+  if (!customer.attributionId) {
+    throw new ForeignCustomerError(`Stripe customer ${customer.id} has no metadata.attributionId: it was not created by Tally`);
+  }
+  try {
+    return parseAttributionId(customer.attributionId, "metadata.attributionId");
+  } catch (error) {
+    throw failedPrecondition(`Stripe customer ${customer.id}: ${(error as Error).message}`);
   }
 }
 
@@ -490,6 +558,16 @@ export class BillingService {
  * with something else. Webhook events about such customers are ignored, not retried.
  */
 export class ForeignCustomerError extends TallyError {
+  constructor(message: string) {
+    super("FailedPrecondition", message);
+  }
+}
+
+/**
+ * Another Stripe customer with the same attribution id bills it (see chooseCustomer): events about
+ * this one change nothing, and are ignored rather than retried.
+ */
+export class DuplicateCustomerError extends TallyError {
   constructor(message: string) {
     super("FailedPrecondition", message);
   }

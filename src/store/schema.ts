@@ -181,6 +181,11 @@ export const stripeCustomers = pgTable(
     taxStateVersion: integer("tax_state_version").notNull().default(0),
     /** The newest card-verification hold; a new hold's idempotency key derives from it. */
     holdPaymentIntentId: text("hold_payment_intent_id"),
+    /**
+     * Why this customer bills the attribution id when Stripe has several with its metadata (the one
+     * with a live subscription, else the newest), naming the others; null when it was the only one.
+     */
+    selectionReason: text("selection_reason"),
     createdAt: timestamptz("created_at").notNull(),
     updatedAt: timestamptz("updated_at").notNull(),
   },

@@ -10,6 +10,8 @@ export interface StoredStripeCustomer {
   readonly invalidBillingAddress: boolean;
   readonly taxStateVersion: number;
   readonly holdPaymentIntentId: string | null;
+  /** Why this one of several Stripe customers with the attribution id's metadata; null when it was the only one. */
+  readonly selectionReason: string | null;
   readonly createdAt: Date;
 }
 
@@ -29,12 +31,12 @@ export async function getStripeCustomerById(db: Database, stripeCustomerId: stri
  */
 export async function insertStripeCustomer(
   db: Database,
-  customer: { stripeCustomerId: string; attributionId: string; currency: string; invalidBillingAddress: boolean },
+  customer: { stripeCustomerId: string; attributionId: string; currency: string; invalidBillingAddress: boolean; selectionReason?: string | null },
   now: Date,
 ): Promise<StoredStripeCustomer> {
   await db
     .insert(stripeCustomers)
-    .values({ ...customer, taxStateVersion: 0, holdPaymentIntentId: null, createdAt: now, updatedAt: now })
+    .values({ selectionReason: null, ...customer, taxStateVersion: 0, holdPaymentIntentId: null, createdAt: now, updatedAt: now })
     .onConflictDoNothing();
   const stored = await getStripeCustomerByAttributionId(db, customer.attributionId);
   if (!stored) throw new Error(`stripe customer of ${customer.attributionId} vanished after insert`);

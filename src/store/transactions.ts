@@ -1,9 +1,12 @@
 // Transactions with retries on serialization failures and deadlocks.
+import { withRetries, type Backoff } from "../retry.js";
 import type { Database } from "./database.js";
 import { isRetryable, toTallyError } from "./pg-error.js";
 
-/** Retries of one transaction before giving up with Aborted. */
+/** Attempts of one transaction before giving up with Aborted. */
 export const transactionAttemptsMax = 5;
+/** Short and spread: the conflicting transaction is usually done within milliseconds. */
+const transactionBackoff: Backoff = { minMs: 2, maxMs: 50, factor: 2, jitter: true };
 
 export type Transaction = Parameters<Parameters<Database["transaction"]>[0]>[0];
 
@@ -12,16 +15,10 @@ export type Transaction = Parameters<Parameters<Database["transaction"]>[0]>[0];
  * outer handle waits for the transaction to end, a deadlock. No network calls inside.
  */
 export async function inTransaction<T>(db: Database, work: (tx: Transaction) => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await db.transaction(work);
-    } catch (error) {
-      if (attempt < transactionAttemptsMax && isRetryable(error)) {
-        await new Promise((resolve) => setTimeout(resolve, 5 * attempt * Math.random()));
-        continue;
-      }
-      throw toTallyError(error);
-    }
+  try {
+    return await withRetries(() => db.transaction(work), { attempts: transactionAttemptsMax, backoff: transactionBackoff, retryable: isRetryable });
+  } catch (error) {
+    throw toTallyError(error);
   }
 }
 

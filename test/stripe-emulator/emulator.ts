@@ -26,6 +26,8 @@ export interface StripeEmulatorOptions {
   readonly webhookSecret?: string;
   /** Deliver events to webhook endpoints as they happen (default true). */
   readonly deliverWebhooks?: boolean;
+  /** Seconds before a new customer shows in search results (Stripe: under a minute; default 0). */
+  readonly searchIndexDelaySeconds?: number;
 }
 
 export interface Delivery {
@@ -94,8 +96,12 @@ export class StripeEmulator {
   private readonly meterEvents: Array<Obj & { sequence: number }> = [];
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly routes: Array<[string, RegExp, Handler]>;
+  /** When each customer was created (search sees it `searchIndexDelaySeconds` later). */
+  private readonly indexedAt = new Map<string, number>();
+  searchIndexDelaySeconds: number;
 
   constructor(options: StripeEmulatorOptions = {}) {
+    this.searchIndexDelaySeconds = options.searchIndexDelaySeconds ?? 0;
     this.clock = options.clock ?? { now: () => new Date() };
     this.webhookSecret = options.webhookSecret ?? `whsec_${randomBytes(16).toString("hex")}`;
     this.deliverWebhooks = options.deliverWebhooks ?? true;
@@ -261,6 +267,7 @@ export class StripeEmulator {
       ["POST", r(`/v1/customers/${id}`), (p, m) => this.view(this.updateCustomer(m[1]!, p))],
       ["DELETE", r(`/v1/customers/${id}`), (_, m) => this.deleteCustomer(m[1]!)],
       ["GET", r(`/v1/payment_methods/${id}`), (_, m) => this.view(this.paymentMethod(m[1]!))],
+      ["POST", r(`/v1/payment_methods/${id}`), (p, m) => this.view(this.updatePaymentMethod(m[1]!, p))],
       ["POST", r(`/v1/payment_methods/${id}/attach`), (p, m) => this.view(this.attachPaymentMethod(m[1]!, p))],
       ["POST", r("/v1/payment_intents"), (p) => this.view(this.createPaymentIntent(p))],
       ["GET", r(`/v1/payment_intents/${id}`), (_, m) => this.view(this.get("payment_intent", m[1]!))],
@@ -323,6 +330,7 @@ export class StripeEmulator {
       test_clock: null,
     });
     this.applyCustomerChanges(customer, p);
+    this.indexedAt.set(customer.id, this.now());
     this.emit("customer.created", customer);
     return customer;
   }
@@ -367,31 +375,63 @@ export class StripeEmulator {
     return { id, object: "customer", deleted: true };
   }
 
-  /** `metadata['key']:'value'`, `email:'x'`, `name:'x'` clauses joined by AND. */
+  /**
+   * Stripe's search, for customers: `metadata['key']:'value'`, `email:'x'`, `name:'x'` (exact) and
+   * `created>n` style clauses, joined by AND or by OR (not mixed, as in Stripe). Like Stripe's, results
+   * come in no promised order (here: oldest first, unlike lists), in pages linked by `next_page`
+   * (`page=`), and a new customer becomes searchable only `searchIndexDelaySeconds` after it
+   * was created (Stripe: "under a minute"); deleted customers are never found.
+   */
   private searchCustomers(p: FormObject): Obj {
-    const query = str(p.query) ?? "";
-    const clause = /^\s*(metadata\[['"]([^'"]+)['"]\]|email|name)\s*:\s*'((?:[^'\\]|\\.)*)'\s*/;
+    allow(p, ["query", "limit", "page", "expand"]);
+    const query = required(p, "query");
+    const clause = /^\s*(-)?(metadata\[['"]([^'"]+)['"]\]|email|name|created)\s*(:|>=|<=|>|<)\s*('((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)"|(\d+))\s*/;
     const conditions: Array<(customer: Obj) => boolean> = [];
+    const joins = new Set<string>();
     let rest = query;
+    const unsupported = () => invalid(`The search query is invalid or unsupported by the emulator: ${query}`, "query");
     while (rest.length > 0) {
       const match = clause.exec(rest);
-      if (!match) throw invalid(`The search query is invalid or unsupported by the emulator: ${query}`, "query");
-      const value = match[3]!.replace(/\\(.)/g, "$1");
-      const metadataKey = match[2];
-      const field = match[1]!;
-      conditions.push((c) => (metadataKey ? c.metadata[metadataKey] === value : c[field] === value));
+      if (!match) throw unsupported();
+      const [, negate, field, metadataKey, operator, , single, double, number] = match;
+      const value = (single ?? double ?? number ?? "").replace(/\\(.)/g, "$1");
+      let test: (customer: Obj) => boolean;
+      if (field === "created") {
+        if (number === undefined || operator === ":") throw unsupported();
+        const n = Number(number);
+        test = (c) => (operator === ">" ? c.created > n : operator === ">=" ? c.created >= n : operator === "<" ? c.created < n : c.created <= n);
+      } else {
+        if (operator !== ":") throw unsupported();
+        test = (c) => (metadataKey !== undefined ? c.metadata[metadataKey] === value : c[field!] === value);
+      }
+      conditions.push(negate ? (c) => !test(c) : test);
       rest = rest.slice(match[0].length);
-      const and = /^AND\s+/i.exec(rest);
-      if (and) rest = rest.slice(and[0].length);
-      else if (rest.length > 0) throw invalid(`The search query is invalid or unsupported by the emulator: ${query}`, "query");
+      const join = /^(AND|OR)\s+/.exec(rest);
+      if (join) {
+        joins.add(join[1]!);
+        rest = rest.slice(join[0].length);
+        if (rest.length === 0) throw unsupported();
+      } else if (rest.length > 0) throw unsupported();
     }
-    const limit = Math.min(Number(str(p.limit) ?? 10), 100);
-    const found = this.all("customer").filter((c) => !c.deleted && conditions.every((condition) => condition(c)));
+    if (joins.size > 1) throw invalid("Search queries cannot mix AND and OR.", "query");
+    const any = joins.has("OR");
+    const limit = Number(str(p.limit) ?? 10);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw invalid("Limit must be between 1 and 100.", "limit");
+    const pageToken = str(p.page);
+    const offset = pageToken === undefined ? 0 : Number(Buffer.from(pageToken, "base64url").toString("utf8").replace(/^offset:/, ""));
+    if (!Number.isInteger(offset) || offset < 0) throw invalid("Invalid page token.", "page");
+    const searchableBefore = this.now() - this.searchIndexDelaySeconds;
+    const found = [...this.all("customer")]
+      .reverse()
+      .filter((c) => !c.deleted && (this.indexedAt.get(c.id) ?? c.created) <= searchableBefore)
+      .filter((c) => (any ? conditions.some((condition) => condition(c)) : conditions.every((condition) => condition(c))));
+    const page = found.slice(offset, offset + limit);
+    const more = offset + limit < found.length;
     return {
       object: "search_result",
-      data: found.slice(0, limit).map((c) => this.view(c)),
-      has_more: found.length > limit,
-      next_page: null,
+      data: page.map((c) => this.view(c)),
+      has_more: more,
+      next_page: more ? Buffer.from(`offset:${offset + limit}`, "utf8").toString("base64url") : null,
       url: "/v1/customers/search",
     };
   }
@@ -428,9 +468,31 @@ export class StripeEmulator {
       card: { brand: card.brand, last4: card.last4, exp_month: 12, exp_year: 2034 },
       customer: null,
       metadata: {},
-      billing_details: { address: null, email: null, name: null },
+      billing_details: { address: null, email: null, name: null, phone: null },
       declines: card.declines,
     });
+  }
+
+  /** The card holder's details, as a browser sends them with the card (billing_details). */
+  private updatePaymentMethod(id: string, p: FormObject): Obj {
+    allow(p, ["billing_details", "metadata", "expand"]);
+    const method = this.get("payment_method", id);
+    if (!method.customer) throw invalid("You must save this PaymentMethod to a customer before you can update it.");
+    const details = p.billing_details;
+    if (details !== undefined) {
+      if (typeof details !== "object" || Array.isArray(details)) throw invalid("Invalid object", "billing_details");
+      for (const field of ["email", "name", "phone"]) if (details[field] !== undefined) method.billing_details[field] = str(details[field]) || null;
+      if (details.address !== undefined) {
+        const address = typeof details.address === "object" && !Array.isArray(details.address) ? details.address : {};
+        method.billing_details.address = ["city", "country", "line1", "line2", "postal_code", "state"].reduce<Obj>(
+          (out, field) => ({ ...out, [field]: str(address[field]) ?? null }),
+          {},
+        );
+      }
+    }
+    if (p.metadata !== undefined) mergeMetadata(method.metadata, p.metadata, "metadata");
+    this.emit("payment_method.updated", method);
+    return method;
   }
 
   private attachPaymentMethod(id: string, p: FormObject): Obj {
@@ -724,6 +786,10 @@ export class StripeEmulator {
     );
     if (p.metadata !== undefined) mergeMetadata(subscription.metadata, p.metadata, "metadata");
     this.emit("customer.subscription.created", subscription);
+    // Like Stripe, the first invoice is made, finalized and paid at once (nothing due for a metered price).
+    const first = this.invoiceForPeriod(subscription, item.current_period_start, item.current_period_end, "subscription_create");
+    subscription.latest_invoice = first.id;
+    this.finalizeAndPay(first);
     return subscription;
   }
 
@@ -801,7 +867,10 @@ export class StripeEmulator {
     const item = subscription.items.data[0];
     const price = item.price;
     const meter = price.recurring.meter ? this.get("billing.meter", price.recurring.meter) : undefined;
-    const quantity = meter ? this.meteredQuantity(meter, customer.id, start, end) : 1;
+    // The first invoice (subscription_create) bills a metered price's usage of nothing yet: quantity 0,
+    // its line spanning the coming period, the invoice's own period an instant.
+    const opening = reason === "subscription_create";
+    const quantity = meter ? (opening ? 0 : this.meteredQuantity(meter, customer.id, start, end)) : 1;
     const invoiceId = this.newId("invoice");
     const unit = Number(price.unit_amount_decimal);
     const amount = Math.round(quantity * unit);
@@ -828,7 +897,7 @@ export class StripeEmulator {
       subtotal: amount,
       taxes: [],
     });
-    const invoice = this.newInvoice(customer, subscription, start, end, reason, [line], invoiceId);
+    const invoice = this.newInvoice(customer, subscription, start, opening ? start : end, reason, [line], invoiceId);
     this.emit("invoice.created", invoice);
     return invoice;
   }

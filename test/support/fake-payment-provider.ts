@@ -71,14 +71,18 @@ export class FakePaymentProvider implements PaymentProvider {
     return customer && { ...customer };
   }
 
-  async findCustomerByAttributionId(attributionId: string): Promise<ProviderCustomer | undefined> {
-    this.maybeFail("findCustomerByAttributionId");
-    const customer = [...this.customers.values()].find((c) => c.attributionId === attributionId);
-    return customer && { ...customer };
+  async findCustomersByAttributionId(attributionId: string): Promise<ProviderCustomer[]> {
+    this.maybeFail("findCustomersByAttributionId");
+    return [...this.customers.values()].filter((c) => c.attributionId === attributionId).map((c) => ({ ...c }));
   }
 
   async setDefaultPaymentMethod(): Promise<void> {
     this.maybeFail("setDefaultPaymentMethod");
+  }
+
+  async copyBillingAddress(): Promise<boolean> {
+    this.maybeFail("copyBillingAddress");
+    return false;
   }
 
   async createHoldPaymentIntent(intent: NewHoldPaymentIntent, idempotencyKey: string): Promise<ProviderPaymentIntent> {

@@ -1,0 +1,1 @@
+ALTER TABLE "stripe_customers" ADD COLUMN "selection_reason" text;
