@@ -32,12 +32,12 @@ import { idempotencyKeyJob } from "./jobs/idempotency-key-job.js";
 import { ReportService } from "./services/report-service.js";
 import { BalanceReader } from "./store/balance-reader.js";
 import { buildEvents, type EventsModule } from "./events/events-module.js";
-import { openGitpodDatabase } from "./gitpod/gitpod-database.js";
 import { GitpodFreeCredits } from "./gitpod/free-credits.js";
 import { GitpodDisputeBlocker } from "./gitpod/dispute-blocks.js";
 import { gitpodBlocksJob } from "./jobs/gitpod-blocks-job.js";
 import type { NewTeamLimit } from "./services/cost-center-service.js";
 import { openDatabase, pingDatabase, type Database, type DatabaseHandle } from "./store/database.js";
+import { gitpodReadiness, openGitpodMode, type GitpodMode } from "./gitpod/gitpod-mode.js";
 
 /** Health and readiness reuse one database ping for this long. */
 export const healthPingIntervalMs = 1000;
@@ -64,6 +64,8 @@ export interface Tally {
   readonly logger: Logger;
   /** Prometheus metrics; jobs and the webhook inbox feed it (see observability/metrics.ts). */
   readonly metrics: TallyMetrics;
+  /** Gitpod mode (TALLY_GITPOD_DATABASE_URL): the read-only pool on Gitpod's database and the instance source. */
+  readonly gitpod: GitpodMode | undefined;
   close(): Promise<void>;
 }
 
@@ -84,15 +86,23 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
     onConnectionError: (error) => logger.warn({ err: error }, "a database connection failed: %s", error.message),
   });
   let closing = false;
+  let gitpod: GitpodMode | undefined;
   try {
     const db = database.db;
-    const events = buildEvents({ config, db, clock, logger });
-    // TEMPORARY until gitpod-source's Gitpod mode lands: its pool replaces this one.
-    const gitpodDatabase = config.gitpodDatabaseUrl
-      ? openGitpodDatabase({ url: config.gitpodDatabaseUrl, connectTimeoutMs: config.databaseConnectTimeoutMs, queryTimeoutMs: config.databaseQueryTimeoutMs, logger })
+    gitpod = config.gitpodDatabaseUrl
+      ? openGitpodMode({
+          url: config.gitpodDatabaseUrl,
+          db,
+          logger,
+          connectTimeoutMs: config.databaseConnectTimeoutMs,
+          queryTimeoutMs: config.databaseQueryTimeoutMs,
+        })
       : undefined;
+    const events = buildEvents({ config, db, clock, logger });
+    // Gitpod mode: a new organization's limit follows the first-organization free-credit rule.
+    const gitpodDatabase = gitpod?.database;
     const newTeamLimit = gitpodDatabase ? new GitpodFreeCredits({ gitpod: gitpodDatabase, defaults: config.defaultSpendingLimit, logger }) : undefined;
-    const usage = buildUsage(config, database, clock, events, newTeamLimit);
+    const usage = buildUsage(config, database, clock, events, gitpod, newTeamLimit);
     const metrics = new TallyMetrics(clock, logger);
     // Gitpod mode with TALLY_GITPOD_SERVER_URL: a charge dispute also blocks the organization's owners in Gitpod.
     const gitpodBlocker =
@@ -129,6 +139,12 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
       const backlog = await events.backlog();
       metrics.setEventDeliveryBacklog(backlog.pending, backlog.failed, backlog.oldestPendingAt);
     });
+    if (gitpod) {
+      const mode = gitpod;
+      metrics.onScrape("gitpod", async () => metrics.setGitpodDatabaseUp((await mode.reachable()).reachable));
+      logger.info({ gitpod: mode.database.description }, "Gitpod mode: the ledger also reads workspace instances from Gitpod's database");
+    }
+    const gitpodMode = gitpod;
     const databaseReachable = cachedDatabasePing(db);
     const front = await startServer(
       {
@@ -140,6 +156,7 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
           reconcileUsage: (from, to) => usage.reconciler.reconcile(from, to),
         },
         isServing: async () => !closing && (await databaseReachable()),
+        ...(gitpodMode ? { readinessDetail: () => gitpodReadiness(gitpodMode, jobs) } : {}),
         ...buildEdge(config, db, clock, logger, metrics, billing),
         services: [...buildServices(config, db, clock, usage.instances, billing), events.hosted],
       },
@@ -162,6 +179,7 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
       events,
       logger,
       metrics,
+      gitpod,
       /**
        * Stops accepting work, lets requests and jobs in progress finish, and closes the database,
        * all within the shutdown grace whatever the database does: work still waiting on it at the
@@ -183,12 +201,13 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
         // Requests still waiting on the database now fail (UNAVAILABLE) and are answered before the
         // front cuts their connections at the deadline.
         await database.close(workDeadlineMs);
-        await settlesBy(gitpodDatabase?.close() ?? Promise.resolve(), deadlineMs);
+        await settlesBy(gitpodMode?.close() ?? Promise.resolve(), deadlineMs);
         await settlesBy(frontClosed, deadlineMs);
         logger.info("tally stopped");
       },
     };
   } catch (error) {
+    await gitpod?.close();
     await database.close(performance.now() + config.shutdownGraceMs);
     throw error;
   }
@@ -205,6 +224,7 @@ function buildUsage(
   database: DatabaseHandle,
   clock: Clock,
   eventsModule: EventsModule,
+  gitpod: GitpodMode | undefined,
   newTeamLimit: NewTeamLimit | undefined,
 ): UsageServices {
   const db = database.db;
@@ -230,6 +250,8 @@ function buildUsage(
       prices: config.priceTable,
       writesInFlight: Math.min(2, database.concurrentTransactionsMax),
       events,
+      // Gitpod mode: the instances of Gitpod's database are stored before each run, then booked alike.
+      ...(gitpod ? { source: gitpod.source } : {}),
     }),
   };
 }

@@ -46,6 +46,8 @@ export interface ServerDeps {
   readonly services?: readonly HostedService[];
   /** Database reachable and not shutting down. */
   readonly isServing: () => Promise<boolean>;
+  /** More about readiness, added to /readyz's JSON (e.g. Gitpod's database); never changes its status. */
+  readonly readinessDetail?: () => Promise<Record<string, unknown>>;
   /** Extra HTTP routes; each returns true when it handled the request. */
   readonly httpRoutes?: readonly HttpRoute[];
   readonly interceptors?: readonly Interceptor[];
@@ -82,8 +84,11 @@ export function rpcHandler(deps: ServerDeps) {
     },
     async (request, response) => {
       if (request.url !== "/readyz") return false;
-      const ready = await deps.isServing().catch(() => false);
-      sendJson(response, ready ? 200 : 503, { status: ready ? "ready" : "not ready" });
+      const [ready, detail] = await Promise.all([
+        deps.isServing().catch(() => false),
+        deps.readinessDetail?.().catch((error: unknown) => ({ detailError: String(error) })),
+      ]);
+      sendJson(response, ready ? 200 : 503, { status: ready ? "ready" : "not ready", ...detail });
       return true;
     },
   ];

@@ -17,6 +17,7 @@ import { reportError } from "./remote.js";
 import { resetCommand } from "./reset.js";
 import { serveCommand } from "./serve.js";
 import { instancesCommand } from "./instances-import.js";
+import { importCommand } from "./import-gitpod.js";
 import { usageCommand } from "./usage.js";
 
 /** From package.json, two levels up both from src/cli/tally.ts and from dist/cli/tally.js. */
@@ -43,6 +44,7 @@ program.addCommand(accountCommand());
 program.addCommand(configCommand());
 program.addCommand(endpointsCommand());
 program.addCommand(eventsCommand());
+program.addCommand(importCommand());
 // More command groups register here, one line each.
 
 /**

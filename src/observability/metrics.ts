@@ -9,6 +9,7 @@
 // - Ledger lag: `setLedgerBookedUntil(time)` with the end of the window the ledger job last booked.
 // - Webhook inbox: `onScrape` a callback that calls `setWebhookInboxBacklog(count, oldestReceivedAt)`.
 // - Account-event deliveries: `onScrape` a callback that calls `setEventDeliveryBacklog(...)`.
+// - Gitpod mode: `onScrape` a callback that calls `setGitpodDatabaseUp(reachable)`.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Clock } from "../domain/clock.js";
 import type { Logger } from "../logger.js";
@@ -88,6 +89,8 @@ export class TallyMetrics {
     labelNames: ["callback"] as const,
     registers: [this.registry],
   });
+  /** Registered on first use (Gitpod mode only): a standalone Tally does not show it. */
+  private gitpodDatabaseUp: Gauge | undefined;
   private readonly stripeErrors = new Counter({
     name: "tally_stripe_errors_total",
     help: "Failed Stripe calls by kind (unrecognized_url: a wrong STRIPE_API_BASE; resource_missing is not counted)",
@@ -163,6 +166,15 @@ export class TallyMetrics {
   }
 
   /** End of the window the ledger job last booked; the lag gauge is now minus this. */
+  setGitpodDatabaseUp(up: boolean): void {
+    this.gitpodDatabaseUp ??= new Gauge({
+      name: "tally_gitpod_database_up",
+      help: "1 when Gitpod's database (TALLY_GITPOD_DATABASE_URL) answered the last ping, else 0; absent in standalone mode",
+      registers: [this.registry],
+    });
+    this.gitpodDatabaseUp.set(up ? 1 : 0);
+  }
+
   setLedgerBookedUntil(time: Date): void {
     this.ledgerBookedUntil = time;
   }

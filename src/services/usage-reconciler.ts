@@ -11,6 +11,14 @@ import { applyInstanceUsage } from "../store/instance-usage.js";
 import { inTransaction } from "../store/transactions.js";
 import { candidatePage, candidateStreams, type CandidateCursor } from "../store/workspace-instances.js";
 
+/**
+ * Another place instances come from besides the API (Gitpod's database, src/gitpod/gitpod-source.ts):
+ * before each reconcile it stores the instances of the window in workspace_instances, as reports.
+ */
+export interface InstanceSource<S = unknown> {
+  sync(window: { from: Date; to: Date; runningSince: Date }, now: Date, signal?: AbortSignal): Promise<S>;
+}
+
 /** Instances per page: one read, one transaction. A crash loses only uncommitted pages. */
 export const reconcilePageSizeMax = 1000;
 /** Pages written at once, each in its own transaction on its own connection. */
@@ -28,6 +36,8 @@ export interface UsageReconcilerDeps {
   readonly writesInFlight?: number;
   /** Spending-limit crossings of each page's attribution ids go to the outbox in its transaction. */
   readonly events?: EventRecorder;
+  /** Read before each reconcile (Gitpod mode); its summary is returned as `source`. */
+  readonly source?: InstanceSource;
 }
 
 export interface ReconcileSummary {
@@ -45,9 +55,11 @@ export interface ReconcileSummary {
   /** Planned writes another reconcile made first (a concurrent replica). */
   readonly lostRaces: number;
   readonly pages: number;
+  /** What the instance source read (Gitpod mode), if there is one. */
+  readonly source?: unknown;
 }
 
-type Totals = { -readonly [K in keyof Omit<ReconcileSummary, "from" | "to" | "now">]: number };
+type Totals = { -readonly [K in keyof Omit<ReconcileSummary, "from" | "to" | "now" | "source">]: number };
 
 export class UsageReconciler {
   private readonly pageSize: number;
@@ -67,6 +79,18 @@ export class UsageReconciler {
     const now = this.deps.clock.now();
     const window = { from, to, runningSince: new Date(now.getTime() - runningInstanceLookbackMs) };
     const totals: Totals = { considered: 0, inserted: 0, updated: 0, finalized: 0, unchanged: 0, alreadyFinal: 0, lostRaces: 0, pages: 0 };
+    // A source that fails (its database unreachable) fails the run after what Tally already holds is
+    // booked: the failure is recorded, and the next run reads the window again.
+    let source: unknown;
+    let sourceFailure: { error: unknown } | undefined;
+    if (this.deps.source) {
+      try {
+        source = await this.deps.source.sync(window, now, signal);
+      } catch (error) {
+        signal?.throwIfAborted();
+        sourceFailure = { error };
+      }
+    }
     const writes = new Set<Promise<void>>();
     let failure: { error: unknown } | undefined;
     try {
@@ -99,7 +123,8 @@ export class UsageReconciler {
       await Promise.all(writes);
     }
     if (failure) throw failure.error;
-    return { from, to, now, ...totals };
+    if (sourceFailure) throw sourceFailure.error;
+    return { from, to, now, ...totals, ...(this.deps.source ? { source } : {}) };
   }
 
   private async write(plan: ReconciliationPlan, now: Date, totals: Totals): Promise<void> {
