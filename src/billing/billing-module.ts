@@ -50,6 +50,8 @@ export interface BillingModuleDeps {
   readonly events?: EventRecorder;
   /** Counts failed Stripe calls (tally_stripe_errors_total). */
   readonly metrics?: { recordStripeError(kind: StripeErrorKind): void };
+  /** After a dispute blocked an attribution id (Gitpod mode: block its owners in Gitpod too). */
+  readonly onDisputed?: (disputeId: string, attributionId: string) => Promise<unknown>;
 }
 
 /** Kinds that mean Tally's configuration is wrong, not that Stripe had a bad moment. */
@@ -102,6 +104,7 @@ export function buildBilling(deps: BillingModuleDeps): BillingModule {
     accounts,
     usagePriceIds: stripe.usagePriceIds,
     ...(events ? { events } : {}),
+    ...(deps.onDisputed ? { onDisputed: deps.onDisputed } : {}),
   });
   const inbox = new InboxWorker({ db, clock, logger, handle: billingWebhookHandler(billing) });
   if (!stripe.webhookSecret) logger.warn("STRIPE_WEBHOOK_SECRET is not set: Stripe webhooks will be refused (503) until it is");

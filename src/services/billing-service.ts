@@ -63,6 +63,8 @@ export interface BillingServiceDeps {
   readonly usagePriceIds: { readonly EUR?: string | undefined; readonly USD?: string | undefined };
   /** invoice.booked, cost_center.changed and limit crossings go to the outbox in the booking's transaction. */
   readonly events?: EventRecorder;
+  /** After Tally's own block of a disputed attribution id (Gitpod mode: block its owners in Gitpod too). */
+  readonly onDisputed?: (disputeId: string, attributionId: string) => Promise<unknown>;
 }
 
 export type CustomerQuery = { attributionId: string } | { stripeCustomerId: string };
@@ -428,6 +430,7 @@ export class BillingService {
       reason: `Stripe dispute ${disputeId} on charge ${dispute.chargeId ?? "(unknown)"}: ${dispute.reason}`,
       source: `stripe-dispute:${disputeId}`,
     });
+    await this.deps.onDisputed?.(disputeId, attributionId);
   }
 
   // ---- helpers ----

@@ -1,1 +1,0 @@
-ALTER TABLE "stripe_customers" ADD COLUMN "synced_subscription_id" text;
