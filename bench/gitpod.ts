@@ -66,7 +66,9 @@ async function main() {
     }
     const readSeconds = (performance.now() - readStarted) / 1000;
     const importStarted = performance.now();
-    const report = await importGitpod({ gitpod: pool, db: handle.db, now: () => new Date() });
+    // Where the time goes: each phase ends at its last progress report.
+    const phaseEnds = new Map<string, number>();
+    const report = await importGitpod({ gitpod: pool, db: handle.db, now: () => new Date(), onProgress: (step) => phaseEnds.set(step.phase, performance.now()) });
     const importSeconds = (performance.now() - importStarted) / 1000;
     if (!importSucceeded(report)) throw new Error(`the import did not verify: ${JSON.stringify(report.refused.slice(0, 3))}`);
     const rerunStarted = performance.now();
@@ -78,6 +80,13 @@ async function main() {
     console.log(`import: ${entryCount} entries, ${orgCount} organizations, verified`);
     console.log(`  MySQL read alone (the floor)   ${readRate.toFixed(0).padStart(8)} entries/s`);
     console.log(`  tally import gitpod            ${importRate.toFixed(0).padStart(8)} entries/s   (${(readRate / importRate).toFixed(1)}x slower than reading alone; incl. verification)`);
+    let phaseStart = importStarted;
+    const phases = [...phaseEnds.entries()].map(([phase, end]) => {
+      const text = `${phase} ${((end - phaseStart) / 1000).toFixed(1)} s`;
+      phaseStart = end;
+      return text;
+    });
+    console.log(`  phases: ${phases.join(", ")}`);
     console.log(`  second run (adds nothing)      ${(entryCount / rerunSeconds).toFixed(0).padStart(8)} entries/s`);
 
     // --- reconcile ---

@@ -16,8 +16,7 @@ import { validateSpendingLimit, type CostCenter, type StoredCostCenter } from ".
 import { sourceKeys, type EntryKind, type LedgerEntry } from "../domain/ledger-entry.js";
 import { currencyOrDefault } from "../domain/stripe-billing.js";
 import { TallyError } from "../domain/tally-error.js";
-import { lockAttribution } from "../store/balances.js";
-import { insertCostCenterVersion, toCostCenter } from "../store/cost-centers.js";
+import { insertCostCenterVersions, toCostCenter } from "../store/cost-centers.js";
 import type { Database } from "../store/database.js";
 import { insertEntries } from "../store/ledger.js";
 import { rowsOf } from "../store/raw-result.js";
@@ -30,7 +29,7 @@ import { parseGitpodTime } from "./gitpod-instances.js";
 /** Usage entries per page: one read from Gitpod's database, one transaction in Tally's. */
 export const importPageSizeDefault = 2000;
 /** Cost centers (attribution ids) per transaction. */
-const costCenterBatch = 200;
+const costCenterBatch = 500;
 
 export type ImportTable = "d_b_cost_center" | "d_b_usage" | "d_b_stripe_customer";
 
@@ -239,12 +238,7 @@ async function importCostCenters(options: GitpodImportOptions, refused: RefusedR
     options.signal?.throwIfAborted();
     const batch = writes.slice(start, start + costCenterBatch);
     if (!options.dryRun) {
-      await inTransaction(options.db, async (tx) => {
-        for (const { attributionId, versions } of batch) {
-          await lockAttribution(tx, attributionId, options.now());
-          for (const version of versions) await insertCostCenterVersion(tx, version.costCenter, version.version, version.createdAt);
-        }
-      });
+      await inTransaction(options.db, (tx) => insertCostCenterVersions(tx, batch.flatMap(({ versions }) => versions)));
     }
     for (const { versions } of batch) result.imported += versions.length;
     done += batch.length;

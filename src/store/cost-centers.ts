@@ -42,6 +42,18 @@ export async function insertCostCenterVersion(
   return toCostCenter(row);
 }
 
+/**
+ * Inserts many versions in one statement (the Gitpod import). Without the attribution lock: a version
+ * someone else inserted first makes the statement fail on the primary key, and nothing is written.
+ */
+export async function insertCostCenterVersions(
+  tx: Transaction,
+  versions: readonly { costCenter: CostCenter; version: number; createdAt: Date }[],
+): Promise<void> {
+  if (versions.length === 0) return;
+  await tx.insert(costCenters).values(versions.map(({ costCenter, version, createdAt }) => ({ ...costCenter, version, createdAt })));
+}
+
 export async function listCostCenterHistory(db: Database, attributionId: string): Promise<StoredCostCenter[]> {
   const rows = await db
     .select()
