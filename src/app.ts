@@ -11,6 +11,8 @@ import { accessInterceptor } from "./rpc/access-interceptor.js";
 import { auditInterceptor } from "./rpc/audit-interceptor.js";
 import { metricsInterceptor } from "./rpc/metrics-interceptor.js";
 import { ConfigError, servingProblems, type TallyConfig } from "./config.js";
+import type { BillingService } from "./services/billing-service.js";
+import { countLegacySubscriptions } from "./store/stripe-customers.js";
 import { dashboardRoute } from "./dashboard/dashboard-route.js";
 import { createLogger, type Logger } from "./logger.js";
 import { file_usage_v1_workspace_instance, WorkspaceInstanceService as WorkspaceInstanceServiceDesc } from "./gen/usage/v1/workspace_instance_pb.js";
@@ -32,6 +34,10 @@ import { idempotencyKeyJob } from "./jobs/idempotency-key-job.js";
 import { ReportService } from "./services/report-service.js";
 import { BalanceReader } from "./store/balance-reader.js";
 import { buildEvents, type EventsModule } from "./events/events-module.js";
+import { GitpodFreeCredits } from "./gitpod/free-credits.js";
+import { GitpodDisputeBlocker } from "./gitpod/dispute-blocks.js";
+import { gitpodBlocksJob } from "./jobs/gitpod-blocks-job.js";
+import type { NewTeamLimit } from "./services/cost-center-service.js";
 import { openDatabase, pingDatabase, type Database, type DatabaseHandle } from "./store/database.js";
 import { gitpodReadiness, openGitpodMode, type GitpodMode } from "./gitpod/gitpod-mode.js";
 
@@ -70,6 +76,27 @@ export interface StartOptions {
   readonly logger?: Logger;
 }
 
+/**
+ * Billing without serving (for `tally stripe sync`): the database, the services and the Stripe
+ * adapter, no server, jobs or workers. Account events recorded go to the outbox, for the server.
+ */
+export async function buildOfflineBilling(
+  config: TallyConfig,
+  options: StartOptions = {},
+): Promise<{ billing: BillingService; close(): Promise<void> }> {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, timeouts: config.databaseTimeouts });
+  const events = buildEvents({ config, db: database.db, clock, logger });
+  const usage = buildUsage(config, database, clock, events, undefined, undefined);
+  const billing = buildBilling({ config, db: database.db, clock, logger, costCenters: usage.costCenters, balances: usage.balances, events: events.recorder });
+  if (!billing.billing) {
+    await database.close();
+    throw new ConfigError("billing is not configured: set STRIPE_SECRET_KEY");
+  }
+  return { billing: billing.billing, close: () => database.close() };
+}
+
 export async function startTally(config: TallyConfig, options: StartOptions = {}): Promise<Tally> {
   const problems = servingProblems(config);
   if (problems.length > 0) throw new ConfigError(problems.join("\n"));
@@ -95,10 +122,41 @@ export async function startTally(config: TallyConfig, options: StartOptions = {}
         })
       : undefined;
     const events = buildEvents({ config, db, clock, logger });
-    const usage = buildUsage(config, database, clock, events, gitpod);
+    // Gitpod mode: a new organization's limit follows the first-organization free-credit rule.
+    const gitpodDatabase = gitpod?.database;
+    const newTeamLimit = gitpodDatabase ? new GitpodFreeCredits({ gitpod: gitpodDatabase, defaults: config.defaultSpendingLimit, logger }) : undefined;
+    const usage = buildUsage(config, database, clock, events, gitpod, newTeamLimit);
     const metrics = new TallyMetrics(clock, logger);
-    const billing = buildBilling({ config, db, clock, logger, costCenters: usage.costCenters, balances: usage.balances, events: events.recorder, metrics });
-    const jobs = buildJobs(config, database, clock, logger, usage, billing, metrics);
+    // Gitpod mode with TALLY_GITPOD_SERVER_URL: a charge dispute also blocks the organization's owners in Gitpod.
+    const gitpodBlocker =
+      gitpodDatabase && config.gitpodServerUrl
+        ? new GitpodDisputeBlocker({
+            db,
+            gitpod: gitpodDatabase,
+            serverUrl: config.gitpodServerUrl,
+            clock,
+            logger,
+            onFailure: (step) => metrics.recordGitpodBlockFailure(step),
+          })
+        : undefined;
+    const billing = buildBilling({
+      config,
+      db,
+      clock,
+      logger,
+      costCenters: usage.costCenters,
+      balances: usage.balances,
+      events: events.recorder,
+      metrics,
+      ...(gitpodBlocker ? { onDisputed: (disputeId: string, attributionId: string) => gitpodBlocker.onDispute(disputeId, attributionId) } : {}),
+    });
+    const jobs = buildJobs(config, database, clock, logger, usage, billing, metrics, gitpodBlocker);
+    if (gitpodBlocker) {
+      metrics.onScrape("gitpod-blocks", async () => {
+        const backlog = await gitpodBlocker.backlog();
+        metrics.setGitpodBlocksPending(backlog.pendingUsers, backlog.pendingDisputes);
+      });
+    }
     feedMetrics(metrics, jobs, billing);
     metrics.onScrape("event-deliveries", async () => {
       const backlog = await events.backlog();
@@ -187,7 +245,14 @@ type UsageServices = Pick<Tally, "costCenters" | "ledger" | "instances" | "recon
 };
 
 /** The use cases of cost centers, the ledger, instances and reconciliation. */
-function buildUsage(config: TallyConfig, database: DatabaseHandle, clock: Clock, eventsModule: EventsModule, gitpod: GitpodMode | undefined): UsageServices {
+function buildUsage(
+  config: TallyConfig,
+  database: DatabaseHandle,
+  clock: Clock,
+  eventsModule: EventsModule,
+  gitpod: GitpodMode | undefined,
+  newTeamLimit: NewTeamLimit | undefined,
+): UsageServices {
   const db = database.db;
   const balances = new BalanceReader(db);
   const events = eventsModule.recorder;
@@ -199,6 +264,8 @@ function buildUsage(config: TallyConfig, database: DatabaseHandle, clock: Clock,
       defaultSpendingLimit: config.defaultSpendingLimit,
       stripeEnabled: config.stripe !== undefined,
       events,
+      // Gitpod mode: a new organization's limit follows the first-organization free-credit rule.
+      ...(newTeamLimit ? { newTeamLimit } : {}),
     }),
     ledger: new LedgerService({ db, clock, balances, events }),
     instances: new WorkspaceInstanceService({ db, clock }),
@@ -224,12 +291,14 @@ function buildJobs(
   usage: UsageServices,
   billing: BillingModule,
   metrics: TallyMetrics,
+  gitpodBlocker: GitpodDisputeBlocker | undefined,
 ): JobScheduler {
   const scheduledJobs: ScheduledJob[] = [
     ledgerJob(usage.reconciler, config.ledgerIntervalMs),
     resetJob(usage.costCenters, config.resetIntervalMs),
     idempotencyKeyJob(database.db, config.idempotencyKeyRetentionMs),
     ...(billing.billing ? [invoiceJob(billing.billing, config.invoiceIntervalMs)] : []),
+    ...(gitpodBlocker ? [gitpodBlocksJob(gitpodBlocker)] : []),
   ];
   return new JobScheduler({
     database,
@@ -253,6 +322,9 @@ function feedMetrics(metrics: TallyMetrics, jobs: JobScheduler, billing: Billing
       if (status.name === "ledger") metrics.setLedgerBookedUntil(status.lastSuccessAt);
     }
   });
+  if (billing.billing) {
+    metrics.onScrape("stripe-legacy-prices", async () => metrics.setStripeLegacyPriceSubscriptions(await countLegacySubscriptions(billing.db)));
+  }
   metrics.onScrape("webhook-inbox", async () => {
     const backlog = await billing.inboxBacklog();
     metrics.setWebhookInboxBacklog(backlog.pending + backlog.failed, backlog.oldestReceivedAt);

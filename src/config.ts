@@ -292,6 +292,13 @@ export const configKeys = {
     meaning:
       "Gitpod's MySQL database, read only: the ledger job and `ReconcileUsage` also read workspace instances there (see Replacing Gitpod's usage component); unset: standalone only",
   }),
+  gitpodServerUrl: key({
+    env: "TALLY_GITPOD_SERVER_URL",
+    file: "gitpod.serverUrl",
+    kind: url(["http:", "https:"], "http://server.default.svc.cluster.local:3000"),
+    meaning:
+      "Gitpod server's internal address (public API, Connect): a charge dispute also blocks every owner of the organization there (`UserService/BlockUser`, retried until it succeeds); needs `TALLY_GITPOD_DATABASE_URL`",
+  }),
 };
 
 /**
@@ -368,6 +375,10 @@ const crossKeyRules: ((settings: ConfigSettings) => string | undefined)[] = [
     if (stray.length === 0) return undefined;
     const names = stray.map((name) => configKeys[name].env).join(", ");
     return `${names} ${stray.length === 1 ? "is" : "are"} set but STRIPE_SECRET_KEY is not: billing would stay off; set STRIPE_SECRET_KEY (stripe.secretKey) too, or remove them`;
+  },
+  (settings) => {
+    if (settings.gitpodServerUrl === undefined || settings.gitpodDatabaseUrl !== undefined) return undefined;
+    return "TALLY_GITPOD_SERVER_URL is set but TALLY_GITPOD_DATABASE_URL is not: the owners to block on a charge dispute are read from Gitpod's database; set it too, or unset TALLY_GITPOD_SERVER_URL";
   },
   (settings) => {
     if (settings.authEnabled || settings.apiTokens === undefined) return undefined;

@@ -265,6 +265,77 @@ describe("billing through Stripe, end to end", () => {
     assert.equal((await b.billing.getStripeCustomer({ attributionId: team })).customer.invalidBillingAddress ?? false, false);
   });
 
+  it("adopts an existing installation's 50 subscribers with `stripe sync`, once", async () => {
+    const billing = b.t.tally.billing.billing!;
+    const teams: string[] = [];
+    const subscriptions = new Map<string, string>();
+    for (let i = 0; i < 50; i++) {
+      const team = teamId();
+      teams.push(team);
+      const customer = await b.stripe.customers.create({ name: `Existing ${i}`, metadata: { attributionId: team, preferredCurrency: i % 2 ? "EUR" : "USD" } });
+      const subscription = await b.stripe.subscriptions.create({ customer: customer.id, items: [{ price: i % 2 ? b.prices.EUR : b.prices.USD }] });
+      subscriptions.set(team, subscription.id);
+    }
+    const lapsed = teamId();
+    await b.stripe.customers.create({ name: "No subscription", metadata: { attributionId: lapsed, preferredCurrency: "EUR" } });
+    await b.settle();
+    // Usage booked while the team was billed elsewhere is balanced out by the switch.
+    await bookInstanceUsage(db(), [{ attributionId: teams[0]!, creditCents: 700n, effectiveTime: b.t.clock.now() }]);
+    // Before the sync, the team looks unsubscribed to Tally, and cannot subscribe either.
+    assert.equal((await getCurrentCostCenter(db(), teams[1]!))?.billingStrategy ?? "other", "other");
+
+    const first = await billing.syncStripeSubscribers();
+    assert.deepEqual(first.failed, []);
+    assert.ok(first.switched >= 50, JSON.stringify(first));
+    for (const team of teams) {
+      assert.equal((await getCurrentCostCenter(db(), team))?.billingStrategy, "stripe", team);
+      const stored = await getStripeCustomerByAttributionId(db(), team);
+      assert.equal(stored?.syncedSubscriptionId, subscriptions.get(team));
+    }
+    assert.equal(await balanceCents(teams[0]!), 0n);
+    assert.equal((await getCurrentCostCenter(db(), lapsed))?.billingStrategy ?? "other", "other");
+    const versions = await Promise.all(teams.map(async (team) => (await getCurrentCostCenter(db(), team))!.version));
+
+    const second = await billing.syncStripeSubscribers();
+    assert.deepEqual([second.switched, second.stored, second.failed.length], [0, 0, 0], JSON.stringify(second));
+    assert.ok(second.unchanged >= 50);
+    assert.deepEqual(await Promise.all(teams.map(async (team) => (await getCurrentCostCenter(db(), team))!.version)), versions);
+
+    // Now the team is subscribed like any other: CreateStripeSubscription answers with its subscription.
+    const team = teams[1]!;
+    const hold = await b.billing.createHoldPaymentIntent({ attributionId: team });
+    await b.stripe.paymentIntents.confirm(hold.paymentIntentId, { payment_method: "pm_card_visa" });
+    const answered = await b.billing.createStripeSubscription({ attributionId: team, paymentIntentId: hold.paymentIntentId, usageLimit: 500 });
+    assert.equal(answered.subscription.id, subscriptions.get(team));
+    assert.equal((await getCurrentCostCenter(db(), team))?.spendingLimitCredits, 500);
+    assert.equal((await b.stripe.subscriptions.list({ customer: (await getStripeCustomerByAttributionId(db(), team))!.stripeCustomerId })).data.length, 1);
+  });
+
+  it("reports usage through the subscription's own price, and flags a legacy metered price it cannot report to", async () => {
+    const team = teamId();
+    const legacyPrice = b.emulator.createLegacyMeteredPrice("eur");
+    const customer = await b.stripe.customers.create({ name: "Legacy", metadata: { attributionId: team, preferredCurrency: "EUR" } });
+    const subscription = await b.stripe.subscriptions.create({ customer: customer.id, items: [{ price: legacyPrice.id }] });
+    await b.settle();
+    const sync = await b.t.tally.billing.billing!.syncStripeSubscribers();
+    assert.deepEqual(sync.failed, []);
+    await bookInstanceUsage(db(), [{ attributionId: team, creditCents: 300n, effectiveTime: b.t.clock.now() }]);
+    await rejects(b.billing.reconcileInvoices({}), grpcStatus.UNAVAILABLE, new RegExp(`${team}`));
+    const stored = await getStripeCustomerByAttributionId(db(), team);
+    assert.deepEqual([stored?.legacySubscriptionId, stored?.legacyUsagePriceId], [subscription.id, legacyPrice.id]);
+    const metrics = await (await fetch(`${b.t.tally.url}/metrics`)).text();
+    assert.match(metrics, /^tally_stripe_legacy_price_subscriptions [1-9]/m);
+
+    // Once on a meter-backed price (what migrate-prices does), the usage is reported to that price's meter and the flag clears.
+    const canceled = await b.stripe.subscriptions.cancel(subscription.id);
+    assert.equal(canceled.status, "canceled");
+    await b.settle();
+    await b.stripe.subscriptions.create({ customer: customer.id, items: [{ price: b.prices.EUR }] });
+    await b.t.tally.billing.billing!.syncStripeSubscribers();
+    await b.billing.reconcileInvoices({}).catch(() => {});
+    assert.equal((await getStripeCustomerByAttributionId(db(), team))?.legacySubscriptionId, null);
+  });
+
   it("repairs an invoice whose webhook never arrived, and advances the cycle", async () => {
     const team = teamId();
     const { subscriptionId } = await subscribe(team);

@@ -145,12 +145,12 @@ describe("the dashboard in a browser (Chromium)", { skip: browser.skip }, () => 
         await route.fetch();
         await route.abort("connectionreset");
       });
-      await page.getByRole("button", { name: "Add credit note" }).click();
+      await page.getByRole("button", { name: "Add credits" }).click();
       const failed = page.locator(".credit-form .form-status--failed");
       await failed.waitFor();
       assert.notEqual(await failed.textContent(), "", "the lost answer is reported");
-      await page.getByRole("button", { name: "Add credit note" }).click();
-      await page.getByRole("status").filter({ hasText: "Added a credit note of 50 credits." }).waitFor();
+      await page.getByRole("button", { name: "Add credits" }).click();
+      await page.getByRole("status").filter({ hasText: "Added 50 credits." }).waitFor();
       await page.unroute(addCreditNote);
       assert.equal(keys.length, 2);
       assert.match(keys[0]!, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
@@ -171,7 +171,7 @@ describe("the dashboard in a browser (Chromium)", { skip: browser.skip }, () => 
     it("refuses a credit note without a reason, saying why", async () => {
       await page.getByLabel("Credits", { exact: true }).fill("5");
       await page.getByLabel("Reason").fill("   ");
-      await page.getByRole("button", { name: "Add credit note" }).click();
+      await page.getByRole("button", { name: "Add credits" }).click();
       await page.getByText("Give the reason for the credit note.").waitFor();
       assert.equal((await t.usage.getBalance({ attributionId: team })).credits, 120);
     });
@@ -257,7 +257,7 @@ describe("the dashboard in a browser (Chromium)", { skip: browser.skip }, () => 
         route.fulfill({ status: 401, json: { code: "unauthenticated", message: "a bearer token is required" } }),
       );
       await page.reload();
-      await page.getByRole("alert").filter({ hasText: "a bearer token is required: this server needs an API token" }).waitFor();
+      await page.getByRole("alert").filter({ hasText: "a bearer token is required: this server needs an API token" }).first().waitFor();
       await page.unroute("**/usage.v1.UsageService/GetBalance");
     });
   });
@@ -276,8 +276,11 @@ describe("the dashboard in a browser (Chromium)", { skip: browser.skip }, () => 
       chromiumPath = requireChromium(browser);
       t = await startTestTally({ env: { TALLY_API_TOKENS: `ops:admin:${adminToken},viewer:reader:${readerToken}` } });
       await t.tally.billing.accounts.block({ attributionId: team, reason: "charge dispute dp_456", source: "stripe-dispute:dp_456" });
-      // The reader's attempt is refused with 403 (PERMISSION_DENIED); nothing else may fail.
-      const refusedUnblock = (status: number, url: string) => status === 403 && url.endsWith("/usage.v1.AccountService/UnblockAttribution");
+      // The reader's attempt is refused with 403 (PERMISSION_DENIED), and the home page's team list
+      // asks once before a token is set (401); nothing else may fail.
+      const refusedUnblock = (status: number, url: string) =>
+        (status === 403 && url.endsWith("/usage.v1.AccountService/UnblockAttribution")) ||
+        (status === 401 && url.endsWith("/usage.v1.ReportService/ListAccounts"));
       ({ context, page, profileDir } = await openBrowser(t, problems, refusedUnblock));
     });
 

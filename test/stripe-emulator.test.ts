@@ -133,6 +133,20 @@ describe("the Stripe emulator", () => {
     assert.ok(requestKey("k".repeat(400), {}).length <= 255);
   });
 
+  it("refuses disputes on released holds", async () => {
+    const customer = await stripe.customers.create({ name: "Hold" });
+    const hold = await stripe.paymentIntents.create({ amount: 100, currency: "eur", customer: customer.id, capture_method: "manual" });
+    const confirmed = await stripe.paymentIntents.confirm(hold.id, { payment_method: "pm_card_visa" });
+    await stripe.paymentIntents.cancel(hold.id);
+    const chargeId = confirmed.latest_charge as string;
+    const charge = await stripe.charges.retrieve(chargeId);
+    assert.deepEqual([charge.captured, charge.refunded, charge.amount_refunded], [false, true, 100]);
+    assert.throws(() => emulator.disputeCharge(chargeId), /never captured/);
+    const response = await fetch(`${emulator.url}/_emulator/charges/${chargeId}/dispute`, { method: "POST" });
+    assert.equal(response.status, 400);
+    assert.equal(emulator.events("charge.dispute.created").filter((e) => e.data.object.charge === chargeId).length, 0);
+  });
+
   it("bills the last reported meter value of a period, and refuses automatic tax without a location", async () => {
     const prices = await seedUsagePrices(stripe);
     const customer = await stripe.customers.create({ name: "Meter" });

@@ -27,6 +27,7 @@ export interface BillingModule {
   /** undefined when Stripe is not configured. */
   readonly billing: BillingService | undefined;
   readonly inbox: InboxWorker | undefined;
+  readonly db: Database;
   readonly services: HostedService[];
   readonly httpRoutes: HttpRoute[];
   /** Webhook events not yet processed, and given up on: for metrics. */
@@ -49,6 +50,8 @@ export interface BillingModuleDeps {
   readonly events?: EventRecorder;
   /** Counts failed Stripe calls (tally_stripe_errors_total). */
   readonly metrics?: { recordStripeError(kind: StripeErrorKind): void };
+  /** After a dispute blocked an attribution id (Gitpod mode: block its owners in Gitpod too). */
+  readonly onDisputed?: (disputeId: string, attributionId: string) => Promise<unknown>;
 }
 
 /** Kinds that mean Tally's configuration is wrong, not that Stripe had a bad moment. */
@@ -72,6 +75,7 @@ export function buildBilling(deps: BillingModuleDeps): BillingModule {
       accounts,
       billing: undefined,
       inbox: undefined,
+      db,
       services: [hostedService(BillingServiceDesc, unconfiguredBillingServiceImpl(), file_usage_v1_billing), accountsHosted],
       httpRoutes: [stripeWebhookRoute({ db, clock, logger, webhookSecret: undefined, onStored: () => {} })],
       inboxBacklog: () => inboxBacklog(db),
@@ -100,6 +104,7 @@ export function buildBilling(deps: BillingModuleDeps): BillingModule {
     accounts,
     usagePriceIds: stripe.usagePriceIds,
     ...(events ? { events } : {}),
+    ...(deps.onDisputed ? { onDisputed: deps.onDisputed } : {}),
   });
   const inbox = new InboxWorker({ db, clock, logger, handle: billingWebhookHandler(billing) });
   if (!stripe.webhookSecret) logger.warn("STRIPE_WEBHOOK_SECRET is not set: Stripe webhooks will be refused (503) until it is");
@@ -108,6 +113,7 @@ export function buildBilling(deps: BillingModuleDeps): BillingModule {
     accounts,
     billing,
     inbox,
+    db,
     services: [
       hostedService(BillingServiceDesc, idempotentMutations(BillingServiceDesc, billingServiceImpl(billing, logger), { db, clock }), file_usage_v1_billing),
       accountsHosted,

@@ -142,6 +142,8 @@ export interface PaymentProvider {
   getCustomer(customerId: string): Promise<ProviderCustomer | undefined>;
   /** Every customer (not deleted) whose metadata.attributionId is `attributionId`, oldest first (at most customersFoundMax). */
   findCustomersByAttributionId(attributionId: string): Promise<ProviderCustomer[]>;
+  /** One page of all customers (newest first, as Stripe lists them), from `startingAfter`; a list is consistent, unlike search. */
+  listCustomers(startingAfter: string | undefined): Promise<{ customers: ProviderCustomer[]; hasMore: boolean }>;
   /** Attaches the payment method to the customer if needed and makes it the default for invoices. */
   setDefaultPaymentMethod(customerId: string, paymentMethodId: string, idempotencyKey: string): Promise<void>;
   /** Copies the payment method's billing address (when it has a country) onto the customer; false when there is none. */

@@ -154,6 +154,13 @@ export class StripePaymentProvider implements PaymentProvider {
       .map(toCustomer);
   }
 
+  async listCustomers(startingAfter: string | undefined): Promise<{ customers: ProviderCustomer[]; hasMore: boolean }> {
+    const page = await this.call(() =>
+      this.stripe.customers.list({ limit: 100, expand: ["data.tax"], ...(startingAfter ? { starting_after: startingAfter } : {}) }),
+    );
+    return { customers: page.data.map(toCustomer), hasMore: page.has_more };
+  }
+
   async setDefaultPaymentMethod(customerId: string, paymentMethodId: string, idempotencyKey: string): Promise<void> {
     const method = await this.call(() => this.stripe.paymentMethods.retrieve(paymentMethodId));
     const owner = typeof method.customer === "string" ? method.customer : method.customer?.id;

@@ -69,6 +69,16 @@ export class EventRecorder {
     return deliveries;
   }
 
+  /**
+   * Whether record() would certainly write nothing now: no endpoint subscribes to any type, as the
+   * cached set says while it is fresh (the same set record() would use). A writer may then skip the
+   * transaction it would only open for record().
+   */
+  nothingSubscribed(): boolean {
+    const cached = this.subscriptions;
+    return cached !== undefined && cached.types.size === 0 && performance.now() - cached.readAtMs < subscriptionsCacheMs;
+  }
+
   /** After the transaction committed: wakes the dispatcher if anything was recorded. */
   committed(): void {
     if (!this.recordedSinceNotify) return;

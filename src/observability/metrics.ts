@@ -103,6 +103,23 @@ export class TallyMetrics {
     labelNames: ["reason"] as const,
     registers: [this.registry],
   });
+  private readonly stripeLegacyPriceSubscriptions = new Gauge({
+    name: "tally_stripe_legacy_price_subscriptions",
+    help: "Customers with a live subscription on a usage price without a billing meter: their usage cannot be reported (tally stripe migrate-prices)",
+    registers: [this.registry],
+  });
+  private readonly gitpodBlocksPending = new Gauge({
+    name: "tally_gitpod_user_blocks_pending",
+    help: "Charge disputes in Gitpod mode: owners not blocked in Gitpod yet (users), disputes whose owners are not looked up yet (disputes)",
+    labelNames: ["what"] as const,
+    registers: [this.registry],
+  });
+  private readonly gitpodBlockFailures = new Counter({
+    name: "tally_gitpod_block_failures_total",
+    help: "Failed attempts to block dispute owners in Gitpod (step: owners lookup or block_user), each retried",
+    labelNames: ["step"] as const,
+    registers: [this.registry],
+  });
   readonly auditWriteFailures = new Counter({
     name: "tally_audit_write_failures_total",
     help: "Mutations whose audit row could not be written (the mutation itself was not undone)",
@@ -161,9 +178,23 @@ export class TallyMetrics {
     });
   }
 
+  /** Charge disputes in Gitpod mode: blocks not through yet. */
+  setGitpodBlocksPending(users: number, disputes: number): void {
+    this.gitpodBlocksPending.set({ what: "users" }, users);
+    this.gitpodBlocksPending.set({ what: "disputes" }, disputes);
+  }
+
+  recordGitpodBlockFailure(step: string): void {
+    this.gitpodBlockFailures.inc({ step });
+  }
+
   /** One failed Stripe call (see StripeErrorKind). */
   recordStripeError(kind: string): void {
     this.stripeErrors.inc({ kind });
+  }
+
+  setStripeLegacyPriceSubscriptions(count: number): void {
+    this.stripeLegacyPriceSubscriptions.set(count);
   }
 
   /** One run of a job on this replica. A success also sets the job's status. */

@@ -34,7 +34,10 @@ import {
   getStripeCustomerByAttributionId,
   getStripeCustomerById,
   insertStripeCustomer,
+  replaceStripeCustomer,
   setHoldPaymentIntent,
+  setLegacySubscription,
+  setSyncedSubscription,
   setInvalidBillingAddress,
   type StoredStripeCustomer,
 } from "../store/stripe-customers.js";
@@ -60,9 +63,27 @@ export interface BillingServiceDeps {
   readonly usagePriceIds: { readonly EUR?: string | undefined; readonly USD?: string | undefined };
   /** invoice.booked, cost_center.changed and limit crossings go to the outbox in the booking's transaction. */
   readonly events?: EventRecorder;
+  /** After Tally's own block of a disputed attribution id (Gitpod mode: block its owners in Gitpod too). */
+  readonly onDisputed?: (disputeId: string, attributionId: string) => Promise<unknown>;
 }
 
 export type CustomerQuery = { attributionId: string } | { stripeCustomerId: string };
+
+export interface StripeSyncOutcome {
+  readonly customersRead: number;
+  /** Distinct attribution ids among the customers' metadata. */
+  readonly attributionIds: number;
+  /** Attribution ids with a live subscription. */
+  readonly subscribers: number;
+  /** Attribution ids whose stored customer or recorded subscription changed. */
+  readonly stored: number;
+  /** Cost centers switched to STRIPE. */
+  readonly switched: number;
+  /** Subscribers already stored and billed by Stripe: nothing changed. */
+  readonly unchanged: number;
+  readonly withoutSubscription: number;
+  readonly failed: ReadonlyArray<{ attributionId: string; error: string }>;
+}
 
 export interface ReconcileInvoicesOutcome {
   /** Cost centers whose balance was reported to Stripe. */
@@ -166,6 +187,12 @@ export class BillingService {
     if (replay) {
       await this.billThroughStripe(attribution.text, usageLimit);
       return { subscriptionId: replay.id };
+    }
+    // A subscription `tally stripe sync` found is the team's, as if Tally had made it.
+    const synced = active.find((subscription) => subscription.id === customer.syncedSubscriptionId);
+    if (synced) {
+      await this.billThroughStripe(attribution.text, usageLimit);
+      return { subscriptionId: synced.id };
     }
     if (active.length > 0) {
       throw new TallyError(
@@ -293,6 +320,78 @@ export class BillingService {
     return { reported, invoicesBooked, cyclesAdvanced, failed };
   }
 
+  /**
+   * `tally stripe sync`: every Stripe customer with metadata.attributionId and a live subscription
+   * (an existing installation's subscribers) is stored as its attribution id's customer (the
+   * duplicate rule applies), its subscription recorded, and its cost center billed by Stripe (the
+   * switch balances out usage as any strategy switch does). Running it again changes nothing.
+   */
+  async syncStripeSubscribers(): Promise<StripeSyncOutcome> {
+    const byAttribution = new Map<string, ProviderCustomer[]>();
+    let customersRead = 0;
+    for (let after: string | undefined; ; ) {
+      const page = await this.deps.provider.listCustomers(after);
+      customersRead += page.customers.length;
+      for (const customer of page.customers) {
+        if (!customer.attributionId) continue;
+        const list = byAttribution.get(customer.attributionId) ?? [];
+        list.push(customer);
+        byAttribution.set(customer.attributionId, list);
+      }
+      if (!page.hasMore || page.customers.length === 0) break;
+      after = page.customers[page.customers.length - 1]!.id;
+    }
+    const outcome = { customersRead, attributionIds: byAttribution.size, subscribers: 0, stored: 0, switched: 0, unchanged: 0, withoutSubscription: 0, failed: [] as Array<{ attributionId: string; error: string }> };
+    for (const [attributionId, found] of byAttribution) {
+      try {
+        const candidates = [...found].sort((a, b) => a.created.getTime() - b.created.getTime());
+        const attribution = attributionOf(candidates[0]!);
+        const choice = await this.chooseCustomer(attribution.text, candidates, { withSubscription: true });
+        if (!choice.subscriptionId) {
+          outcome.withoutSubscription += 1;
+          continue;
+        }
+        outcome.subscribers += 1;
+        const now = this.deps.clock.now();
+        let stored = await getStripeCustomerByAttributionId(this.deps.db, attribution.text);
+        const row = {
+          stripeCustomerId: choice.customer.id,
+          attributionId: attribution.text,
+          currency: currencyOrDefault(choice.customer.preferredCurrency),
+          invalidBillingAddress: choice.customer.automaticTax === "unrecognized_location",
+          selectionReason: choice.reason,
+        };
+        let changed = false;
+        if (!stored) {
+          stored = await insertStripeCustomer(this.deps.db, row, now);
+          changed = true;
+        } else if (stored.stripeCustomerId !== choice.customer.id) {
+          stored = await replaceStripeCustomer(this.deps.db, row, now);
+          changed = true;
+        }
+        const tallyMade = (await this.deps.provider.listActiveSubscriptions(choice.customer.id)).some(
+          (subscription) => subscription.id === choice.subscriptionId && subscription.metadata.holdPaymentIntentId,
+        );
+        if (!tallyMade && stored.syncedSubscriptionId !== choice.subscriptionId) {
+          await setSyncedSubscription(this.deps.db, choice.customer.id, choice.subscriptionId, now);
+          changed = true;
+        }
+        if (changed) outcome.stored += 1;
+        const current = await this.deps.costCenters.get(attribution.text);
+        if (current.billingStrategy === "stripe") {
+          if (!changed) outcome.unchanged += 1;
+          continue;
+        }
+        await this.billThroughStripe(attribution.text, undefined);
+        outcome.switched += 1;
+        this.deps.logger.info({ attributionId: attribution.text, stripeCustomerId: choice.customer.id, subscriptionId: choice.subscriptionId }, "stripe sync: cost center now billed by Stripe");
+      } catch (error) {
+        outcome.failed.push({ attributionId, error: error instanceof Error ? error.message : String(error) });
+      }
+    }
+    return outcome;
+  }
+
   // ---- webhook-driven changes ----
 
   /**
@@ -331,6 +430,7 @@ export class BillingService {
       reason: `Stripe dispute ${disputeId} on charge ${dispute.chargeId ?? "(unknown)"}: ${dispute.reason}`,
       source: `stripe-dispute:${disputeId}`,
     });
+    await this.deps.onDisputed?.(disputeId, attributionId);
   }
 
   // ---- helpers ----
@@ -421,19 +521,53 @@ export class BillingService {
     return advanced;
   }
 
+  /**
+   * Reports the balance through the meter of each live subscription's own usage price (not whatever
+   * price is configured now). A subscription on a price without a billing meter (a legacy metered
+   * price) cannot be reported to: it is flagged on the customer (GetAccountStatus, /metrics), logged,
+   * and the report fails, so it is never silently left unbilled. Without a live subscription, the
+   * configured price of the customer's currency receives it.
+   */
   private async reportBalance(attributionId: string, known?: StoredStripeCustomer, knownBalanceCents?: bigint): Promise<void> {
     const customer = known ?? (await this.requireCustomer(parseAttributionId(attributionId)));
     const credits = usageReportCredits(knownBalanceCents ?? (await getBalanceCents(this.deps.db, attributionId)));
     const timestamp = this.deps.clock.now();
     const seconds = Math.floor(timestamp.getTime() / 1000);
-    await this.deps.provider.reportUsage({
-      customerId: customer.stripeCustomerId,
-      priceId: this.priceIdFor(currencyOrDefault(customer.currency)),
-      credits,
-      timestamp,
-      // One report per customer, second and value: a retried report is recognised as the same one.
-      identifier: `tally:usage:${customer.stripeCustomerId}:${seconds}:${credits}`,
-    });
+    const subscriptions = await this.deps.provider.listActiveSubscriptions(customer.stripeCustomerId);
+    const targets = subscriptions.length > 0
+      ? subscriptions.map((subscription) => ({ subscriptionId: subscription.id as string | undefined, priceId: subscription.priceIds[0] }))
+      : [{ subscriptionId: undefined, priceId: this.priceIdFor(currencyOrDefault(customer.currency)) }];
+    let legacy: { subscriptionId: string; priceId: string } | undefined;
+    for (const target of targets) {
+      if (!target.priceId) continue;
+      if (target.subscriptionId) {
+        const price = await this.deps.provider.getPrice(target.priceId);
+        if (price && !price.meterId) {
+          legacy = { subscriptionId: target.subscriptionId, priceId: target.priceId };
+          continue;
+        }
+      }
+      await this.deps.provider.reportUsage({
+        customerId: customer.stripeCustomerId,
+        priceId: target.priceId,
+        credits,
+        timestamp,
+        // One report per customer, second and value: a retried report is recognised as the same one.
+        identifier: `tally:usage:${customer.stripeCustomerId}:${seconds}:${credits}`,
+      });
+    }
+    if (legacy?.subscriptionId !== (customer.legacySubscriptionId ?? undefined) || legacy?.priceId !== (customer.legacyUsagePriceId ?? undefined)) {
+      await setLegacySubscription(this.deps.db, customer.stripeCustomerId, legacy, timestamp);
+    }
+    if (legacy) {
+      this.deps.logger.error(
+        { attributionId, stripeCustomerId: customer.stripeCustomerId, ...legacy },
+        "usage cannot be reported: the subscription's usage price has no billing meter (a legacy metered price); run `tally stripe migrate-prices`",
+      );
+      throw failedPrecondition(
+        `subscription ${legacy.subscriptionId} of ${attributionId} is on usage price ${legacy.priceId}, which has no billing meter: its usage cannot be reported (run \`tally stripe migrate-prices\`)`,
+      );
+    }
   }
 
   private async billThroughStripe(attributionId: string, usageLimit: number | undefined): Promise<void> {
@@ -475,8 +609,9 @@ export class BillingService {
   private async chooseCustomer(
     attributionId: string,
     candidates: readonly ProviderCustomer[],
-  ): Promise<{ customer: ProviderCustomer; reason: string | null }> {
-    if (candidates.length === 1) return { customer: candidates[0]!, reason: null };
+    options: { withSubscription?: boolean } = {},
+  ): Promise<{ customer: ProviderCustomer; reason: string | null; subscriptionId?: string }> {
+    if (candidates.length === 1 && !options.withSubscription) return { customer: candidates[0]!, reason: null };
     const live: Array<{ customer: ProviderCustomer; subscriptionId: string }> = [];
     for (const candidate of candidates) {
       const [subscription] = await this.deps.provider.listActiveSubscriptions(candidate.id);
@@ -485,11 +620,14 @@ export class BillingService {
     const newest = <T>(items: readonly T[], created: (item: T) => Date) =>
       items.reduce((best, item) => (created(item) >= created(best) ? item : best));
     const ids = (except: string) => candidates.filter((c) => c.id !== except).map((c) => c.id).join(", ");
+    if (candidates.length === 1) return { customer: candidates[0]!, reason: null, ...(live[0] ? { subscriptionId: live[0].subscriptionId } : {}) };
     let customer: ProviderCustomer;
     let reason: string;
+    let subscriptionId: string | undefined;
     if (live.length > 0) {
       const chosen = newest(live, (item) => item.customer.created);
       customer = chosen.customer;
+      subscriptionId = chosen.subscriptionId;
       reason =
         live.length === 1
           ? `the one of ${candidates.length} Stripe customers with metadata.attributionId ${attributionId} that has a live subscription (${chosen.subscriptionId}); not ${ids(customer.id)}`
@@ -499,7 +637,7 @@ export class BillingService {
       reason = `the newest of ${candidates.length} Stripe customers with metadata.attributionId ${attributionId}, none with a live subscription; not ${ids(customer.id)}`;
     }
     this.deps.logger.warn({ attributionId, stripeCustomerId: customer.id, candidates: candidates.map((c) => c.id), reason }, "several Stripe customers for one attribution id: chose one");
-    return { customer, reason };
+    return { customer, reason, ...(subscriptionId ? { subscriptionId } : {}) };
   }
 
   /** The attribution id a Stripe customer belongs to; the customer Tally bills it through is chosen as usual. */

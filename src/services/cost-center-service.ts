@@ -36,6 +36,16 @@ import { idempotentTransaction } from "./idempotency.js";
 /** Cost centers reset per batch query; the reset run pages through all due ones. */
 export const resetBatchSizeMax = 500;
 
+/**
+ * The spending limit of a new `team:` cost center when it is not simply the configured default (Gitpod
+ * mode's first-organization free credits). `prepare` runs before the transaction (it may read another
+ * database); `limitFor` runs in the transaction that creates the cost center, under its lock.
+ */
+export interface NewTeamLimit<Prepared = unknown> {
+  prepare(organizationId: string): Promise<Prepared>;
+  limitFor(tx: Transaction, organizationId: string, prepared: Prepared, now: Date): Promise<number>;
+}
+
 export interface CostCenterServiceDeps {
   readonly db: Database;
   readonly clock: Clock;
@@ -44,7 +54,12 @@ export interface CostCenterServiceDeps {
   readonly stripeEnabled: boolean;
   /** Events of each change (new version, balancing invoice, limit crossing) go to the outbox in its transaction. */
   readonly events?: EventRecorder;
+  /** Gitpod mode: the limit of a new team's cost center follows the free-credit rule. */
+  readonly newTeamLimit?: NewTeamLimit;
 }
+
+/** What `NewTeamLimit.prepare` found for an attribution id that had no cost center when looked at without a lock. */
+type Prepared = { readonly value: unknown } | undefined;
 
 /** Called in the transaction that created a cost center with the defaults. */
 export type OnCostCenterCreated = (tx: Transaction, created: StoredCostCenter, now: Date) => Promise<void>;
@@ -67,9 +82,10 @@ export class CostCenterService {
     // Fast path without locks: the common case is an existing, current cost center.
     const existing = await getCurrentCostCenter(this.deps.db, attribution.text);
     if (existing && !isResetDue(existing, now)) return existing;
+    const prepared = existing ? undefined : await this.prepareNew(attribution);
     const stored = await inTransaction(this.deps.db, async (tx) => {
       const balanceCents = await lockAttribution(tx, attribution.text, now);
-      const current = await this.currentOrCreate(tx, attribution, now, onCreated);
+      const current = await this.currentOrCreate(tx, attribution, now, { onCreated, prepared });
       return (await this.resetLocked(tx, current, balanceCents, now)) ?? current;
     });
     this.deps.events?.committed();
@@ -108,9 +124,10 @@ export class CostCenterService {
       );
     }
     const now = this.deps.clock.now();
+    const prepared = (await getCurrentCostCenter(this.deps.db, attribution.text)) ? undefined : await this.prepareNew(attribution);
     const stored = await idempotentTransaction(this.deps.db, idempotency, now, async (tx) => {
       let balanceCents = await lockAttribution(tx, attribution.text, now);
-      let current = await this.currentOrCreate(tx, attribution, now);
+      let current = await this.currentOrCreate(tx, attribution, now, { prepared });
       // An expired OTHER cycle is reset first, with the old limit (as GetCostCenter would); the
       // change then applies to the new cycle, which the response carries.
       const reset = await this.resetLocked(tx, current, balanceCents, now);
@@ -196,11 +213,31 @@ export class CostCenterService {
     return next;
   }
 
-  private async currentOrCreate(tx: Transaction, attribution: AttributionId, now: Date, onCreated?: OnCostCenterCreated): Promise<StoredCostCenter> {
+  /** Gitpod mode, a team never seen: what the free-credit rule needs from outside the transaction. */
+  private async prepareNew(attribution: AttributionId): Promise<Prepared> {
+    const policy = this.deps.newTeamLimit;
+    if (!policy || attribution.kind !== "team") return undefined;
+    return { value: await policy.prepare(attribution.uuid) };
+  }
+
+  private async currentOrCreate(
+    tx: Transaction,
+    attribution: AttributionId,
+    now: Date,
+    options: { onCreated?: OnCostCenterCreated | undefined; prepared?: Prepared } = {},
+  ): Promise<StoredCostCenter> {
     const current = await getCurrentCostCenter(tx, attribution.text);
     if (current) return current;
-    const created = await insertCostCenterVersion(tx, initialCostCenter(attribution, this.deps.defaultSpendingLimit, now), 1, now);
-    await onCreated?.(tx, created, now);
+    let initial = initialCostCenter(attribution, this.deps.defaultSpendingLimit, now);
+    const policy = this.deps.newTeamLimit;
+    if (policy && attribution.kind === "team") {
+      // Not prepared when the unlocked read saw a cost center that this transaction does not (rare):
+      // look it up now, in the transaction (bounded by Gitpod's query timeout).
+      const value = options.prepared ? options.prepared.value : await policy.prepare(attribution.uuid);
+      initial = { ...initial, spendingLimitCredits: await policy.limitFor(tx, attribution.uuid, value, now) };
+    }
+    const created = await insertCostCenterVersion(tx, initial, 1, now);
+    await options.onCreated?.(tx, created, now);
     return created;
   }
 

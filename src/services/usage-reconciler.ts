@@ -8,7 +8,7 @@ import { planReconciliation, runningInstanceLookbackMs, type ReconciliationPlan 
 import { invalidArgument } from "../domain/tally-error.js";
 import type { Database } from "../store/database.js";
 import { applyInstanceUsage } from "../store/instance-usage.js";
-import { inTransaction } from "../store/transactions.js";
+import { inTransaction, retriedLikeATransaction } from "../store/transactions.js";
 import { candidatePage, candidateStreams, type CandidateCursor } from "../store/workspace-instances.js";
 
 /**
@@ -129,14 +129,17 @@ export class UsageReconciler {
 
   private async write(plan: ReconciliationPlan, now: Date, totals: Totals): Promise<void> {
     const events = this.deps.events;
-    const applied = await inTransaction(this.deps.db, async (tx) => {
-      const applied = await applyInstanceUsage(tx, plan, now);
-      if (events) {
-        const moved = [...applied.deltas].filter(([, delta]) => delta !== 0n).map(([attributionId]) => attributionId);
-        await events.record(tx, { limitsOf: moved, cause: "usage" }, now);
-      }
-      return applied;
-    });
+    // The page's write is one statement; a transaction around it is needed only when limit events
+    // may be recorded with it. Otherwise one round trip instead of three (BEGIN, write, COMMIT).
+    const applied =
+      !events || events.nothingSubscribed()
+        ? await retriedLikeATransaction(() => applyInstanceUsage(this.deps.db, plan, now))
+        : await inTransaction(this.deps.db, async (tx) => {
+            const applied = await applyInstanceUsage(tx, plan, now);
+            const moved = [...applied.deltas].filter(([, delta]) => delta !== 0n).map(([attributionId]) => attributionId);
+            await events.record(tx, { limitsOf: moved, cause: "usage" }, now);
+            return applied;
+          });
     events?.committed();
     totals.inserted += applied.inserted;
     totals.updated += applied.updated;

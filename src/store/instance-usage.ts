@@ -1,14 +1,21 @@
-// Applies a reconciliation plan to the ledger in the caller's transaction: new entries, draft updates
-// and the balance change, each a single batched statement.
+// Applies a reconciliation plan to the ledger in the caller's transaction: new entries, draft updates,
+// and what they move (balances and daily totals), all in ONE statement with one array parameter per
+// column (unnest): a reconcile page costs one round trip, and the entries never travel back to Tally.
 //
 // Correctness does not depend on what the plan saw still being true: inserts skip source keys that
 // exist (one entry per instance, even with two replicas at once), and a draft is updated only if it
-// still holds what the plan expected. The balance moves by exactly what was written, computed from
-// the rows the statements report back.
+// still holds what the plan expected. The balances and daily totals move by exactly what was written:
+// they are summed (int8, exact) from the rows the INSERT and UPDATE return, in the same statement,
+// by the rules of domain/ledger-totals.ts (balanceDeltas, totalsDeltas), which
+// test/ledger-property.test.ts and test/list-usage-oracle.test.ts check against the ledger.
 //
 // Lock order (so concurrent reconciles and cost-center changes do not deadlock): draft rows in id
-// order, then new source keys sorted, then balance rows and daily totals rows, each sorted
-// (moveLedgerTotals).
+// order, then new source keys sorted, then daily totals rows (sorted by key in code-point order, as
+// totalsDeltas sorts them), then balance rows last (sorted as addToBalances sorts them); the
+// statement's final SELECT reads its sub-statements in that order. Balance rows last: nearly every
+// page moves most teams' balances, so two pages written at once queue on those rows, and only for
+// the end of the statement and the commit. moveLedgerTotals (the Gitpod import's entries) takes the
+// same order; writers that lock a balance row first (credit notes, cost centers) hold no totals rows.
 // The drafts are updated in the order of a sorted subquery, which the planner follows with a nested
 // loop over the primary key. Should it ever choose another plan, the worst case is a deadlock that
 // PostgreSQL detects and inTransaction retries; an explicit SELECT ... FOR UPDATE first would make
@@ -16,11 +23,12 @@
 // the ledger job's steady state.
 import assert from "node:assert/strict";
 import { sql } from "drizzle-orm";
-import type { EntryChange, TotalsEntry } from "../domain/ledger-totals.js";
+import { allUsersScope } from "../domain/ledger-totals.js";
 import { instanceUsageDescription, type DraftUpdate, type InstanceUsage } from "../domain/reconciliation.js";
-import { moveLedgerTotals } from "./ledger-totals.js";
+import { boolArray, plainArray, textArray } from "./pg-arrays.js";
 import { rowsOf } from "./raw-result.js";
 import { uuidV7 } from "./uuid-v7.js";
+import type { Database } from "./database.js";
 import type { Transaction } from "./transactions.js";
 
 export interface AppliedUsage {
@@ -28,124 +36,140 @@ export interface AppliedUsage {
   readonly updated: number;
   /** Of the entries inserted or updated, those written final (not draft). */
   readonly finalized: number;
-  /** The balance change per attribution id this transaction made. */
+  /** The balance change per attribution id this transaction made (ids whose balance moved). */
   readonly deltas: ReadonlyMap<string, bigint>;
 }
 
-/** A written entry's change of the totals, and whether it is final now. */
-type WrittenEntry = EntryChange & { readonly final: boolean };
+interface AppliedRow {
+  inserted: bigint | string | number;
+  updated: bigint | string | number;
+  finalized: bigint | string | number;
+  balances: bigint | string | number;
+  totals: bigint | string | number;
+  /** [[attribution id, delta as text], ...] or null. */
+  moved: Array<[string, string]> | string | null;
+}
 
+/**
+ * In the caller's transaction, or on its own: it is one statement, atomic by itself, so a caller
+ * with nothing else to write in the same transaction spares the BEGIN and COMMIT round trips.
+ */
 export async function applyInstanceUsage(
-  tx: Transaction,
+  tx: Transaction | Database,
   plan: { readonly inserts: readonly InstanceUsage[]; readonly updates: readonly DraftUpdate[] },
   now: Date,
 ): Promise<AppliedUsage> {
-  const updated = await updateDrafts(tx, plan.updates, now);
-  const inserted = await insertUsage(tx, plan.inserts, now);
-  const deltas = await moveLedgerTotals(tx, [...updated, ...inserted], now);
-  const finalized = [...updated, ...inserted].filter((change) => change.final).length;
-  return { inserted: inserted.length, updated: updated.length, finalized, deltas };
-}
-
-/** The columns of a written entry that its totals depend on (TotalsEntry), as RETURNING lists them. */
-const returnedTotals = sql.raw(`attribution_id, credit_cents, effective_time,
-  metadata ->> 'workspaceClass' AS workspace_class, metadata ->> 'userId' AS user_id, draft`);
-
-interface ReturnedTotals {
-  attribution_id: string;
-  credit_cents: bigint | string | number;
-  effective_time: Date | string;
-  workspace_class: string | null;
-  user_id: string | null;
-  draft: boolean;
-}
-
-function toTotalsEntry(row: ReturnedTotals): TotalsEntry {
-  return {
-    attributionId: row.attribution_id,
-    kind: "workspaceinstance",
-    creditCents: BigInt(row.credit_cents),
-    effectiveTime: row.effective_time instanceof Date ? row.effective_time : new Date(row.effective_time),
-    workspaceClass: row.workspace_class,
-    userId: row.user_id,
-  };
-}
-
-async function insertUsage(
-  tx: Transaction,
-  inserts: readonly InstanceUsage[],
-  now: Date,
-): Promise<WrittenEntry[]> {
-  if (inserts.length === 0) return [];
-  const rows = inserts.map((usage) => ({
-    id: uuidV7(now),
-    source_key: usage.sourceKey,
-    attribution_id: usage.attributionId,
-    workspace_instance_id: usage.workspaceInstanceId,
-    credit_cents: usage.creditCents.toString(),
-    effective_time: usage.effectiveTime.toISOString(),
-    draft: usage.draft,
-    metadata: usage.metadata,
-  }));
+  const { inserts, updates } = plan;
+  if (inserts.length === 0 && updates.length === 0) return { inserted: 0, updated: 0, finalized: 0, deltas: new Map() };
   const nowText = now.toISOString();
+  // One array literal per column (pg-arrays.ts); the metadata documents as one JSON array.
+  const plain = <T>(items: readonly T[], pick: (item: T) => string | null) => plainArray(items.map(pick));
+  const text = <T>(items: readonly T[], pick: (item: T) => string | null) => textArray(items.map(pick));
+  const bools = <T>(items: readonly T[], pick: (item: T) => boolean) => boolArray(items.map(pick));
+  const jsonArray = <T>(items: readonly T[], pick: (item: T) => unknown) =>
+    sql`ARRAY(SELECT m.value FROM jsonb_array_elements(${JSON.stringify(items.map(pick))}::jsonb) WITH ORDINALITY AS m(value, n) ORDER BY m.n)`;
   const result = await tx.execute(sql`
-    INSERT INTO usage (id, attribution_id, source_key, kind, description, credit_cents, effective_time,
-      workspace_instance_id, draft, metadata, created_at, updated_at)
-    SELECT x.id, x.attribution_id, x.source_key, 'workspaceinstance', ${instanceUsageDescription},
-      x.credit_cents, x.effective_time, x.workspace_instance_id, x.draft, x.metadata,
-      ${nowText}::timestamptz, ${nowText}::timestamptz
-    FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(
-      id uuid, source_key text, attribution_id text, workspace_instance_id uuid, credit_cents int8,
-      effective_time timestamptz, draft boolean, metadata jsonb)
-    ORDER BY x.source_key
-    ON CONFLICT (source_key) DO NOTHING
-    RETURNING ${returnedTotals}`);
-  const written = rowsOf<ReturnedTotals>(result).map((row) => ({ after: toTotalsEntry(row), final: !row.draft }));
-  assert(written.length <= inserts.length, "inserted more usage entries than planned");
-  return written;
-}
-
-async function updateDrafts(tx: Transaction, updates: readonly DraftUpdate[], now: Date): Promise<WrittenEntry[]> {
-  if (updates.length === 0) return [];
-  const rows = updates.map((update) => ({
-    id: update.entryId,
-    expected_attribution_id: update.expected.attributionId,
-    expected_credit_cents: update.expected.creditCents.toString(),
-    expected_effective_time: update.expected.effectiveTime.toISOString(),
-    expected_workspace_class: update.expected.workspaceClass,
-    expected_user_id: update.expected.userId,
-    attribution_id: update.next.attributionId,
-    credit_cents: update.next.creditCents.toString(),
-    effective_time: update.next.effectiveTime.toISOString(),
-    draft: update.next.draft,
-    metadata: update.next.metadata,
-  }));
-  const result = await tx.execute(sql`
-    UPDATE usage AS u SET
-      attribution_id = x.attribution_id, credit_cents = x.credit_cents, effective_time = x.effective_time,
-      draft = x.draft, metadata = x.metadata, updated_at = ${now.toISOString()}::timestamptz
-    FROM (
-      SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS r(
-        id uuid, expected_attribution_id text, expected_credit_cents int8, expected_effective_time timestamptz,
-        expected_workspace_class text, expected_user_id text, attribution_id text, credit_cents int8,
-        effective_time timestamptz, draft boolean, metadata jsonb)
+    WITH planned_updates AS (
+      SELECT * FROM unnest(
+        ${plain(updates, (u) => u.entryId)}::uuid[],
+        ${text(updates, (u) => u.expected.attributionId)}::text[],
+        ${plain(updates, (u) => u.expected.creditCents.toString())}::int8[],
+        ${plain(updates, (u) => u.expected.effectiveTime.toISOString())}::timestamptz[],
+        ${text(updates, (u) => u.expected.workspaceClass)}::text[],
+        ${text(updates, (u) => u.expected.userId)}::text[],
+        ${text(updates, (u) => u.next.attributionId)}::text[],
+        ${plain(updates, (u) => u.next.creditCents.toString())}::int8[],
+        ${plain(updates, (u) => u.next.effectiveTime.toISOString())}::timestamptz[],
+        ${bools(updates, (u) => u.next.draft)}::bool[],
+        ${jsonArray(updates, (u) => u.next.metadata)}
+      ) AS r(id, expected_attribution_id, expected_credit_cents, expected_effective_time, expected_workspace_class,
+        expected_user_id, attribution_id, credit_cents, effective_time, draft, metadata)
       ORDER BY r.id
-    ) AS x
-    -- "draft IS NOT FALSE" (draft is NOT NULL, so: draft) on purpose: a plain "draft" lets the planner
-    -- scan and sort every draft through the partial drafts index when statistics say there are none.
-    WHERE u.id = x.id AND u.draft IS NOT FALSE
-      AND u.attribution_id = x.expected_attribution_id AND u.credit_cents = x.expected_credit_cents
-      AND u.effective_time = x.expected_effective_time
-      AND (u.metadata ->> 'workspaceClass') IS NOT DISTINCT FROM x.expected_workspace_class
-      AND (u.metadata ->> 'userId') IS NOT DISTINCT FROM x.expected_user_id
-    RETURNING u.attribution_id, u.credit_cents, u.effective_time, u.metadata ->> 'workspaceClass' AS workspace_class,
-      u.metadata ->> 'userId' AS user_id, u.draft, x.id AS entry_id`);
-  const rowsOut = rowsOf<ReturnedTotals & { entry_id: string }>(result);
-  assert(rowsOut.length <= updates.length, "updated more drafts than planned");
-  const expectedById = new Map(updates.map((update) => [update.entryId, update.expected]));
-  return rowsOut.map((row) => {
-    const expected = expectedById.get(row.entry_id);
-    assert(expected, `updated draft ${row.entry_id} that was not planned`);
-    return { before: { kind: "workspaceinstance", ...expected }, after: toTotalsEntry(row), final: !row.draft };
-  });
+    ), updated AS (
+      UPDATE usage AS u SET
+        attribution_id = x.attribution_id, credit_cents = x.credit_cents, effective_time = x.effective_time,
+        draft = x.draft, metadata = x.metadata, updated_at = ${nowText}::timestamptz
+      FROM planned_updates AS x
+      -- "draft IS NOT FALSE" (draft is NOT NULL, so: draft) on purpose: a plain "draft" lets the planner
+      -- scan and sort every draft through the partial drafts index when statistics say there are none.
+      WHERE u.id = x.id AND u.draft IS NOT FALSE
+        AND u.attribution_id = x.expected_attribution_id AND u.credit_cents = x.expected_credit_cents
+        AND u.effective_time = x.expected_effective_time
+        AND (u.metadata ->> 'workspaceClass') IS NOT DISTINCT FROM x.expected_workspace_class
+        AND (u.metadata ->> 'userId') IS NOT DISTINCT FROM x.expected_user_id
+      RETURNING u.attribution_id, u.credit_cents, u.effective_time, u.metadata ->> 'workspaceClass' AS workspace_class,
+        u.metadata ->> 'userId' AS user_id, u.draft, x.expected_attribution_id, x.expected_credit_cents, x.expected_effective_time,
+        x.expected_workspace_class, x.expected_user_id
+    ), inserted AS (
+      INSERT INTO usage (id, attribution_id, source_key, kind, description, credit_cents, effective_time,
+        workspace_instance_id, draft, metadata, created_at, updated_at)
+      SELECT x.id, x.attribution_id, x.source_key, 'workspaceinstance', ${instanceUsageDescription},
+        x.credit_cents, x.effective_time, x.workspace_instance_id, x.draft, x.metadata,
+        ${nowText}::timestamptz, ${nowText}::timestamptz
+      FROM unnest(
+        ${plain(inserts, () => uuidV7(now))}::uuid[],
+        ${text(inserts, (i) => i.sourceKey)}::text[],
+        ${text(inserts, (i) => i.attributionId)}::text[],
+        ${plain(inserts, (i) => i.workspaceInstanceId)}::uuid[],
+        ${plain(inserts, (i) => i.creditCents.toString())}::int8[],
+        ${plain(inserts, (i) => i.effectiveTime.toISOString())}::timestamptz[],
+        ${bools(inserts, (i) => i.draft)}::bool[],
+        ${jsonArray(inserts, (i) => i.metadata)}
+      ) AS x(id, source_key, attribution_id, workspace_instance_id, credit_cents, effective_time, draft, metadata)
+      ORDER BY x.source_key
+      ON CONFLICT (source_key) DO NOTHING
+      RETURNING attribution_id, credit_cents, effective_time, metadata ->> 'workspaceClass' AS workspace_class,
+        metadata ->> 'userId' AS user_id, draft
+    ), changes AS (
+      -- What was written (+1 entry, +credits) and what a rewritten draft held before (-1, -credits).
+      SELECT expected_attribution_id AS attribution_id, -expected_credit_cents AS credit_cents, -1 AS entries,
+        expected_effective_time AS effective_time, expected_workspace_class AS workspace_class, expected_user_id AS user_id
+      FROM updated
+      UNION ALL
+      SELECT attribution_id, credit_cents, 1, effective_time, workspace_class, user_id FROM updated
+      UNION ALL
+      SELECT attribution_id, credit_cents, 1, effective_time, workspace_class, user_id FROM inserted
+    ), moved AS (
+      SELECT attribution_id, sum(credit_cents)::int8 AS delta FROM changes GROUP BY attribution_id HAVING sum(credit_cents) <> 0
+    ), balances_moved AS (
+      INSERT INTO balances (attribution_id, balance_cents, updated_at)
+      SELECT attribution_id, delta, ${nowText}::timestamptz FROM moved
+      ORDER BY attribution_id
+      ON CONFLICT (attribution_id) DO UPDATE SET
+        balance_cents = balances.balance_cents + excluded.balance_cents,
+        updated_at = excluded.updated_at
+      RETURNING 1
+    ), totals_moved AS (
+      -- Per (attribution id, user scope, UTC day, workspace class): all users ('') and the entry's user
+      -- (when it names one), as totalsDeltas keys them.
+      INSERT INTO usage_daily_totals (attribution_id, user_scope, day, workspace_class, entries, credit_cents)
+      SELECT k.attribution_id, k.user_scope, k.day, k.workspace_class, sum(k.entries)::int8, sum(k.credit_cents)::int8
+      FROM (
+        SELECT c.attribution_id, s.user_scope, (c.effective_time AT TIME ZONE 'UTC')::date AS day,
+          coalesce(c.workspace_class, '') AS workspace_class, c.entries, c.credit_cents
+        FROM changes c
+        CROSS JOIN LATERAL (SELECT ${allUsersScope}::text AS user_scope UNION ALL SELECT c.user_id WHERE c.user_id <> '') AS s
+      ) AS k
+      GROUP BY k.attribution_id, k.user_scope, k.day, k.workspace_class
+      HAVING sum(k.entries) <> 0 OR sum(k.credit_cents) <> 0
+      ORDER BY k.attribution_id COLLATE "C", k.user_scope COLLATE "C", k.day, k.workspace_class COLLATE "C"
+      ON CONFLICT (attribution_id, user_scope, day, workspace_class) DO UPDATE SET
+        entries = usage_daily_totals.entries + excluded.entries,
+        credit_cents = usage_daily_totals.credit_cents + excluded.credit_cents
+      RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM updated)::int8 AS updated,
+      (SELECT count(*) FROM inserted)::int8 AS inserted,
+      ((SELECT count(*) FROM updated WHERE NOT draft) + (SELECT count(*) FROM inserted WHERE NOT draft))::int8 AS finalized,
+      (SELECT count(*) FROM totals_moved)::int8 AS totals,
+      (SELECT count(*) FROM balances_moved)::int8 AS balances,
+      (SELECT json_agg(json_build_array(attribution_id, delta::text)) FROM moved) AS moved`);
+  const [row] = rowsOf<AppliedRow>(result);
+  assert(row, "the reconcile write returned no row");
+  const inserted = Number(row.inserted);
+  const updated = Number(row.updated);
+  assert(inserted <= inserts.length, "inserted more usage entries than planned");
+  assert(updated <= updates.length, "updated more drafts than planned");
+  const moved = typeof row.moved === "string" ? (JSON.parse(row.moved) as Array<[string, string]>) : (row.moved ?? []);
+  return { inserted, updated, finalized: Number(row.finalized), deltas: new Map(moved.map(([attributionId, delta]) => [attributionId, BigInt(delta)])) };
 }

@@ -1,6 +1,7 @@
 // What every ledger write keeps up in its own transaction: the balance row of each attribution id
-// and the daily usage totals (domain/ledger-totals.ts). Every statement that inserts or rewrites
-// ledger entries reports the entries' before/after here; nothing else changes these tables.
+// and the daily usage totals (domain/ledger-totals.ts). Single entries (credit notes, invoices, the
+// Gitpod import) report the entries' before/after here; reconcile's page write moves both by the same
+// rules inside its one statement (store/instance-usage.ts). Nothing else changes these tables.
 import { sql } from "drizzle-orm";
 import { balanceDeltas, totalsDeltas, type EntryChange, type TotalsDelta } from "../domain/ledger-totals.js";
 import { addToBalances } from "./balances.js";
@@ -8,13 +9,14 @@ import type { Transaction } from "./transactions.js";
 
 /**
  * Moves balances and daily totals by what `changes` did to the ledger. Returns the balance change
- * per attribution id. Locks balance rows first, then totals rows, each in a fixed key order, so
- * concurrent writers never wait on each other in a cycle.
+ * per attribution id. Locks totals rows first, then balance rows, each in a fixed key order, as
+ * reconcile's page write does (balance rows last: they are the rows concurrent writers share most),
+ * so no two writers of workspace-instance entries wait on each other in a cycle.
  */
 export async function moveLedgerTotals(tx: Transaction, changes: readonly EntryChange[], now: Date): Promise<Map<string, bigint>> {
   const deltas = balanceDeltas(changes);
-  await addToBalances(tx, deltas, now);
   await addToDailyTotals(tx, totalsDeltas(changes));
+  await addToBalances(tx, deltas, now);
   return deltas;
 }
 

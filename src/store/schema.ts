@@ -186,6 +186,14 @@ export const stripeCustomers = pgTable(
      * with a live subscription, else the newest), naming the others; null when it was the only one.
      */
     selectionReason: text("selection_reason"),
+    /** A live subscription `tally stripe sync` found (one Tally did not create); it counts as the team's. */
+    syncedSubscriptionId: text("synced_subscription_id"),
+    /**
+     * A live subscription whose usage price has no billing meter (a legacy metered price Stripe's
+     * current API cannot report to): its usage goes unbilled until `tally stripe migrate-prices`.
+     */
+    legacySubscriptionId: text("legacy_subscription_id"),
+    legacyUsagePriceId: text("legacy_usage_price_id"),
     createdAt: timestamptz("created_at").notNull(),
     updatedAt: timestamptz("updated_at").notNull(),
   },
@@ -384,4 +392,65 @@ export const idempotencyKeys = pgTable(
     createdAt: timestamptz("created_at").notNull(),
   },
   (t) => [index("idempotency_keys_created_idx").on(t.createdAt)],
+);
+
+// --- Gitpod mode (TALLY_GITPOD_DATABASE_URL) ---
+
+/**
+ * Free credits granted to an organization's first member, as Gitpod's usage component records them
+ * in d_b_free_credits (which Tally only reads): one grant per user and per email. The import copies
+ * d_b_free_credits here (source 'gitpod-import'); new cost centers record theirs (source 'tally').
+ */
+export const freeCreditGrants = pgTable(
+  "free_credit_grants",
+  {
+    userId: text("user_id").primaryKey(),
+    /** The user's primary email when the grant was made; null when the user had none. */
+    email: text("email"),
+    organizationId: text("organization_id").notNull(),
+    grantedAt: timestamptz("granted_at").notNull(),
+    source: text("source", { enum: ["tally", "gitpod-import"] }).notNull(),
+  },
+  (t) => [uniqueIndex("free_credit_grants_email_idx").on(t.email)],
+);
+
+/**
+ * Charge disputes in Gitpod mode with TALLY_GITPOD_SERVER_URL: each dispute's organization owners are
+ * looked up in Gitpod's database (retried until that succeeds), then each owner is blocked through
+ * Gitpod's public API (gitpod_user_blocks, retried until it succeeds).
+ */
+export const gitpodDisputes = pgTable(
+  "gitpod_disputes",
+  {
+    disputeId: text("dispute_id").primaryKey(),
+    attributionId: text("attribution_id").notNull(),
+    /** When the owners were looked up (and a gitpod_user_blocks row written for each); null until then. */
+    ownersFoundAt: timestamptz("owners_found_at"),
+    attempts: integer("attempts").notNull(),
+    lastError: text("last_error"),
+    nextAttemptAt: timestamptz("next_attempt_at").notNull(),
+    createdAt: timestamptz("created_at").notNull(),
+  },
+  (t) => [index("gitpod_disputes_due_idx").on(t.nextAttemptAt).where(sql`${t.ownersFoundAt} IS NULL`)],
+);
+
+/** One Gitpod user to block for one dispute: pending until Gitpod's BlockUser answered OK, then blocked. */
+export const gitpodUserBlocks = pgTable(
+  "gitpod_user_blocks",
+  {
+    disputeId: text("dispute_id").notNull(),
+    userId: text("user_id").notNull(),
+    attributionId: text("attribution_id").notNull(),
+    reason: text("reason").notNull(),
+    status: text("status", { enum: ["pending", "blocked"] }).notNull(),
+    attempts: integer("attempts").notNull(),
+    lastError: text("last_error"),
+    nextAttemptAt: timestamptz("next_attempt_at").notNull(),
+    createdAt: timestamptz("created_at").notNull(),
+    blockedAt: timestamptz("blocked_at"),
+  },
+  (t) => [
+    primaryKey({ columns: [t.disputeId, t.userId] }),
+    index("gitpod_user_blocks_due_idx").on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
+  ],
 );

@@ -1,5 +1,5 @@
 // Tally's record of Stripe customers: one per attribution id, found without calling Stripe.
-import { eq, sql } from "drizzle-orm";
+import { eq, isNotNull, sql } from "drizzle-orm";
 import type { Database } from "./database.js";
 import { stripeCustomers } from "./schema.js";
 
@@ -12,6 +12,11 @@ export interface StoredStripeCustomer {
   readonly holdPaymentIntentId: string | null;
   /** Why this one of several Stripe customers with the attribution id's metadata; null when it was the only one. */
   readonly selectionReason: string | null;
+  /** The live subscription `tally stripe sync` found for it; null for subscriptions Tally created. */
+  readonly syncedSubscriptionId: string | null;
+  /** A live subscription on a usage price without a billing meter (unbilled until migrated), and that price. */
+  readonly legacySubscriptionId: string | null;
+  readonly legacyUsagePriceId: string | null;
   readonly createdAt: Date;
 }
 
@@ -36,7 +41,7 @@ export async function insertStripeCustomer(
 ): Promise<StoredStripeCustomer> {
   await db
     .insert(stripeCustomers)
-    .values({ selectionReason: null, ...customer, taxStateVersion: 0, holdPaymentIntentId: null, createdAt: now, updatedAt: now })
+    .values({ selectionReason: null, syncedSubscriptionId: null, legacySubscriptionId: null, legacyUsagePriceId: null, ...customer, taxStateVersion: 0, holdPaymentIntentId: null, createdAt: now, updatedAt: now })
     .onConflictDoNothing();
   const stored = await getStripeCustomerByAttributionId(db, customer.attributionId);
   if (!stored) throw new Error(`stripe customer of ${customer.attributionId} vanished after insert`);
@@ -60,6 +65,49 @@ export async function setInvalidBillingAddress(
     .where(eq(stripeCustomers.stripeCustomerId, stripeCustomerId))
     .returning();
   return row;
+}
+
+/**
+ * Makes `customer` the attribution id's customer (a sync found that another one, without a live
+ * subscription, was stored); the previous row's hold is dropped. Returns the row.
+ */
+export async function replaceStripeCustomer(
+  db: Database,
+  customer: { stripeCustomerId: string; attributionId: string; currency: string; invalidBillingAddress: boolean; selectionReason: string | null },
+  now: Date,
+): Promise<StoredStripeCustomer> {
+  const [row] = await db
+    .update(stripeCustomers)
+    .set({ ...customer, taxStateVersion: sql`${stripeCustomers.taxStateVersion} + 1`, holdPaymentIntentId: null, syncedSubscriptionId: null, updatedAt: now })
+    .where(eq(stripeCustomers.attributionId, customer.attributionId))
+    .returning();
+  return row ?? insertStripeCustomer(db, customer, now);
+}
+
+export async function setSyncedSubscription(db: Database, stripeCustomerId: string, subscriptionId: string, now: Date): Promise<void> {
+  await db
+    .update(stripeCustomers)
+    .set({ syncedSubscriptionId: subscriptionId, updatedAt: now })
+    .where(eq(stripeCustomers.stripeCustomerId, stripeCustomerId));
+}
+
+/** Flags (or, with undefined, clears) a live subscription whose usage price has no billing meter. */
+export async function setLegacySubscription(
+  db: Database,
+  stripeCustomerId: string,
+  legacy: { subscriptionId: string; priceId: string } | undefined,
+  now: Date,
+): Promise<void> {
+  await db
+    .update(stripeCustomers)
+    .set({ legacySubscriptionId: legacy?.subscriptionId ?? null, legacyUsagePriceId: legacy?.priceId ?? null, updatedAt: now })
+    .where(eq(stripeCustomers.stripeCustomerId, stripeCustomerId));
+}
+
+/** Customers flagged with a legacy-priced subscription (for /metrics). */
+export async function countLegacySubscriptions(db: Database): Promise<number> {
+  const [row] = await db.select({ count: sql<number>`count(*)::int` }).from(stripeCustomers).where(isNotNull(stripeCustomers.legacySubscriptionId));
+  return Number(row?.count ?? 0);
 }
 
 export async function setHoldPaymentIntent(db: Database, stripeCustomerId: string, paymentIntentId: string, now: Date): Promise<void> {

@@ -15,8 +15,16 @@ export type Transaction = Parameters<Parameters<Database["transaction"]>[0]>[0];
  * outer handle waits for the transaction to end, a deadlock. No network calls inside.
  */
 export async function inTransaction<T>(db: Database, work: (tx: Transaction) => Promise<T>): Promise<T> {
+  return retriedLikeATransaction(() => db.transaction(work));
+}
+
+/**
+ * Runs `work` (a transaction, or one statement, which is atomic on its own) again after a
+ * serialization failure or deadlock, as inTransaction does; errors come out as TallyError.
+ */
+export async function retriedLikeATransaction<T>(work: () => Promise<T>): Promise<T> {
   try {
-    return await withRetries(() => db.transaction(work), { attempts: transactionAttemptsMax, backoff: transactionBackoff, retryable: isRetryable });
+    return await withRetries(work, { attempts: transactionAttemptsMax, backoff: transactionBackoff, retryable: isRetryable });
   } catch (error) {
     throw toTallyError(error);
   }

@@ -7,6 +7,7 @@ import { eq, sql, type SQL } from "drizzle-orm";
 import type { ExistingInstanceEntry, ReconciliationCandidate } from "../domain/reconciliation.js";
 import type { InstanceReport, WorkspaceInstance, WorkspaceType } from "../domain/workspace-instance.js";
 import type { Database } from "./database.js";
+import { plainArray, textArray } from "./pg-arrays.js";
 import { affectedRows, rowsOf } from "./raw-result.js";
 import { inTransaction } from "./transactions.js";
 import { workspaceInstances } from "./schema.js";
@@ -19,9 +20,10 @@ import { workspaceInstances } from "./schema.js";
 export async function upsertInstances(db: Database, reports: readonly InstanceReport[], now: Date): Promise<number> {
   if (reports.length === 0) return 0;
   const iso = (time: Date | undefined) => time?.toISOString() ?? null;
-  // One array per column: PostgreSQL parses arrays faster than it takes a JSON document apart, and
-  // the statement's size does not grow with the batch (no per-row parameters).
-  const column = <T>(pick: (report: InstanceReport) => T) => sql.param(reports.map(pick));
+  // One array literal per column (pg-arrays.ts): PostgreSQL parses arrays faster than it takes a JSON
+  // document apart, and the statement's size does not grow with the batch (no per-row parameters).
+  const plain = (pick: (report: InstanceReport) => string | null | undefined) => plainArray(reports.map(pick));
+  const text = (pick: (report: InstanceReport) => string | null | undefined) => textArray(reports.map(pick));
   const keep = (name: string) => sql.raw(`coalesce(excluded.${name}, workspace_instances.${name})`);
   const keepText = (name: string) => sql.raw(`coalesce(nullif(excluded.${name}, ''), workspace_instances.${name})`);
   const result = await db.execute(sql`
@@ -34,13 +36,13 @@ export async function upsertInstances(db: Database, reports: readonly InstanceRe
       coalesce(x.project_id, ''), coalesce(x.context_url, ''), coalesce(x.user_name, ''), coalesce(x.user_avatar_url, ''),
       ${now.toISOString()}::timestamptz
     FROM unnest(
-      ${column((r) => r.id)}::uuid[], ${column((r) => r.attributionId ?? null)}::text[], ${column((r) => r.workspaceId)}::text[],
-      ${column((r) => r.userId ?? null)}::uuid[], ${column((r) => r.workspaceClass ?? null)}::text[],
-      ${column((r) => r.workspaceType ?? null)}::text[], ${column((r) => iso(r.creationTime))}::timestamptz[],
-      ${column((r) => iso(r.startedTime))}::timestamptz[], ${column((r) => iso(r.stoppingTime))}::timestamptz[],
-      ${column((r) => iso(r.stoppedTime))}::timestamptz[], ${column((r) => r.projectId ?? null)}::text[],
-      ${column((r) => r.contextUrl ?? null)}::text[], ${column((r) => r.userName ?? null)}::text[],
-      ${column((r) => r.userAvatarUrl ?? null)}::text[]
+      ${plain((r) => r.id)}::uuid[], ${text((r) => r.attributionId)}::text[], ${text((r) => r.workspaceId)}::text[],
+      ${plain((r) => r.userId)}::uuid[], ${text((r) => r.workspaceClass)}::text[],
+      ${text((r) => r.workspaceType)}::text[], ${plain((r) => iso(r.creationTime))}::timestamptz[],
+      ${plain((r) => iso(r.startedTime))}::timestamptz[], ${plain((r) => iso(r.stoppingTime))}::timestamptz[],
+      ${plain((r) => iso(r.stoppedTime))}::timestamptz[], ${text((r) => r.projectId)}::text[],
+      ${text((r) => r.contextUrl)}::text[], ${text((r) => r.userName)}::text[],
+      ${text((r) => r.userAvatarUrl)}::text[]
     ) AS x(id, attribution_id, workspace_id, user_id, workspace_class, workspace_type,
       creation_time, started_time, stopping_time, stopped_time, project_id, context_url, user_name, user_avatar_url)
     ORDER BY x.id

@@ -150,9 +150,36 @@ export class StripeEmulator {
     return this.view(invoice);
   }
 
+  /**
+   * A metered price as Stripe made them before billing meters (usage records): no `recurring.meter`.
+   * Stripe's current API cannot create one, and cannot report usage to it; old accounts still have them.
+   */
+  createLegacyMeteredPrice(currency: string, unitAmountDecimal = "3.6"): Obj {
+    const product = this.createProduct({ name: "Legacy usage credits" });
+    return this.view(
+      this.create("price", {
+        active: true,
+        billing_scheme: "per_unit",
+        currency,
+        lookup_key: null,
+        metadata: {},
+        nickname: "legacy metered",
+        product: product.id,
+        recurring: { interval: "month", interval_count: 1, meter: null, trial_period_days: null, usage_type: "metered" },
+        tax_behavior: "unspecified",
+        type: "recurring",
+        unit_amount: null,
+        unit_amount_decimal: unitAmountDecimal,
+      }),
+    );
+  }
+
   /** A cardholder disputes a charge: emits charge.dispute.created. */
   disputeCharge(chargeId: string, reason = "fraudulent"): Obj {
     const charge = this.get("charge", chargeId);
+    // A released hold (an authorization canceled before capture) moved no money: no dispute can follow.
+    if (!charge.captured) throw invalid(`Charge ${chargeId} was never captured (a released authorization): it cannot be disputed.`, "charge", "charge_not_captured");
+    if (charge.disputed) throw invalid(`Charge ${chargeId} has already been disputed.`, "charge", "charge_already_disputed");
     charge.disputed = true;
     const dispute = this.create("dispute", {
       amount: charge.amount,
@@ -263,6 +290,7 @@ export class StripeEmulator {
     return [
       ["POST", r("/v1/customers"), (p) => this.view(this.createCustomer(p))],
       ["GET", r("/v1/customers/search"), (p) => this.searchCustomers(p)],
+      ["GET", r("/v1/customers"), (p) => this.list(this.all("customer").filter((c) => !c.deleted), p, "/v1/customers")],
       ["GET", r(`/v1/customers/${id}`), (_, m) => this.view(this.get("customer", m[1]!, { allowDeleted: true }))],
       ["POST", r(`/v1/customers/${id}`), (p, m) => this.view(this.updateCustomer(m[1]!, p))],
       ["DELETE", r(`/v1/customers/${id}`), (_, m) => this.deleteCustomer(m[1]!)],
@@ -586,6 +614,14 @@ export class StripeEmulator {
     }
     intent.status = "canceled";
     intent.canceled_at = this.now();
+    // Releasing an authorization refunds its uncaptured charge, as Stripe shows it.
+    if (intent.latest_charge) {
+      const charge = this.get("charge", intent.latest_charge);
+      if (!charge.captured) {
+        charge.refunded = true;
+        charge.amount_refunded = charge.amount;
+      }
+    }
     intent.cancellation_reason = str(p.cancellation_reason) ?? "requested_by_customer";
     intent.amount_capturable = 0;
     this.emit("payment_intent.canceled", intent);

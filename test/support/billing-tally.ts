@@ -34,7 +34,7 @@ export function stripeClientFor(url: string): Stripe {
   });
 }
 
-export async function startBillingTally(options: { clock?: ManualClock } = {}): Promise<BillingTally> {
+export async function startBillingTally(options: { clock?: ManualClock; env?: Record<string, string> } = {}): Promise<BillingTally> {
   const clock = options.clock ?? new ManualClock(new Date("2026-01-15T12:00:00Z"));
   const emulator = await startStripeEmulator({ clock });
   const stripe = stripeClientFor(emulator.url);
@@ -47,6 +47,7 @@ export async function startBillingTally(options: { clock?: ManualClock } = {}): 
       STRIPE_API_BASE: emulator.url,
       STRIPE_USAGE_PRICE_ID_EUR: prices.EUR,
       STRIPE_USAGE_PRICE_ID_USD: prices.USD,
+      ...options.env,
     },
   });
   emulator.addWebhookEndpoint(`${t.tally.url}/webhooks/stripe`);

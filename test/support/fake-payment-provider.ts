@@ -76,6 +76,11 @@ export class FakePaymentProvider implements PaymentProvider {
     return [...this.customers.values()].filter((c) => c.attributionId === attributionId).map((c) => ({ ...c }));
   }
 
+  async listCustomers(): Promise<{ customers: ProviderCustomer[]; hasMore: boolean }> {
+    this.maybeFail("listCustomers");
+    return { customers: [...this.customers.values()].reverse().map((c) => ({ ...c })), hasMore: false };
+  }
+
   async setDefaultPaymentMethod(): Promise<void> {
     this.maybeFail("setDefaultPaymentMethod");
   }

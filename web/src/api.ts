@@ -4,6 +4,7 @@ import { Code, ConnectError, createClient, type CallOptions, type Interceptor } 
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { AccountService } from "../../src/gen/usage/v1/account_pb.js";
 import { AuditService } from "../../src/gen/usage/v1/audit_pb.js";
+import { EventService } from "../../src/gen/usage/v1/event_pb.js";
 import { ReportService } from "../../src/gen/usage/v1/report_pb.js";
 import { UsageService } from "../../src/gen/usage/v1/usage_pb.js";
 
@@ -28,6 +29,7 @@ export const usageClient = createClient(UsageService, transport);
 export const reportClient = createClient(ReportService, transport);
 export const accountClient = createClient(AccountService, transport);
 export const auditClient = createClient(AuditService, transport);
+export const eventClient = createClient(EventService, transport);
 
 /**
  * One idempotency key per user action: the same form submitted again with the same values (after a

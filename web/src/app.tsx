@@ -4,10 +4,13 @@ import { useEffect, useState } from "preact/hooks";
 import { parseAttributionId } from "../../src/domain/attribution-id.js";
 import { AuditLog } from "./components/audit-log.js";
 import { CostCenterHistory } from "./components/cost-center-history.js";
+import { CostCenterForm } from "./components/cost-center-form.js";
 import { CreditNoteForm } from "./components/credit-note-form.js";
+import { EventsTable } from "./components/events-table.js";
 import { OverviewCard } from "./components/overview-card.js";
 import { PaymentsTable } from "./components/payments-table.js";
 import { SearchForm } from "./components/search-form.js";
+import { TeamList } from "./components/team-list.js";
 import { TokenPanel } from "./components/token-panel.js";
 import { UsageChart } from "./components/usage-chart.js";
 import { UsageFilters, type UsageFilter } from "./components/usage-filters.js";
@@ -67,10 +70,14 @@ export function App() {
         {route.id ? (
           <AttributionView key={`${route.id}#${generation}`} attributionId={route.id} />
         ) : (
-          <p class="intro">
-            Enter a team or user attribution id to see its balance against its spending limit, its usage by day and
-            workspace class, its cost-center history and audit log, to add credit notes and to lift a block.
-          </p>
+          <>
+            <p class="intro">
+              Enter a team or user attribution id (also one never seen) or pick one from the list to see its balance against
+              its spending limit, its usage, history, events and audit log, to change its limit, add or subtract credits and
+              lift a block.
+            </p>
+            <TeamList key={generation} onOpen={find} />
+          </>
         )}
       </main>
     </>
@@ -98,9 +105,15 @@ function AttributionView({ attributionId }: { attributionId: string }) {
           <OverviewCard attributionId={attributionId} version={version} onChanged={changed} />
         </div>
         <section class="card span-5" aria-labelledby="credit-note-title">
-          <h2 id="credit-note-title">Add a credit note</h2>
+          <h2 id="credit-note-title">Add or subtract credits</h2>
           <CreditNoteForm attributionId={attributionId} onAdded={changed} />
         </section>
+        <div class="span-5">
+          <CostCenterForm attributionId={attributionId} version={version} onChanged={changed} />
+        </div>
+        <div class="span-7">
+          <EventsTable attributionId={attributionId} version={version} />
+        </div>
         <div class="span-12">
           <UsageFilters value={filter} onApply={setFilter} />
         </div>

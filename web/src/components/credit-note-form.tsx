@@ -1,4 +1,5 @@
-// Adds a credit note (AddUsageCreditNote): whole credits and the reason, optionally for a user.
+// Adds or subtracts credits with a credit note (AddUsageCreditNote; a subtraction is a negative
+// amount): whole credits and the reason, optionally for a user.
 import { useState } from "preact/hooks";
 import { explainNotUuid } from "../../../src/domain/uuid.js";
 import { actionKey, describeError, usageClient } from "../api.js";
@@ -23,6 +24,7 @@ function validate(credits: string, reason: string, userId: string): Errors {
 }
 
 export function CreditNoteForm({ attributionId, onAdded }: { attributionId: string; onAdded: () => void }) {
+  const [direction, setDirection] = useState<"add" | "subtract">("add");
   const [credits, setCredits] = useState("");
   const [reason, setReason] = useState("");
   const [userId, setUserId] = useState("");
@@ -38,13 +40,16 @@ export function CreditNoteForm({ attributionId, onAdded }: { attributionId: stri
     setStatus({ kind: "busy" });
     try {
       const amount = Number(credits);
-      const request = { attributionId, credits: amount, description: reason.trim(), userId: userId.trim() };
+      const request = { attributionId, credits: direction === "subtract" ? -amount : amount, description: reason.trim(), userId: userId.trim() };
       await usageClient.addUsageCreditNote(request, key.options(request));
       key.done();
       setCredits("");
       setReason("");
       setUserId("");
-      setStatus({ kind: "done", message: `Added a credit note of ${amount.toLocaleString("en-US")} credits.` });
+      setStatus({
+        kind: "done",
+        message: `${direction === "subtract" ? "Subtracted" : "Added"} ${amount.toLocaleString("en-US")} credits.`,
+      });
       onAdded();
     } catch (error) {
       setStatus({ kind: "failed", message: describeError(error) });
@@ -64,6 +69,20 @@ export function CreditNoteForm({ attributionId, onAdded }: { attributionId: stri
 
   return (
     <form class="credit-form" onSubmit={submit} noValidate aria-labelledby="credit-note-title">
+      <fieldset class="segmented">
+        <legend class="visually-hidden">Add or subtract</legend>
+        <label class={`segmented__option${direction === "add" ? " segmented__option--on" : ""}`}>
+          <input type="radio" name="credit-direction" value="add" checked={direction === "add"} onChange={() => setDirection("add")} />
+          Add credits
+        </label>
+        <label class={`segmented__option${direction === "subtract" ? " segmented__option--on" : ""}`}>
+          <input type="radio" name="credit-direction" value="subtract" checked={direction === "subtract"} onChange={() => setDirection("subtract")} />
+          Subtract credits
+        </label>
+      </fieldset>
+      <p class="field-hint credit-form__hint">
+        {direction === "add" ? "Lowers the balance: credit given back." : "Raises the balance: credit taken back (a negative credit note)."}
+      </p>
       <div class="field">
         <label for="credit-credits">Credits</label>
         <input
@@ -102,7 +121,7 @@ export function CreditNoteForm({ attributionId, onAdded }: { attributionId: stri
       </div>
       <div class="form-actions">
         <button class="button button--primary" type="submit" disabled={status.kind === "busy"}>
-          {status.kind === "busy" ? "Adding…" : "Add credit note"}
+          {status.kind === "busy" ? "Booking…" : direction === "add" ? "Add credits" : "Subtract credits"}
         </button>
         <p class={`form-status form-status--${status.kind}`} role="status" aria-live="polite">
           {status.message ?? ""}

@@ -8,6 +8,7 @@ import type { GetAccountStatusResponse } from "../../../src/gen/usage/v1/account
 import { CostCenter_BillingStrategy, type CostCenter } from "../../../src/gen/usage/v1/usage_pb.js";
 import { ErrorBox } from "./error-box.js";
 import { Gauge, limitState } from "./gauge.js";
+import { Loading } from "./loading.js";
 import { UnblockForm } from "./unblock-form.js";
 
 /** The account status, or why it could not be read (the balance is still worth showing then). */
@@ -40,10 +41,17 @@ export function OverviewCard({ attributionId, version, onChanged }: { attributio
     <section class="card overview" aria-labelledby="overview-title" aria-busy={overview.loading}>
       <h2 id="overview-title">Balance</h2>
       <ErrorBox message={overview.error} />
+      {!data && overview.loading && <Loading lines={4} label="Loading the balance…" />}
       {data && (
         <div class="overview__body">
           {data.costCenter ? (
             <Gauge balanceCredits={data.balanceCredits} limitCredits={data.costCenter.spendingLimit} />
+          ) : data.status.ok ? (
+            // Never stored: GetAccountStatus answers with the default limit its first use would store.
+            <div>
+              <Gauge balanceCredits={data.balanceCredits} limitCredits={data.status.status.spendingLimit} />
+              <p class="field-hint overview__defaults">No cost center is stored yet: shown with the default limit its first use would store.</p>
+            </div>
           ) : (
             <div class="overview__no-limit">
               <div class="gauge__value-text" data-testid="balance">
@@ -55,6 +63,7 @@ export function OverviewCard({ attributionId, version, onChanged }: { attributio
           <dl class="facts">
             <StatusFact attributionId={attributionId} result={data.status} onUnblocked={onChanged} />
             {data.costCenter && <CostCenterFacts costCenter={data.costCenter} balanceCredits={data.balanceCredits} />}
+            {!data.costCenter && data.status.ok && <DefaultFacts status={data.status.status} balanceCredits={data.balanceCredits} />}
           </dl>
         </div>
       )}
@@ -89,6 +98,28 @@ function StatusFact({ attributionId, result, onUnblocked }: { attributionId: str
         </dd>
       )}
     </div>
+  );
+}
+
+/** A never-seen attribution id: the defaults, including "limit reached" when the default limit is 0. */
+function DefaultFacts({ status, balanceCredits }: { status: GetAccountStatusResponse; balanceCredits: number }) {
+  const state = status.limitReached ? "reached" : limitState(balanceCredits, status.spendingLimit);
+  return (
+    <>
+      <div>
+        <dt>Spending limit</dt>
+        <dd data-testid="default-limit">
+          {formatCredits(status.spendingLimit)} credits <span class="muted">(default)</span>{" "}
+          {state !== "ok" && (
+            <span class={`badge ${state === "reached" ? "badge--danger" : "badge--warn"}`}>{state === "reached" ? "Limit reached" : "Almost reached"}</span>
+          )}
+        </dd>
+      </div>
+      <div>
+        <dt>Billed by</dt>
+        <dd>Other <span class="muted">(default)</span></dd>
+      </div>
+    </>
   );
 }
 
