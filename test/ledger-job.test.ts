@@ -354,10 +354,13 @@ describe("ledger job and ReconcileUsage", () => {
           intervalMs: 60_000,
           run: ({ signal }) =>
             new Promise((_resolve, reject) => {
-              signal.addEventListener("abort", () => {
+              const onAbort = () => {
                 sawAbort = true;
                 reject(signal.reason);
-              });
+              };
+              // On a loaded machine stop() may come before the run began: the signal is then already aborted.
+              if (signal.aborted) onAbort();
+              else signal.addEventListener("abort", onAbort);
             }),
         },
       ],
