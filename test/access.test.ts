@@ -183,6 +183,8 @@ describe("the access table", () => {
   it("classifies every RPC of every service in the generated code, so none falls to the default by accident", async () => {
     const unclassified: string[] = [];
     for (const service of (await generatedServices()).values()) {
+      // src/gen/gitpod holds the client of Gitpod's public API, which Tally calls and never serves.
+      if (service.typeName.startsWith("gitpod.")) continue;
       for (const method of service.methods) {
         if (!isClassified(service.typeName, method.name)) unclassified.push(`${service.typeName}/${method.name}`);
       }
