@@ -75,9 +75,9 @@ describe("charge disputes in Gitpod mode: owners blocked through Gitpod's public
       ...others.map((userId) => ({ teamId: org, userId, role: "member", creationTime: new Date("2025-01-02T00:00:00Z") })),
     ]);
     const { customer } = await b.billing.createStripeCustomer({ attributionId: team, name: "Acme", email: "billing@acme.test", currency: "EUR" });
-    const hold = await b.billing.createHoldPaymentIntent({ attributionId: team });
-    await b.stripe.paymentIntents.confirm(hold.paymentIntentId, { payment_method: "pm_card_visa" });
-    const [charge] = b.emulator.charges(customer.id as string);
+    // Only money that moved can be disputed (a released hold cannot): a paid charge of the customer.
+    await b.stripe.paymentIntents.create({ amount: 1300, currency: "eur", customer: customer.id as string, payment_method: "pm_card_visa", confirm: true });
+    const charge = b.emulator.charges(customer.id as string).find((c) => c.captured);
     const dispute = b.emulator.disputeCharge(charge!.id as string);
     return { team, disputeId: dispute.id as string };
   }
