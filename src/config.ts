@@ -247,7 +247,7 @@ export const configKeys = {
     env: "TALLY_HTTP_MAX_STREAMS",
     file: "http.maxStreams",
     kind: integer(1, 1_000_000),
-    default: "2000",
+    default: "500",
     meaning: "HTTP/2 streams open over all connections; more are refused (`REFUSED_STREAM`, which gRPC clients retry)",
   }),
   httpRequestBytesMax: key({

@@ -35,7 +35,7 @@ export interface HttpLimits {
 export const defaultHttpLimits: HttpLimits = {
   maxConnections: 1000,
   maxConcurrentStreams: 100,
-  maxStreams: 2000,
+  maxStreams: 500,
   connectionBufferedBytesMax: 32 * 1024 * 1024,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
