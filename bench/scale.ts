@@ -31,6 +31,7 @@ import pg from "pg";
 import { UsageService } from "../src/gen/usage/v1/usage_pb.js";
 import { WorkspaceInstanceSchema, WorkspaceInstanceService, type WorkspaceInstance } from "../src/gen/usage/v1/workspace_instance_pb.js";
 import { pgliteStartParams } from "../src/store/pglite-options.js";
+import { prng, uuidFrom } from "./support.js";
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
 const skip1m = process.argv.includes("--skip-1m") || process.env.BENCH_SKIP_1M === "1";
@@ -494,26 +495,6 @@ function progress(message: string): void {
 
 function loadAverage(): string {
   return os.loadavg().map((l) => l.toFixed(1)).join(" ");
-}
-
-/** mulberry32: a small seeded generator, so a size's data (and its raw INSERT) can be replayed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function uuidFrom(random: () => number): string {
-  const hex = Array.from({ length: 32 }, () => Math.floor(random() * 16).toString(16));
-  hex[12] = "4";
-  hex[16] = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
-  const s = hex.join("");
-  return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20)}`;
 }
 
 async function withPg(url: string, work: (client: pg.Client) => Promise<unknown>): Promise<void> {
