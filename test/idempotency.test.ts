@@ -10,6 +10,7 @@ import { Code, ConnectError, createClient, type Client } from "@connectrpc/conne
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { eq } from "drizzle-orm";
 import { AccountService } from "../src/gen/usage/v1/account_pb.js";
+import { EventService } from "../src/gen/usage/v1/event_pb.js";
 import { CostCenter_BillingStrategy, UsageService } from "../src/gen/usage/v1/usage_pb.js";
 import { countKeys } from "../src/store/idempotency-keys.js";
 import { usage as usageTable } from "../src/store/schema.js";
@@ -114,6 +115,29 @@ describe("idempotency keys on UsageService and AccountService mutations", () => 
     await t.tally.billing.accounts.block({ attributionId: team, reason: "dispute 2", source: `test:${randomUUID()}` });
     assert.equal((await accounts.unblockAttribution(request, keyed(key))).unblocked, 1n);
     assert.equal((await accounts.getAccountStatus({ attributionId: team })).blocked, true);
+  });
+
+  it("registers a webhook endpoint once when AddEndpoint is retried with its key, and replays the removal", async () => {
+    const events = createClient(EventService, createConnectTransport({ baseUrl: t.tally.url, httpVersion: "1.1" }));
+    const url = `http://127.0.0.1:9/${randomUUID()}`;
+    const key = randomUUID();
+    const request = { url, eventTypes: ["limit.reached"] };
+    const first = await events.addEndpoint(request, keyed(key));
+    const retried = await events.addEndpoint(request, keyed(key));
+    assert.equal(retried.endpoint?.id, first.endpoint?.id);
+    assert.equal(retried.secret, first.secret);
+    const listed = () => events.listEndpoints({}).then((answer) => answer.endpoints.filter((endpoint) => endpoint.url === url));
+    assert.equal((await listed()).length, 1);
+    // A new key is a new action: a second endpoint.
+    await events.addEndpoint(request, keyed(randomUUID()));
+    assert.equal((await listed()).length, 2);
+    const removeKey = randomUUID();
+    const removal = { endpointId: first.endpoint!.id };
+    await events.removeEndpoint(removal, keyed(removeKey));
+    // The retry replays the answer instead of failing with NOT_FOUND for the endpoint just removed.
+    assert.equal((await events.removeEndpoint(removal, keyed(removeKey))).canceledDeliveries, 0n);
+    assert.equal((await codeOf(events.removeEndpoint(removal))).code, "NotFound");
+    assert.equal((await listed()).length, 1);
   });
 
   it("refuses a malformed key with INVALID_ARGUMENT naming the header", async () => {

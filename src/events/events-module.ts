@@ -6,6 +6,7 @@ import type { ConfiguredEndpoint } from "../domain/event-endpoint.js";
 import { EventService as EventServiceDesc, file_usage_v1_event } from "../gen/usage/v1/event_pb.js";
 import type { Logger } from "../logger.js";
 import { eventServiceImpl } from "../rpc/event-service.js";
+import { idempotentMutations } from "../rpc/idempotency.js";
 import { hostedService, type HostedService } from "../server.js";
 import { EventService } from "../services/event-service.js";
 import type { Database } from "../store/database.js";
@@ -54,7 +55,9 @@ export function buildEvents(deps: { config: EventsConfig; db: Database; clock: C
     recorder,
     dispatcher,
     service,
-    hosted: hostedService(EventServiceDesc, eventServiceImpl(service), file_usage_v1_event),
+    // An idempotency key makes a retried AddEndpoint (a second click, a lost answer) return the first
+    // endpoint instead of registering another; the other mutations replay their first answer too.
+    hosted: hostedService(EventServiceDesc, idempotentMutations(EventServiceDesc, eventServiceImpl(service), { db, clock }), file_usage_v1_event),
     backlog: () => deliveryBacklog(db),
     async start() {
       await service.syncConfigured(config.eventEndpoints);
