@@ -8,6 +8,13 @@
 // request body to arrive; an idle timeout for a connection without streams; GOAWAY for a connection
 // that resets or has refused many streams in a short time (rapid reset). A response sent before the
 // request's body was read whole (an oversized message, say) resets the rest of the request at once.
+//
+// When all maxStreams are taken, every HTTP/2 connection is told (SETTINGS) that it may have no more
+// streams than it has: a well-behaved client queues its next calls, and nghttp2 refuses any stream
+// sent beyond that (REFUSED_STREAM, safe to retry) before Node creates anything for it. Refusing in
+// JavaScript costs a stream object, an error and a stack trace each, and a flood of 120 connections x
+// 1,000 streams kept the event loop busy for seconds that way. Once open streams fall to three
+// quarters of maxStreams, the connections get maxConcurrentStreams again.
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
@@ -103,12 +110,52 @@ export async function listen(handler: RequestHandler, port: number, host: string
     options.onRefused?.(reason);
   };
   const sockets = new Set<net.Socket>();
-  const sessions = new Set<http2.Http2Session>();
+  /** Open sessions with their open streams and whether their SETTINGS hold them to those. */
+  const sessions = new Map<http2.ServerHttp2Session, { streams: number; throttled: boolean }>();
+  let throttledSessions = 0;
+  const restoreAt = Math.floor((limits.maxStreams * 3) / 4);
+  const setStreamLimit = (session: http2.ServerHttp2Session, maxConcurrentStreams: number) => {
+    if (session.closed || session.destroyed) return;
+    try {
+      session.settings({ maxConcurrentStreams });
+    } catch {
+      // Too many SETTINGS left unacknowledged (maxOutstandingSettings): the peer does not read them.
+      refuse("abuse");
+      session.destroy();
+    }
+  };
+  /** All streams are taken: a session may keep what it has and open no more. */
+  const throttle = (session: http2.ServerHttp2Session, state: { streams: number; throttled: boolean }) => {
+    if (state.throttled) return;
+    state.throttled = true;
+    throttledSessions += 1;
+    setStreamLimit(session, state.streams);
+  };
+  const throttleAll = () => {
+    for (const [session, state] of sessions) throttle(session, state);
+  };
+  const restoreAll = () => {
+    for (const [session, state] of sessions) {
+      if (!state.throttled) continue;
+      state.throttled = false;
+      setStreamLimit(session, limits.maxConcurrentStreams);
+    }
+    throttledSessions = 0;
+  };
   let http1Sockets = 0;
   let openStreams = 0;
   let http1Requests = 0;
   /** Streams refused before the handler (the compat layer still emits a request for them). */
   const refusedStreams = new WeakSet<http2.ServerHttp2Stream>();
+  /** Unary requests whose body is still arriving, with what starts their handler once it is there. */
+  const awaitingBody = new WeakMap<http2.ServerHttp2Stream, (() => void) | null>();
+  const bodyArrived = (stream: http2.ServerHttp2Stream) => {
+    const start = awaitingBody.get(stream);
+    if (start === undefined) return;
+    awaitingBody.delete(stream);
+    // Not from inside push(): the handler reads the stream.
+    if (start) process.nextTick(start);
+  };
   /** Streams this front reset (not to be counted as the client's resets). */
   const closedByUs = new WeakSet<http2.ServerHttp2Stream>();
   const closeStream = (stream: http2.ServerHttp2Stream, code: number) => {
@@ -123,9 +170,20 @@ export async function listen(handler: RequestHandler, port: number, host: string
     maxSessionInvalidFrames: 100,
   });
   h2.on("request", (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => {
-    if (refusedStreams.has(request.stream)) return;
+    const stream = request.stream;
+    if (refusedStreams.has(stream)) return;
     guardHttp2Request(request, response);
-    handler(request, response);
+    if (!awaitingBody.has(stream) || peerEnded(stream)) {
+      awaitingBody.delete(stream);
+      handler(request, response);
+      return;
+    }
+    // The RPC handler (its parsers, abort signals, async iterators) is set up only once the body has
+    // arrived whole or fills the stream's buffer: a stream that sends a frame prefix and stops costs
+    // the front a stream object and a deadline, not a handler.
+    awaitingBody.set(stream, () => {
+      if (!stream.destroyed) handler(request, response);
+    });
   });
   const h1 = http.createServer(
     {
@@ -166,8 +224,11 @@ export async function listen(handler: RequestHandler, port: number, host: string
   h2.on("session", (session) => watchSession(session));
 
   function watchSession(session: http2.ServerHttp2Session): void {
-    sessions.add(session);
-    let streams = 0;
+    const state = { streams: 0, throttled: false };
+    sessions.set(session, state);
+    // Connected while all streams are taken: held to none from the start (nghttp2 refuses any stream
+    // the client sent before it read this SETTINGS).
+    if (openStreams >= limits.maxStreams) throttle(session, state);
     let bufferedBytes = 0;
     let resets: number[] = [];
     let idle: NodeJS.Timeout | undefined;
@@ -197,6 +258,7 @@ export async function listen(handler: RequestHandler, port: number, host: string
     startIdle();
     session.on("close", () => {
       clearTimeout(idle);
+      if (state.throttled) throttledSessions -= 1;
       sessions.delete(session);
     });
     session.on("error", () => session.destroy());
@@ -206,15 +268,19 @@ export async function listen(handler: RequestHandler, port: number, host: string
           refusedStreams.add(stream);
           refuse("streams");
           noteReset();
+          throttle(session, state);
           stream.close(NGHTTP2_REFUSED_STREAM);
           return;
         }
         openStreams += 1;
-        streams += 1;
+        state.streams += 1;
+        if (openStreams >= limits.maxStreams) throttleAll();
         clearTimeout(idle);
         let streamBytes = 0;
         const path = String(headers[":path"] ?? "");
-        const bodyDeadline = streamingPrefixes.some((prefix) => path.startsWith(prefix))
+        const streaming = streamingPrefixes.some((prefix) => path.startsWith(prefix));
+        if (!streaming) awaitingBody.set(stream, null);
+        const bodyDeadline = streaming
           ? undefined
           : setTimeout(() => {
               if (stream.closed || stream.destroyed || peerEnded(stream)) return;
@@ -235,16 +301,20 @@ export async function listen(handler: RequestHandler, port: number, host: string
               return false;
             }
           }
-          return originalPush(chunk, encoding);
+          const more = originalPush(chunk, encoding);
+          // The whole body (END_STREAM) or as much as the stream buffers: the handler may start.
+          if (chunk === null || !more) bodyArrived(stream);
+          return more;
         };
         stream.once("close", () => {
           // Reset by the client before the answer was complete.
           if (stream.rstCode !== undefined && stream.rstCode !== NGHTTP2_NO_ERROR && !closedByUs.has(stream)) noteReset();
           clearTimeout(bodyDeadline);
           openStreams -= 1;
-          streams -= 1;
+          state.streams -= 1;
           bufferedBytes -= streamBytes;
-          if (streams === 0 && !session.closed) startIdle();
+          if (throttledSessions > 0 && openStreams <= restoreAt) restoreAll();
+          if (state.streams === 0 && !session.closed) startIdle();
         });
     });
   }
@@ -316,10 +386,10 @@ export async function listen(handler: RequestHandler, port: number, host: string
       const closed = new Promise<void>((resolve) => front.close(() => resolve()));
       h1.close();
       h1.closeIdleConnections();
-      for (const session of sessions) session.close();
+      for (const session of sessions.keys()) session.close();
       const deadline = setTimeout(() => {
         h1.closeAllConnections();
-        for (const session of sessions) session.destroy();
+        for (const session of sessions.keys()) session.destroy();
         for (const socket of sockets) socket.destroy();
       }, graceMs);
       await closed;

@@ -1,6 +1,8 @@
 // Two replicas on one PostgreSQL: both write events and both deliver. Every event reaches the
 // receiver exactly once (no acknowledgement fails here), in order per team, and limit crossings
-// caused concurrently through both replicas are announced once.
+// caused concurrently through both replicas are announced once. With an acknowledgement lost (an
+// answer after the timeout), that one event, and only it, arrives a second time, with the same
+// webhook-id, and neither replica sends it while the other has it in flight.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
@@ -8,7 +10,7 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import pg from "pg";
 import { ManualClock } from "../src/domain/clock.js";
-import { EventService } from "../src/gen/usage/v1/event_pb.js";
+import { DeliveryAttempt_Outcome, EventService } from "../src/gen/usage/v1/event_pb.js";
 import { CostCenter_BillingStrategy, UsageService } from "../src/gen/usage/v1/usage_pb.js";
 import { WorkspaceInstanceService } from "../src/gen/usage/v1/workspace_instance_pb.js";
 import { timestamp } from "../src/rpc/convert.js";
@@ -107,5 +109,65 @@ describe("two replicas delivering account events", { skip }, () => {
     } finally {
       await client.end();
     }
+  });
+});
+
+describe("two replicas and a lost acknowledgement", { skip }, () => {
+  const deliveryTimeoutMs = 2000;
+  let database: TestDatabase;
+  let receiver: WebhookReceiver;
+  const replicas: TestTally[] = [];
+  before(async () => {
+    database = await createTestDatabase();
+    receiver = await startWebhookReceiver([]);
+    const clock = new ManualClock(new Date("2026-01-15T12:00:00Z"));
+    const env = { TALLY_EVENT_DELIVERY_TIMEOUT: `${deliveryTimeoutMs}ms` };
+    for (let i = 0; i < 2; i++) replicas.push(await startTestTally({ database, clock, env }));
+  });
+  after(async () => {
+    for (const replica of replicas) await replica.stop();
+    await receiver?.close();
+    await database?.drop();
+  });
+
+  it("sends again only the event whose answer came too late, with the same webhook-id, after its attempt ended", async () => {
+    const [a, b] = replicas.map((replica) => createGrpcTransport({ baseUrl: replica.tally.url }));
+    const added = await createClient(EventService, a!).addEndpoint({ url: receiver.url, eventTypes: ["credit_note.added"] });
+    receiver.secrets = [added.secret];
+    // The receiver takes the first request but answers only after Tally gave up waiting: it has the
+    // event, Tally does not know it. Every other request is answered at once.
+    const lateMs = deliveryTimeoutMs + 1500;
+    receiver.behaviour = (index) => (index === 0 ? { status: 204, delayMs: lateMs } : { status: 204 });
+    const usage = [createClient(UsageService, a!), createClient(UsageService, b!)];
+    const teams = [teamId(), teamId(), teamId()];
+    const notesPerTeam = 4;
+    for (let note = 1; note <= notesPerTeam; note++) {
+      for (const [i, team] of teams.entries()) {
+        await usage[(note + i) % 2]!.addUsageCreditNote({ attributionId: team, credits: note, description: `note ${note}` });
+      }
+    }
+    const total = teams.length * notesPerTeam;
+    // Both replicas deliver; the shared clock steps over the 5 s backoff once nothing is in flight.
+    for (let step = 0; receiver.unique().length < total || (await replicas[0]!.tally.events.backlog()).pending > 0; step++) {
+      assert.ok(step < 20, `only ${receiver.unique().length} of ${total} events arrived`);
+      await Promise.all(replicas.map((replica) => replica.tally.events.dispatcher.settle(60_000)));
+      replicas[0]!.clock.advanceMs(5_000);
+    }
+
+    const late = receiver.requests[0]!;
+    const sends = receiver.requests.filter((request) => request.webhookId === late.webhookId);
+    assert.equal(sends.length, 2, "the event whose acknowledgement was lost came twice");
+    assert.equal(sends[1]!.body, late.body);
+    assert.ok(sends[1]!.receivedAtMs - late.receivedAtMs >= deliveryTimeoutMs, "the second send only after the first attempt timed out");
+    assert.equal(receiver.requests.length, total + 1, "nothing else came twice");
+    assert.deepEqual(receiver.refused, []);
+    for (const team of teams) {
+      const received = receiver.unique().filter((d) => d.payload.data.attributionId === team).map((d) => d.payload.data.description);
+      assert.deepEqual(received, Array.from({ length: notesPerTeam }, (_, k) => `note ${k + 1}`), `events of ${team} in order`);
+    }
+    // The attempts tell the story: a timeout, then delivered.
+    const events = await createClient(EventService, b!).listEvents({ pageSize: 100 });
+    const attempts = events.events.find((event) => event.id === late.webhookId)!.deliveries[0]!.attempts.map((attempt) => attempt.outcome);
+    assert.deepEqual(attempts, [DeliveryAttempt_Outcome.TIMEOUT, DeliveryAttempt_Outcome.DELIVERED]);
   });
 });

@@ -326,12 +326,24 @@ describe("billing through Stripe, end to end", () => {
     const metrics = await (await fetch(`${b.t.tally.url}/metrics`)).text();
     assert.match(metrics, /^tally_stripe_legacy_price_subscriptions [1-9]/m);
 
-    // Once on a meter-backed price (what migrate-prices does), the usage is reported to that price's meter and the flag clears.
-    const canceled = await b.stripe.subscriptions.cancel(subscription.id);
-    assert.equal(canceled.status, "canceled");
-    await b.settle();
-    await b.stripe.subscriptions.create({ customer: customer.id, items: [{ price: b.prices.EUR }] });
-    await b.t.tally.billing.billing!.syncStripeSubscribers();
+    // migrate-prices: a dry run changes nothing; the real run moves the item to the configured price and clears the flag.
+    const billing = b.t.tally.billing.billing!;
+    const mine = (outcome: Awaited<ReturnType<typeof billing.migrateLegacyPrices>>) => outcome.subscriptions.filter((item) => item.attributionId === team);
+    const dry = await billing.migrateLegacyPrices({ dryRun: true });
+    assert.deepEqual(
+      mine(dry).map((item) => [item.action, item.subscriptionId, item.fromPriceId, item.toPriceId, item.meterId]),
+      [["would_migrate", subscription.id, legacyPrice.id, b.prices.EUR, b.prices.meterId]],
+    );
+    assert.equal((await b.stripe.subscriptions.retrieve(subscription.id)).items.data[0]!.price.id, legacyPrice.id);
+    assert.equal((await getStripeCustomerByAttributionId(db(), team))?.legacySubscriptionId, subscription.id);
+    const real = await billing.migrateLegacyPrices({ dryRun: false });
+    assert.deepEqual(mine(real).map((item) => [item.action, item.subscriptionId]), [["migrated", subscription.id]]);
+    assert.ok(real.flagsCleared.includes(team));
+    assert.equal((await b.stripe.subscriptions.retrieve(subscription.id)).items.data[0]!.price.id, b.prices.EUR);
+    assert.equal((await getStripeCustomerByAttributionId(db(), team))?.legacySubscriptionId, null);
+    const again = await billing.migrateLegacyPrices({ dryRun: false });
+    assert.deepEqual([mine(again), again.flagsCleared.includes(team)], [[], false]);
+    // Now the usage goes to the new price's meter.
     await b.billing.reconcileInvoices({}).catch(() => {});
     assert.equal((await getStripeCustomerByAttributionId(db(), team))?.legacySubscriptionId, null);
   });

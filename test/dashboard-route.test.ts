@@ -62,7 +62,7 @@ describe("the dashboard route", () => {
 
   it("answers the app's own routes with index.html, so links to an attribution id load the app", async () => {
     const index = await get(`${t.tally.url}/`);
-    for (const urlPath of ["/index.html", "/attributions/team:0a7dcf25-f05e-4dcf-9a47-cf8fccc74717", "/attributions/x?tab=1"]) {
+    for (const urlPath of ["/index.html", "/attributions/team:0a7dcf25-f05e-4dcf-9a47-cf8fccc74717", "/attributions/x?tab=1", "/endpoints"]) {
       const response = await get(`${t.tally.url}${urlPath}`);
       assert.equal(response.status, 200, urlPath);
       assert.deepEqual(response.body, index.body, urlPath);
@@ -106,7 +106,7 @@ describe("the dashboard route", () => {
   });
 
   it("leaves unknown paths, health probes and RPCs to the rest of the server", async () => {
-    for (const urlPath of ["/assets/missing.js", "/nope", "/../package.json", "/assets/../../package.json", "/attributions/a/b"]) {
+    for (const urlPath of ["/assets/missing.js", "/nope", "/../package.json", "/assets/../../package.json", "/attributions/a/b", "/endpoints/x"]) {
       const response = await get(`${t.tally.url}${urlPath}`);
       assert.equal(response.status, 404, urlPath);
       assert.match(response.headers["content-type"] ?? "", /application\/json/, urlPath);

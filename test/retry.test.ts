@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { inboxRetryDelayMs } from "../src/billing/webhook-inbox-worker.js";
-import { csvRow } from "../src/cli/output.js";
+import { csvRow } from "../src/cli/csv.js";
 import { explainNotUuid } from "../src/domain/uuid.js";
 import { backoffDelayMs, withRetries } from "../src/retry.js";
 import { uuidV7 } from "../src/store/uuid-v7.js";

@@ -171,6 +171,38 @@ describe("the Stripe emulator", () => {
     assert.equal(fetched.amount_due, Math.round(12 * 3.6));
   });
 
+  it("moves a subscription item to another price as Stripe does (same item and period), refusing unknown and legacy prices", async () => {
+    const prices = await seedUsagePrices(stripe);
+    const legacy = emulator.createLegacyMeteredPrice("eur");
+    const customer = await stripe.customers.create({ name: "Mover" });
+    const subscription = await stripe.subscriptions.create({ customer: customer.id, items: [{ price: legacy.id }] });
+    const item = subscription.items.data[0]!;
+    const refused = async (params: Stripe.SubscriptionUpdateParams, check: (error: Stripe.errors.StripeError) => void) =>
+      assert.rejects(stripe.subscriptions.update(subscription.id, params), (error: Stripe.errors.StripeError) => {
+        assert.ok(error instanceof Stripe.errors.StripeInvalidRequestError);
+        check(error);
+        return true;
+      });
+    await refused({ items: [{ id: item.id, price: "price_missing" }], proration_behavior: "none" }, (error) => {
+      assert.deepEqual([error.statusCode, error.code, error.param, error.message], [400, "resource_missing", "items[0][price]", "No such price: 'price_missing'"]);
+    });
+    await refused({ items: [{ id: "si_missing", price: prices.EUR }] }, (error) => assert.deepEqual([error.code, error.param], ["resource_missing", "items[0][id]"]));
+    await refused({ items: [{ id: item.id, price: prices.USD }] }, (error) => assert.equal(error.param, "items[0][price]"));
+    await refused({ items: [{ id: item.id, price: emulator.createLegacyMeteredPrice("eur").id }] }, (error) => assert.match(error.message, /legacy usage-based price/));
+    await refused({ items: [{ id: item.id, price: prices.EUR }], proration_behavior: "sometimes" as "none" }, (error) => assert.equal(error.param, "proration_behavior"));
+    assert.equal((await stripe.subscriptions.retrieve(subscription.id)).items.data[0]!.price.id, legacy.id, "nothing changed by a refused update");
+
+    const provider = new StripePaymentProvider(createStripeClient({ secretKey: "sk_test_x", apiBase: emulator.url }));
+    const moved = await provider.setSubscriptionItemPrice(subscription.id, item.id, prices.EUR, "tally:test-move");
+    assert.deepEqual([moved.priceIds, moved.itemIds], [[prices.EUR], [item.id]]);
+    const after = (await stripe.subscriptions.retrieve(subscription.id)).items.data[0]!;
+    assert.deepEqual([after.id, after.price.id, after.current_period_start, after.current_period_end], [item.id, prices.EUR, item.current_period_start, item.current_period_end]);
+    const again = await provider.setSubscriptionItemPrice(subscription.id, item.id, prices.EUR, "tally:test-move");
+    assert.deepEqual(again.priceIds, [prices.EUR]);
+    const updated = (await stripe.events.list({ type: "customer.subscription.updated" })).data.find((event) => (event.data.object as Stripe.Subscription).id === subscription.id);
+    assert.ok(updated?.data.previous_attributes && "items" in updated.data.previous_attributes, "customer.subscription.updated names the items as changed");
+  });
+
   it("delivers signed webhook events the SDK verifies", async () => {
     const received: Array<{ body: string; signature: string }> = [];
     const server = http.createServer((request, response) => {

@@ -139,6 +139,7 @@ describe("webhook delivery, property", () => {
       status: "active",
       automaticTax: false,
       priceIds: ["price_eur"],
+      itemIds: [`si_${prefix}`],
       metadata: { attributionId: team },
     });
     // What happened in Stripe, in order; the events tell Tally about it.

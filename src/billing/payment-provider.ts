@@ -71,6 +71,8 @@ export interface ProviderSubscription {
   readonly status: SubscriptionStatus;
   readonly automaticTax: boolean;
   readonly priceIds: readonly string[];
+  /** The subscription items' ids, in the order of priceIds. */
+  readonly itemIds: readonly string[];
   readonly metadata: Readonly<Record<string, string>>;
 }
 
@@ -158,6 +160,8 @@ export interface PaymentProvider {
   getSubscription(subscriptionId: string): Promise<ProviderSubscription | undefined>;
   createSubscription(subscription: NewSubscription, idempotencyKey: string): Promise<ProviderSubscription>;
   setSubscriptionAutomaticTax(subscriptionId: string, enabled: boolean, idempotencyKey: string): Promise<void>;
+  /** Moves one subscription item to another price, without prorations (`tally stripe migrate-prices`). */
+  setSubscriptionItemPrice(subscriptionId: string, itemId: string, priceId: string, idempotencyKey: string): Promise<ProviderSubscription>;
 
   getPrice(priceId: string): Promise<ProviderPrice | undefined>;
 

@@ -243,6 +243,16 @@ export class StripePaymentProvider implements PaymentProvider {
     await this.call(() => this.stripe.subscriptions.update(subscriptionId, params, { idempotencyKey: requestKey(idempotencyKey, [subscriptionId, params]) }));
   }
 
+  async setSubscriptionItemPrice(subscriptionId: string, itemId: string, priceId: string, idempotencyKey: string): Promise<ProviderSubscription> {
+    // POST /v1/subscriptions/:id with items[0][id] and items[0][price]: the item keeps its id and
+    // period; no proration (a metered price bills usage in arrears, and none was reportable before).
+    const params: Stripe.SubscriptionUpdateParams = { items: [{ id: itemId, price: priceId }], proration_behavior: "none" };
+    const updated = await this.call(() =>
+      this.stripe.subscriptions.update(subscriptionId, params, { idempotencyKey: requestKey(idempotencyKey, [subscriptionId, params]) }),
+    );
+    return toSubscription(updated);
+  }
+
   async getPrice(priceId: string): Promise<ProviderPrice | undefined> {
     const price = await this.callOrMissing(() => this.stripe.prices.retrieve(priceId, { expand: ["product"] }));
     if (!price) return undefined;
@@ -450,6 +460,7 @@ function toSubscription(subscription: Stripe.Subscription): ProviderSubscription
     status: subscription.status as SubscriptionStatus,
     automaticTax: subscription.automatic_tax.enabled,
     priceIds: subscription.items.data.map((item) => item.price.id),
+    itemIds: subscription.items.data.map((item) => item.id),
     metadata: { ...subscription.metadata },
   };
 }

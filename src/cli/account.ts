@@ -1,9 +1,7 @@
 // `tally account status ID` and `tally account unblock ID --reason`: blocked state and spending.
-import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { Command } from "commander";
-import { AccountService } from "../gen/usage/v1/account_pb.js";
 import { write } from "./output.js";
-import { callMutation, clientFor, exitCodes, UsageError, withMutationOptions, withServerOption, type MutationOptions, type ServerOptions } from "./remote.js";
+import { exitCodes, UsageError, withMutationOptions, withServerOption, type MutationOptions, type ServerOptions } from "./remote.js";
 
 export function accountCommand(): Command {
   const account = new Command("account").description("blocked status and spending of an attribution id");
@@ -18,6 +16,10 @@ export function accountCommand(): Command {
         .argument("<attribution-id>", "team:<uuid> or user:<uuid>")
         .option("--json", "print the whole status as one JSON object (the exit code is the same)"),
     ).action(async (attributionId: string, options: ServerOptions & { json?: boolean }) => {
+      // Loaded here, not at the top: `tally --help` starts without protobuf and Connect.
+      const { clientFor } = await import("./client.js");
+      const { AccountService } = await import("../gen/usage/v1/account_pb.js");
+      const { timestampDate } = await import("@bufbuild/protobuf/wkt");
       const status = await clientFor(AccountService, options).getAccountStatus({ attributionId });
       const blockedTime = status.blockedTime ? timestampDate(status.blockedTime).toISOString() : undefined;
       const verdict = status.blocked ? "blocked" : status.limitReached ? "reached" : status.almostReached ? "warning" : "ok";
@@ -60,6 +62,8 @@ export function accountCommand(): Command {
         .requiredOption("--reason <text>", "why the block is lifted; recorded with it"),
     ).action(async (attributionId: string, options: MutationOptions & { reason: string }) => {
       if (options.reason.trim() === "") throw new UsageError("--reason must not be blank");
+      const { callMutation, clientFor } = await import("./client.js");
+      const { AccountService } = await import("../gen/usage/v1/account_pb.js");
       const client = clientFor(AccountService, options);
       const { unblocked } = await callMutation(options, (callOptions) => client.unblockAttribution({ attributionId, reason: options.reason }, callOptions));
       await write(unblocked === 0n ? `${attributionId} was not blocked\n` : `lifted ${unblocked} block(s) of ${attributionId}\n`);

@@ -1,6 +1,5 @@
 // Parsing command-line values: attribution ids stay as given (the server validates them); times,
 // whole numbers and choices are checked here so a typo never reaches the server.
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { UsageError } from "./remote.js";
 
 /** "2026-01-31" (midnight UTC) or an ISO 8601 date-time with a zone: "2026-01-31T12:00:00Z", "...+02:00". */
@@ -20,8 +19,6 @@ function isCalendarDate(text: string): boolean {
   const date = new Date(Date.UTC(year, month - 1, day));
   return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
 }
-
-export const toTimestamp = timestampFromDate;
 
 export function parseWholeNumber(text: string, what: string, bounds: { min: number; max: number }): number {
   if (!/^-?\d+$/.test(text.trim())) throw new UsageError(`${what} ${JSON.stringify(text)} must be a whole number`);

@@ -1,13 +1,12 @@
-// `tally audit ls [ID]`: who changed what, newest first.
+// `tally audit ls [ID]`: who changed what, newest first. The listing itself: audit-run.ts, loaded
+// when the command runs (`tally --help` starts without protobuf and Connect).
 import { Command } from "commander";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { AuditService, type AuditEntry } from "../gen/usage/v1/audit_pb.js";
-import { parseWholeNumber } from "./arguments.js";
-import { exitQuietlyOnClosedPipe, formatTable, truncate, write } from "./output.js";
-import { clientFor, withServerOption, type ServerOptions } from "./remote.js";
+import { withServerOption, type ServerOptions } from "./remote.js";
 
-/** Entries per ListAuditEntries call. */
-const pageSize = 1000;
+export interface AuditLsOptions extends ServerOptions {
+  limit: string;
+  json?: boolean;
+}
 
 export function auditCommand(): Command {
   const ls = withServerOption(
@@ -16,56 +15,10 @@ export function auditCommand(): Command {
       .argument("[attribution-id]", "only entries about this team:<uuid> or user:<uuid>")
       .option("--limit <n>", "at most this many entries (0: all)", "50")
       .option("--json", "write JSON Lines (one entry per line, details as an object)"),
-  ).action(async (attributionId: string | undefined, options: ServerOptions & { limit: string; json?: boolean }) => {
-    const limit = parseWholeNumber(options.limit, "--limit", { min: 0, max: Number.MAX_SAFE_INTEGER });
-    const client = clientFor(AuditService, options);
-    exitQuietlyOnClosedPipe();
-    const rows: string[][] = [];
-    let pageToken = "";
-    let seen = 0;
-    do {
-      const wanted = limit === 0 ? pageSize : Math.min(pageSize, limit - seen);
-      const page = await client.listAuditEntries({ attributionId: attributionId ?? "", pageSize: wanted, pageToken });
-      for (const entry of page.entries) {
-        if (options.json) await write(JSON.stringify(jsonView(entry)) + "\n");
-        else rows.push(tableRow(entry));
-      }
-      seen += page.entries.length;
-      pageToken = page.nextPageToken;
-    } while (pageToken !== "" && (limit === 0 || seen < limit));
-    if (!options.json) {
-      await write(rows.length === 0 ? "no audit entries\n" : formatTable(["TIME", "ACTOR", "CALL", "ATTRIBUTION", "OUTCOME", "DETAILS"], rows));
-    }
+  ).action(async (attributionId: string | undefined, options: AuditLsOptions) => {
+    // Loaded here, not at the top: `tally --help` starts without protobuf and Connect.
+    const { listAudit } = await import("./audit-run.js");
+    await listAudit(attributionId, options);
   });
   return new Command("audit").description("the audit log of mutations").addCommand(ls);
-}
-
-function iso(entry: AuditEntry): string {
-  return entry.time ? timestampDate(entry.time).toISOString() : "";
-}
-
-function tableRow(entry: AuditEntry): string[] {
-  const call = entry.procedure.replace(/^[a-z0-9.]+\./, "");
-  const outcome = entry.outcome === "OK" ? "OK" : `${entry.outcome}: ${truncate(entry.errorMessage, 60)}`;
-  return [iso(entry), entry.actor, call, entry.attributionId || "-", outcome, truncate(entry.details, 80)];
-}
-
-function jsonView(entry: AuditEntry) {
-  let details: unknown = entry.details;
-  try {
-    details = JSON.parse(entry.details);
-  } catch {
-    // kept as text
-  }
-  return {
-    id: String(entry.id),
-    time: iso(entry),
-    actor: entry.actor,
-    procedure: entry.procedure,
-    attributionId: entry.attributionId,
-    details,
-    outcome: entry.outcome,
-    errorMessage: entry.errorMessage,
-    requestId: entry.requestId,
-  };
 }

@@ -1,11 +1,14 @@
 // `tally credit ls ID`: the entries that pay for usage (credit notes and invoices), newest first.
+// The listing itself: credit-list-run.ts, loaded when the command runs.
 import { Command } from "commander";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { listUsagePageSizeMax } from "../domain/usage-query.js";
-import { LedgerEntry_Kind, ReportService, type LedgerEntry } from "../gen/usage/v1/report_pb.js";
-import { parseWholeNumber } from "./arguments.js";
-import { creditsText, formatTable, pageSummary, truncate, write } from "./output.js";
-import { clientFor, withServerOption, type ServerOptions } from "./remote.js";
+import { listUsagePageSizeMax } from "../domain/limits.js";
+import { withServerOption, type ServerOptions } from "./remote.js";
+
+export interface CreditLsOptions extends ServerOptions {
+  page: string;
+  perPage: string;
+  json?: boolean;
+}
 
 export function creditListCommand(): Command {
   return withServerOption(
@@ -15,40 +18,9 @@ export function creditListCommand(): Command {
       .option("--page <n>", "the page to show", "1")
       .option("--per-page <n>", `entries per page, at most ${listUsagePageSizeMax}`, "50")
       .option("--json", "print the page's entries as JSON Lines (one object per line)"),
-  ).action(async (attributionId: string, options: ServerOptions & { page: string; perPage: string; json?: boolean }) => {
-    const page = parseWholeNumber(options.page, "--page", { min: 1, max: 2_000_000_000 });
-    const perPage = parseWholeNumber(options.perPage, "--per-page", { min: 1, max: listUsagePageSizeMax });
-    const response = await clientFor(ReportService, options).listCreditNotesAndInvoices({
-      attributionId,
-      pagination: { page: BigInt(page), perPage: BigInt(perPage) },
-    });
-    const summary = pageSummary(page, Number(response.pagination?.totalPages ?? 0n), Number(response.pagination?.total ?? 0n));
-    if (options.json) {
-      for (const entry of response.entries) await write(JSON.stringify(entryView(entry)) + "\n");
-      return;
-    }
-    const rows = response.entries.map((entry) => {
-      const view = entryView(entry);
-      return [view.effectiveTime, view.kind, view.credits, view.userId, truncate(view.description, 60)];
-    });
-    if (rows.length > 0) await write(formatTable(["TIME", "KIND", "CREDITS", "USER", "DESCRIPTION"], rows));
-    await write(`${summary}\n`);
+  ).action(async (attributionId: string, options: CreditLsOptions) => {
+    // Loaded here, not at the top: `tally --help` starts without protobuf and Connect.
+    const { listCredits } = await import("./credit-list-run.js");
+    await listCredits(attributionId, options);
   });
-}
-
-function entryView(entry: LedgerEntry) {
-  let metadata: Record<string, unknown> = {};
-  try {
-    metadata = JSON.parse(entry.metadata || "{}") as Record<string, unknown>;
-  } catch {
-    // shown without the user
-  }
-  return {
-    id: entry.id,
-    effectiveTime: entry.effectiveTime ? timestampDate(entry.effectiveTime).toISOString() : "",
-    kind: entry.kind === LedgerEntry_Kind.CREDIT_NOTE ? "credit_note" : entry.kind === LedgerEntry_Kind.INVOICE ? "invoice" : "workspace_instance",
-    credits: creditsText(entry.creditCents),
-    userId: typeof metadata.userId === "string" ? metadata.userId : "",
-    description: entry.description,
-  };
 }

@@ -2,12 +2,11 @@
 // `tally credit subtract ID CREDITS --reason TEXT`: book a debit (a credit note of -CREDITS), as
 // Gitpod's admin dashboard does to take credits back.
 import { Command } from "commander";
-import { creditNoteCreditsMax } from "../domain/credit-note.js";
-import { UsageService } from "../gen/usage/v1/usage_pb.js";
+import { creditNoteCreditsMax } from "../domain/limits.js";
 import { parseWholeNumber } from "./arguments.js";
 import { write } from "./output.js";
 import { creditListCommand } from "./credit-list.js";
-import { callMutation, clientFor, UsageError, withMutationOptions, type MutationOptions } from "./remote.js";
+import { UsageError, withMutationOptions, type MutationOptions } from "./remote.js";
 
 type CreditOptions = MutationOptions & { reason: string; user?: string };
 
@@ -22,6 +21,9 @@ function creditNoteCommand(name: "add" | "subtract", sign: 1 | -1, description: 
   ).action(async (attributionId: string, creditsText: string, options: CreditOptions) => {
     const amount = parseWholeNumber(creditsText, "CREDITS", { min: 1, max: creditNoteCreditsMax });
     if (options.reason.trim() === "") throw new UsageError("--reason must not be blank");
+    // Loaded here, not at the top: `tally --help` starts without protobuf and Connect.
+    const { callMutation, clientFor } = await import("./client.js");
+    const { UsageService } = await import("../gen/usage/v1/usage_pb.js");
     const client = clientFor(UsageService, options);
     const request = { attributionId, credits: sign * amount, description: options.reason, userId: options.user ?? "" };
     await callMutation(options, (callOptions) => client.addUsageCreditNote(request, callOptions));

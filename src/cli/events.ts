@@ -1,31 +1,9 @@
 // `tally events ls|redeliver`: the account events Tally produced, their deliveries, and redelivery.
-import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+// What the commands do: events-run.ts, loaded when one runs.
 import { Command } from "commander";
-import { Delivery_Status, DeliveryAttempt_Outcome, EventService, type Delivery, type Event } from "../gen/usage/v1/event_pb.js";
-import { parseWholeNumber } from "./arguments.js";
-import { exitQuietlyOnClosedPipe, formatTable, truncate, write } from "./output.js";
-import { clientFor, withServerOption, type ServerOptions } from "./remote.js";
+import { withServerOption, type ServerOptions } from "./remote.js";
 
-/** Events per ListEvents call. */
-const pageSize = 1000;
-
-const statusNames: Record<Delivery_Status, string> = {
-  [Delivery_Status.UNSPECIFIED]: "unknown",
-  [Delivery_Status.PENDING]: "pending",
-  [Delivery_Status.DELIVERED]: "delivered",
-  [Delivery_Status.FAILED]: "failed",
-  [Delivery_Status.CANCELED]: "canceled",
-};
-
-const outcomeNames: Record<DeliveryAttempt_Outcome, string> = {
-  [DeliveryAttempt_Outcome.UNSPECIFIED]: "unknown",
-  [DeliveryAttempt_Outcome.DELIVERED]: "delivered",
-  [DeliveryAttempt_Outcome.HTTP_ERROR]: "http_error",
-  [DeliveryAttempt_Outcome.TIMEOUT]: "timeout",
-  [DeliveryAttempt_Outcome.NETWORK_ERROR]: "network_error",
-};
-
-interface LsOptions extends ServerOptions {
+export interface EventsLsOptions extends ServerOptions {
   attribution?: string;
   type?: string;
   endpoint?: string;
@@ -45,32 +23,10 @@ export function eventsCommand(): Command {
         .option("--endpoint <id>", "only events (and deliveries) of this endpoint")
         .option("--limit <n>", "at most this many events (0: all)", "50")
         .option("--json", "write JSON Lines: each event with its payload, deliveries and attempts"),
-    ).action(async (options: LsOptions) => {
-      const limit = parseWholeNumber(options.limit, "--limit", { min: 0, max: Number.MAX_SAFE_INTEGER });
-      const client = clientFor(EventService, options);
-      exitQuietlyOnClosedPipe();
-      const rows: string[][] = [];
-      let pageToken = "";
-      let seen = 0;
-      do {
-        const wanted = limit === 0 ? pageSize : Math.min(pageSize, limit - seen);
-        const page = await client.listEvents({
-          attributionId: options.attribution ?? "",
-          type: options.type ?? "",
-          endpointId: options.endpoint ?? "",
-          pageSize: wanted,
-          pageToken,
-        });
-        for (const event of page.events) {
-          if (options.json) await write(JSON.stringify(jsonView(event)) + "\n");
-          else rows.push(tableRow(event));
-        }
-        seen += page.events.length;
-        pageToken = page.nextPageToken;
-      } while (pageToken !== "" && (limit === 0 || seen < limit));
-      if (!options.json) {
-        await write(rows.length === 0 ? "no events\n" : formatTable(["TIME", "EVENT ID", "TYPE", "ATTRIBUTION", "DELIVERIES"], rows));
-      }
+    ).action(async (options: EventsLsOptions) => {
+      // Loaded here, not at the top: `tally --help` starts without protobuf and Connect.
+      const { listEvents } = await import("./events-run.js");
+      await listEvents(options);
     }),
   );
 
@@ -81,58 +37,9 @@ export function eventsCommand(): Command {
         .argument("<event-id>")
         .option("--endpoint <id>", "only to this endpoint"),
     ).action(async (eventId: string, options: ServerOptions & { endpoint?: string }) => {
-      const { redelivered } = await clientFor(EventService, options).redeliverEvent({ eventId, endpointId: options.endpoint ?? "" });
-      await write(
-        redelivered === 0n
-          ? `nothing scheduled: event ${eventId}'s deliveries are still pending (or its endpoints were removed)\n`
-          : `scheduled ${redelivered} deliver${redelivered === 1n ? "y" : "ies"} of event ${eventId}\n`,
-      );
+      const { redeliverEvent } = await import("./events-run.js");
+      await redeliverEvent(eventId, options);
     }),
   );
   return events;
-}
-
-const iso = (time: Timestamp | undefined) => (time ? timestampDate(time).toISOString() : null);
-
-/** "delivered", or "pending after 3 attempts: HTTP 503", per endpoint. */
-function deliverySummary(delivery: Delivery): string {
-  const last = delivery.attempts.at(-1);
-  const status = statusNames[delivery.status];
-  if (delivery.status === Delivery_Status.DELIVERED) return status;
-  const tries = `${delivery.attemptCount} attempt${delivery.attemptCount === 1 ? "" : "s"}`;
-  return `${status} after ${tries}${last?.error ? `: ${truncate(last.error, 40)}` : ""}`;
-}
-
-function tableRow(event: Event): string[] {
-  const deliveries =
-    event.deliveries.length === 0
-      ? "-"
-      : event.deliveries.map((delivery) => (event.deliveries.length > 1 ? `${delivery.endpointId}: ` : "") + deliverySummary(delivery)).join("; ");
-  return [iso(event.createdTime) ?? "", event.id, event.type, event.attributionId, deliveries];
-}
-
-function jsonView(event: Event) {
-  return {
-    id: event.id,
-    sequence: String(event.sequence),
-    type: event.type,
-    attributionId: event.attributionId,
-    createdTime: iso(event.createdTime),
-    payload: JSON.parse(event.payload) as unknown,
-    deliveries: event.deliveries.map((delivery) => ({
-      endpointId: delivery.endpointId,
-      endpointUrl: delivery.endpointUrl,
-      status: statusNames[delivery.status],
-      attemptCount: delivery.attemptCount,
-      nextAttemptTime: iso(delivery.nextAttemptTime),
-      deliveredTime: iso(delivery.deliveredTime),
-      attempts: delivery.attempts.map((attempt) => ({
-        time: iso(attempt.time),
-        outcome: outcomeNames[attempt.outcome],
-        responseStatus: attempt.responseStatus,
-        latencyMs: Number(attempt.latencyMs),
-        error: attempt.error,
-      })),
-    })),
-  };
 }

@@ -6,12 +6,12 @@ import fs from "node:fs";
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import cliProgress from "cli-progress";
-import { Command } from "commander";
 import { instanceBatchSizeMax, validateInstanceReport } from "../domain/workspace-instance.js";
 import { WorkspaceInstanceSchema, WorkspaceInstanceService, type WorkspaceInstance } from "../gen/usage/v1/workspace_instance_pb.js";
 import { instanceReportInput } from "../rpc/workspace-instance-service.js";
 import { withRetries, type Backoff } from "../retry.js";
-import { clientFor, reportError, withServerOption } from "./remote.js";
+import { clientFor } from "./client.js";
+import { reportError } from "./remote.js";
 
 /** A longer line is rejected without being held in memory whole. */
 export const importLineBytesMax = 1024 * 1024;
@@ -38,36 +38,25 @@ export interface ImportResult {
   readonly firstRejects: ReadonlyArray<{ line: number; reason: string }>;
 }
 
-export function instancesCommand(): Command {
-  const instances = new Command("instances").description("workspace instances, the source of usage");
-  const importCommand = instances
-    .command("import <file>")
-    .description(
-      "import workspace instances from a JSON Lines file (one instance per line, field names as in " +
-        "usage.v1.WorkspaceInstance, times as RFC 3339) into a running server, in batches of 1000",
-    )
-    .option("--no-progress", "no progress bar")
-    .action(async (file: string, options: { server?: string; progress: boolean }) => {
-      if (!fs.existsSync(file)) {
-        process.stderr.write(`tally: ${file}: no such file\n`);
-        process.exitCode = 2;
-        return;
-      }
-      try {
-        const result = await importInstances({ file, server: options.server, progress: options.progress, out: process.stdout, err: process.stderr });
-        process.exitCode = result.rejected > 0 ? 1 : 0;
-      } catch (error) {
-        // A refused or failed batch stops the import: the server's code decides the exit code (10 + code).
-        if (error instanceof ConnectError) {
-          process.exitCode = reportError(error);
-          return;
-        }
-        process.stderr.write(`tally: import stopped: ${error instanceof Error ? error.message : String(error)}\n`);
-        process.exitCode = 1;
-      }
-    });
-  withServerOption(importCommand);
-  return instances;
+/** `tally instances import FILE` (the command's definition: instances.ts): the file's lines, the outcome and the exit code. */
+export async function importFromCommandLine(file: string, options: { server?: string; progress: boolean }): Promise<void> {
+  if (!fs.existsSync(file)) {
+    process.stderr.write(`tally: ${file}: no such file\n`);
+    process.exitCode = 2;
+    return;
+  }
+  try {
+    const result = await importInstances({ file, server: options.server, progress: options.progress, out: process.stdout, err: process.stderr });
+    process.exitCode = result.rejected > 0 ? 1 : 0;
+  } catch (error) {
+    // A refused or failed batch stops the import: the server's code decides the exit code (10 + code).
+    if (error instanceof ConnectError) {
+      process.exitCode = await reportError(error);
+      return;
+    }
+    process.stderr.write(`tally: import stopped: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  }
 }
 
 interface PendingLine {

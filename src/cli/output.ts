@@ -1,7 +1,6 @@
-// Writing to stdout: aligned tables, CSV records, and writes that respect backpressure so an export
+// Writing to stdout: aligned tables (CSV records: csv.ts), and writes that respect backpressure so an export
 // of any size runs in constant memory.
 import { once } from "node:events";
-import { stringify } from "csv-stringify/sync";
 import { UsageError } from "./remote.js";
 
 /** Writes and, when the pipe is full, waits until it drains. */
@@ -23,12 +22,6 @@ export function formatTable(header: readonly string[], rows: readonly (readonly 
   const line = (cells: readonly string[]) =>
     cells.map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]!))).join("  ").trimEnd();
   return [line(header), ...rows.map(line)].join("\n") + "\n";
-}
-
-/** One CSV record (RFC 4180, CRLF line ends; quoted when a field holds a comma, quote or line break), by csv-stringify. */
-export function csvRow(values: readonly string[]): string {
-  // quoted_match: csv-stringify quotes only the record delimiter itself (CRLF), a lone \n or \r too.
-  return stringify([values as string[]], { record_delimiter: "windows", quoted_match: /[\r\n]/ });
 }
 
 export function truncate(text: string, lengthMax: number): string {

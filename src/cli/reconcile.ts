@@ -1,10 +1,9 @@
 // `tally reconcile`: book workspace-instance usage of a time range now (what the ledger job does), and
 // say how many ledger entries it created, updated and finalized.
 import { Command } from "commander";
-import { UsageService } from "../gen/usage/v1/usage_pb.js";
-import { parseTime, toTimestamp } from "./arguments.js";
+import { parseTime } from "./arguments.js";
 import { write } from "./output.js";
-import { clientFor, UsageError, withServerOption, type ServerOptions } from "./remote.js";
+import { UsageError, withServerOption, type ServerOptions } from "./remote.js";
 
 const dayMs = 24 * 60 * 60 * 1000;
 
@@ -18,6 +17,10 @@ export function reconcileCommand(): Command {
     const to = options.to === undefined ? new Date() : parseTime(options.to, "--to");
     const from = options.from === undefined ? new Date(to.getTime() - dayMs) : parseTime(options.from, "--from");
     if (from > to) throw new UsageError(`--from ${from.toISOString()} must not be after --to ${to.toISOString()}`);
+    // Loaded here, not at the top: `tally --help` starts without protobuf and Connect.
+    const { clientFor } = await import("./client.js");
+    const { UsageService } = await import("../gen/usage/v1/usage_pb.js");
+    const { timestampFromDate: toTimestamp } = await import("@bufbuild/protobuf/wkt");
     const done = await clientFor(UsageService, options).reconcileUsage({ from: toTimestamp(from), to: toTimestamp(to) });
     await write(
       `reconciled usage from ${from.toISOString()} to ${to.toISOString()}: ` +

@@ -1,9 +1,7 @@
-// What every command that talks to a running server shares: the --server option, Connect clients
-// carrying the token from TALLY_TOKEN, and turning errors into a message and a distinct exit code.
-import { randomUUID } from "node:crypto";
-import { Code, ConnectError, createClient, type CallOptions, type Client, type Interceptor } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
-import type { DescService } from "@bufbuild/protobuf";
+// What every command that talks to a running server shares: the --server option, the exit codes,
+// and turning errors into a message and a distinct exit code. Light on purpose: every command
+// definition imports it, so it loads nothing but commander (no protobuf, no Connect) and `tally
+// --help` starts fast. The Connect clients are in client.ts, loaded by a command when it runs.
 import { CommanderError, type Command } from "commander";
 import { ConfigError } from "../config-error.js";
 
@@ -45,29 +43,10 @@ export function withMutationOptions(command: Command): Command {
   );
 }
 
-/** Attempts of one mutation: UNAVAILABLE and ABORTED are retried, with the same idempotency key. */
+/** Attempts of one mutation: UNAVAILABLE and ABORTED are retried, with the same idempotency key (client.ts). */
 export const mutationAttemptsMax = 4;
-/** Wait before the first retry; doubled for each further one. */
-const mutationRetryDelayMs = 250;
 
-/**
- * Calls a mutation with one idempotency key for this user action, retrying what may have failed on
- * the way (the server or its database unavailable, a conflict): the server books it at most once.
- */
-export async function callMutation<T>(options: MutationOptions, call: (callOptions: CallOptions) => Promise<T>): Promise<T> {
-  const callOptions: CallOptions = { headers: { "idempotency-key": options.idempotencyKey ?? randomUUID() } };
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await call(callOptions);
-    } catch (error) {
-      const code = error instanceof ConnectError ? error.code : undefined;
-      if (attempt >= mutationAttemptsMax || (code !== Code.Unavailable && code !== Code.Aborted)) throw error;
-      await new Promise((resolve) => setTimeout(resolve, mutationRetryDelayMs * 2 ** (attempt - 1)));
-    }
-  }
-}
-
-let serverInUse: string | undefined;
+let serverInUseText: string | undefined;
 
 export function serverUrl(options: ServerOptions): string {
   const text = options.server ?? process.env.TALLY_SERVER ?? defaultServerUrl;
@@ -80,60 +59,30 @@ export function serverUrl(options: ServerOptions): string {
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw new UsageError(`--server ${JSON.stringify(text)} must start with http:// or https://`);
   }
-  serverInUse = text;
+  serverInUseText = text;
   return text.replace(/\/+$/, "");
 }
 
-/** A client of one service on the chosen server (Connect protocol, binary, HTTP/1.1: passes any proxy). */
-export function clientFor<S extends DescService>(service: S, options: ServerOptions): Client<S> {
-  const token = process.env.TALLY_TOKEN;
-  const interceptors: Interceptor[] = [];
-  if (token) {
-    interceptors.push((next) => async (request) => {
-      request.header.set("authorization", `Bearer ${token}`);
-      return next(request);
-    });
-  }
-  const transport = createConnectTransport({
-    baseUrl: serverUrl(options),
-    httpVersion: "1.1",
-    useBinaryFormat: true,
-    interceptors,
-    defaultTimeoutMs: requestTimeoutMs,
-  });
-  return createClient(service, transport);
+/** The server of this run's last call, for the hint of an UNAVAILABLE error. */
+export function serverInUse(): string {
+  return serverInUseText ?? defaultServerUrl;
 }
 
-/** gRPC code names as gRPC writes them. */
-export function codeName(code: Code): string {
-  if (code === Code.Canceled) return "CANCELLED";
-  return Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
-}
-
-function hintFor(code: Code): string {
-  switch (code) {
-    case Code.Unavailable:
-      return ` (is a Tally server running at ${serverInUse ?? defaultServerUrl}? Choose another with --server or TALLY_SERVER)`;
-    case Code.Unauthenticated:
-      return process.env.TALLY_TOKEN ? " (check TALLY_TOKEN)" : " (set TALLY_TOKEN to an API token)";
-    case Code.PermissionDenied:
-      return " (this needs a token with role admin)";
-    default:
-      return "";
-  }
-}
-
-/** Prints what went wrong (no stack trace) and returns the exit code. */
-export function reportError(error: unknown): number {
+/**
+ * Prints what went wrong (no stack trace) and returns the exit code. A mistake on the command line
+ * or in the configuration is told without loading anything; anything else may be a call's
+ * ConnectError, told by client.ts (Connect is loaded by then when a call failed, and `instanceof`
+ * sees the same class).
+ */
+export async function reportError(error: unknown): Promise<number> {
   if (error instanceof CommanderError) return error.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
   if (error instanceof UsageError || error instanceof ConfigError) {
     process.stderr.write(`tally: ${error.message}\n`);
     return exitCodes.usage;
   }
-  if (error instanceof ConnectError) {
-    process.stderr.write(`tally: ${codeName(error.code)}: ${error.rawMessage}${hintFor(error.code)}\n`);
-    return exitCodes.grpcBase + error.code;
-  }
+  const { reportConnectError } = await import("./client.js");
+  const code = reportConnectError(error);
+  if (code !== undefined) return code;
   process.stderr.write(`tally: ${error instanceof Error ? error.message : String(error)}\n`);
   return exitCodes.unexpected;
 }

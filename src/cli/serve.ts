@@ -1,6 +1,6 @@
 // `tally serve`: run the server until SIGTERM or SIGINT, then shut down gracefully.
 import { Command } from "commander";
-import { ConfigError, loadConfig } from "../config.js";
+import { ConfigError } from "../config-error.js";
 import { TallyError } from "../domain/tally-error.js";
 
 /** How far past the grace the backstop waits, for close() to log and return on its own. */
@@ -20,8 +20,10 @@ export function serveCommand(): Command {
       if (options.local && !env.TALLY_API_TOKENS && !env.TALLY_AUTH && !env.TALLY_CONFIG) env.TALLY_AUTH = "off";
       if (options.port !== undefined) env.PORT = options.port;
       if (options.dataDir !== undefined) env.TALLY_DATA_DIR = options.dataDir;
-      // Loaded here, not at the top: the other commands start faster without the server and database.
+      // Loaded here, not at the top: the other commands start faster without the server, the database
+      // and the configuration schema.
       const { startTally } = await import("../app.js");
+      const { loadConfig } = await import("../config.js");
       let tally;
       let shutdownGraceMs = 0;
       try {

@@ -1,10 +1,9 @@
 // Exporting usage of any size: ListUsage answers at most 300 days and 1000 entries per call, so an
 // export walks consecutive windows of the range and every page of each, writing as it goes.
 import type { Client } from "@connectrpc/connect";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { timestampDate, timestampFromDate as toTimestamp } from "@bufbuild/protobuf/wkt";
 import { listUsageRangeDaysMax, listUsagePageSizeMax } from "../domain/usage-query.js";
 import { ListUsageRequest_Ordering, type UsageService, type Usage } from "../gen/usage/v1/usage_pb.js";
-import { toTimestamp } from "./arguments.js";
 
 export const windowMsMax = listUsageRangeDaysMax * 24 * 60 * 60 * 1000;
 

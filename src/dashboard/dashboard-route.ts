@@ -18,7 +18,7 @@ export const dashboardBytesMax = 16 * 1024 * 1024;
 const compressBytesMin = 1024;
 
 /** Paths the app routes itself: they all answer with index.html. */
-const appPathPattern = /^\/(?:index\.html)?$|^\/attributions(?:\/[^/]*)?$/;
+const appPathPattern = /^\/(?:index\.html)?$|^\/attributions(?:\/[^/]*)?$|^\/endpoints$/;
 /** Vite puts content-hashed files under /assets/: their URL changes whenever their content does. */
 const hashedPathPattern = /^\/assets\//;
 

@@ -1,13 +1,10 @@
 // The rules of a credit note (AddUsageCreditNote): its reason and how many credits it gives.
+import { creditNoteCreditsMax } from "./limits.js";
 import { invalidArgument } from "./tally-error.js";
 
 export const creditNoteDescriptionLengthMax = 1000;
-/**
- * The largest amount the CLI and the dashboard offer in one step, as a guard against typos (larger
- * corrections are several notes, each with its reason). The RPC itself takes any int32, like the
- * usage component it replaces: callers such as Gitpod's admin dashboard rely on that.
- */
-export const creditNoteCreditsMax = 100_000_000;
+/** The largest amount the CLI and the dashboard offer in one step (see limits.ts). */
+export { creditNoteCreditsMax };
 /** The wire type of `credits` is int32. */
 export const creditNoteCreditsMin = -2_147_483_648;
 export const creditNoteCreditsWireMax = 2_147_483_647;

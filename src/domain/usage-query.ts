@@ -1,10 +1,10 @@
 // ListUsage: validation and normalisation of the query, and paging arithmetic.
 import { parseAttributionId, parseOptionalUserId } from "./attribution-id.js";
 import { invalidArgument } from "./tally-error.js";
+import { listUsagePageSizeMax, listUsageRangeDaysMax } from "./limits.js";
 import { storableTime } from "./time-range.js";
 
-export const listUsageRangeDaysMax = 300;
-export const listUsagePageSizeMax = 1000;
+export { listUsagePageSizeMax, listUsageRangeDaysMax };
 export const listUsagePageSizeDefault = 50;
 const dayMs = 24 * 60 * 60 * 1000;
 

@@ -3,7 +3,7 @@
 // Every mutating Stripe call carries an idempotency key derived from what it acts on, so a retried
 // use case (an RPC retry, a redelivered webhook, a job re-run) never acts twice.
 import { randomUUID } from "node:crypto";
-import type { PaymentProvider, ProviderCustomer, ProviderInvoice } from "../billing/payment-provider.js";
+import type { PaymentProvider, ProviderCustomer, ProviderInvoice, ProviderPrice } from "../billing/payment-provider.js";
 import { parseAttributionId, parseOptionalUserId, type AttributionId } from "../domain/attribution-id.js";
 import { advanceCycle, isCycleExpired } from "../domain/billing-cycle.js";
 import type { Clock } from "../domain/clock.js";
@@ -34,6 +34,7 @@ import {
   getStripeCustomerByAttributionId,
   getStripeCustomerById,
   insertStripeCustomer,
+  listStripeCustomers,
   replaceStripeCustomer,
   setHoldPaymentIntent,
   setLegacySubscription,
@@ -84,6 +85,36 @@ export interface StripeSyncOutcome {
   readonly withoutSubscription: number;
   readonly failed: ReadonlyArray<{ attributionId: string; error: string }>;
 }
+
+/** What `tally stripe migrate-prices` did (or, in a dry run, would do) with one subscription. */
+export interface LegacyPriceMigration {
+  readonly attributionId: string;
+  readonly stripeCustomerId: string;
+  /** Empty when the customer's subscriptions could not be read. */
+  readonly subscriptionId: string;
+  readonly itemId: string;
+  /** The usage price without a billing meter. */
+  readonly fromPriceId: string;
+  /** The configured meter-backed usage price of its currency; empty when there is none. */
+  readonly toPriceId: string;
+  /** The billing meter of toPriceId. */
+  readonly meterId: string;
+  readonly action: "would_migrate" | "migrated" | "failed";
+  readonly error?: string;
+}
+
+export interface MigrateLegacyPricesOutcome {
+  readonly dryRun: boolean;
+  readonly customersRead: number;
+  readonly subscriptionsRead: number;
+  /** Every live subscription found on a usage price without a billing meter, with what was done. */
+  readonly subscriptions: readonly LegacyPriceMigration[];
+  /** Attribution ids whose legacy flag was cleared (their subscriptions are all on meter-backed prices now). */
+  readonly flagsCleared: readonly string[];
+}
+
+/** Stored customers read per page by migrateLegacyPrices. */
+export const migratePricesBatchSize = 200;
 
 export interface ReconcileInvoicesOutcome {
   /** Cost centers whose balance was reported to Stripe. */
@@ -390,6 +421,92 @@ export class BillingService {
       }
     }
     return outcome;
+  }
+
+  /**
+   * `tally stripe migrate-prices`: every live subscription of Tally's Stripe customers whose usage
+   * price (its first item, the one usage is reported for) has no billing meter moves to the
+   * configured meter-backed usage price of the same currency (the item keeps its id and period; no
+   * proration). The customer's legacy flag then clears (or names a subscription that could not be
+   * moved). A dry run reads the same and changes nothing, in Stripe or in Tally. Running it again
+   * finds nothing to move; a retried move replays at Stripe (the idempotency key names the
+   * subscription, item and old price).
+   */
+  async migrateLegacyPrices(options: { dryRun: boolean }): Promise<MigrateLegacyPricesOutcome> {
+    const prices = new Map<string, Promise<ProviderPrice | undefined>>();
+    const priceOf = (priceId: string) => {
+      let price = prices.get(priceId);
+      if (!price) {
+        price = this.deps.provider.getPrice(priceId);
+        prices.set(priceId, price);
+        price.catch(() => prices.delete(priceId));
+      }
+      return price;
+    };
+    const found: LegacyPriceMigration[] = [];
+    const flagsCleared: string[] = [];
+    let customersRead = 0;
+    let subscriptionsRead = 0;
+    for (let after = ""; ; ) {
+      const page = await listStripeCustomers(this.deps.db, after, migratePricesBatchSize);
+      for (const customer of page) {
+        customersRead += 1;
+        const base = { attributionId: customer.attributionId, stripeCustomerId: customer.stripeCustomerId };
+        let remaining: { subscriptionId: string; priceId: string } | undefined;
+        try {
+          const subscriptions = await this.deps.provider.listActiveSubscriptions(customer.stripeCustomerId);
+          for (const subscription of subscriptions) {
+            subscriptionsRead += 1;
+            const fromPriceId = subscription.priceIds[0];
+            const itemId = subscription.itemIds[0];
+            if (!fromPriceId || !itemId) continue;
+            const price = await priceOf(fromPriceId);
+            if (!price || price.meterId) continue;
+            const currency = price.currency.toUpperCase();
+            const toPriceId = currency === "EUR" || currency === "USD" ? (this.deps.usagePriceIds[currency] ?? "") : "";
+            const record = { ...base, subscriptionId: subscription.id, itemId, fromPriceId, toPriceId, meterId: "" };
+            const target = toPriceId ? await priceOf(toPriceId) : undefined;
+            const problem = !toPriceId
+              ? `no usage price is configured for ${currency} (STRIPE_USAGE_PRICE_ID_${currency})`
+              : !target
+                ? `the configured usage price ${toPriceId} does not exist in Stripe`
+                : !target.meterId
+                  ? `the configured usage price ${toPriceId} has no billing meter either`
+                  : target.currency !== price.currency
+                    ? `the configured usage price ${toPriceId} is in ${target.currency.toUpperCase()}, the subscription in ${currency}`
+                    : undefined;
+            if (problem || !target?.meterId) {
+              remaining ??= { subscriptionId: subscription.id, priceId: fromPriceId };
+              found.push({ ...record, action: "failed", error: problem ?? "no target price" });
+              continue;
+            }
+            const migration = { ...record, meterId: target.meterId };
+            if (options.dryRun) {
+              found.push({ ...migration, action: "would_migrate" });
+              continue;
+            }
+            try {
+              await this.deps.provider.setSubscriptionItemPrice(subscription.id, itemId, toPriceId, `tally:migrate-price:${subscription.id}:${itemId}:${fromPriceId}`);
+              found.push({ ...migration, action: "migrated" });
+              this.deps.logger.info({ ...migration }, "stripe migrate-prices: subscription moved to the meter-backed usage price");
+            } catch (error) {
+              remaining ??= { subscriptionId: subscription.id, priceId: fromPriceId };
+              found.push({ ...migration, action: "failed", error: error instanceof Error ? error.message : String(error) });
+            }
+          }
+          if (options.dryRun) continue;
+          if (remaining?.subscriptionId !== (customer.legacySubscriptionId ?? undefined) || remaining?.priceId !== (customer.legacyUsagePriceId ?? undefined)) {
+            await setLegacySubscription(this.deps.db, customer.stripeCustomerId, remaining, this.deps.clock.now());
+            if (!remaining) flagsCleared.push(customer.attributionId);
+          }
+        } catch (error) {
+          found.push({ ...base, subscriptionId: "", itemId: "", fromPriceId: "", toPriceId: "", meterId: "", action: "failed", error: error instanceof Error ? error.message : String(error) });
+        }
+      }
+      if (page.length < migratePricesBatchSize) break;
+      after = page[page.length - 1]!.attributionId;
+    }
+    return { dryRun: options.dryRun, customersRead, subscriptionsRead, subscriptions: found, flagsCleared };
   }
 
   // ---- webhook-driven changes ----

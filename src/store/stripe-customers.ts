@@ -1,5 +1,5 @@
 // Tally's record of Stripe customers: one per attribution id, found without calling Stripe.
-import { eq, isNotNull, sql } from "drizzle-orm";
+import { asc, eq, gt, isNotNull, sql } from "drizzle-orm";
 import type { Database } from "./database.js";
 import { stripeCustomers } from "./schema.js";
 
@@ -102,6 +102,11 @@ export async function setLegacySubscription(
     .update(stripeCustomers)
     .set({ legacySubscriptionId: legacy?.subscriptionId ?? null, legacyUsagePriceId: legacy?.priceId ?? null, updatedAt: now })
     .where(eq(stripeCustomers.stripeCustomerId, stripeCustomerId));
+}
+
+/** One page of stored customers in attribution id order, after `afterAttributionId` (`tally stripe migrate-prices`). */
+export async function listStripeCustomers(db: Database, afterAttributionId: string, limit: number): Promise<StoredStripeCustomer[]> {
+  return db.select().from(stripeCustomers).where(gt(stripeCustomers.attributionId, afterAttributionId)).orderBy(asc(stripeCustomers.attributionId)).limit(limit);
 }
 
 /** Customers flagged with a legacy-priced subscription (for /metrics). */

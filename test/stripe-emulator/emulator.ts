@@ -994,10 +994,15 @@ export class StripeEmulator {
   }
 
   private updateSubscription(id: string, p: FormObject): Obj {
-    allow(p, ["automatic_tax", "metadata", "default_payment_method", "cancel_at_period_end", "expand"]);
+    allow(p, ["automatic_tax", "metadata", "default_payment_method", "cancel_at_period_end", "items", "proration_behavior", "expand"]);
     const subscription = this.get("subscription", id);
     if (subscription.status === "canceled") throw invalid("A canceled subscription can only update its cancellation_details and metadata.");
     const before = structuredClone(subscription);
+    const proration = p.proration_behavior === undefined ? undefined : str(p.proration_behavior);
+    if (proration !== undefined && !["always_invoice", "create_prorations", "none"].includes(proration ?? "")) {
+      throw invalid("Invalid proration_behavior: must be one of always_invoice, create_prorations, or none", "proration_behavior");
+    }
+    if (p.items !== undefined) this.changeSubscriptionItems(subscription, p.items);
     const enabled = (p.automatic_tax as FormObject | undefined)?.enabled;
     if (enabled !== undefined) {
       const on = boolParam(enabled, false);
@@ -1009,6 +1014,39 @@ export class StripeEmulator {
     if (p.cancel_at_period_end !== undefined) subscription.cancel_at_period_end = boolParam(p.cancel_at_period_end, false);
     this.emit("customer.subscription.updated", subscription, changedFields(before, subscription));
     return subscription;
+  }
+
+  /**
+   * `items[n][id]` with `items[n][price]`: the item moves to the price, keeping its id and period, as
+   * Stripe does. All items are checked before any changes. Proration is not emulated (Tally moves
+   * metered prices with proration_behavior=none, where Stripe prorates nothing either).
+   */
+  private changeSubscriptionItems(subscription: Obj, items: unknown): void {
+    if (!Array.isArray(items)) throw invalid("Invalid array", "items");
+    const changes = items.map((entry, index) => {
+      const item = entry as FormObject;
+      allow(item, ["id", "price"]);
+      const itemId = str(item.id);
+      if (!itemId) throw invalid("The emulator only changes the price of an existing item: items[n][id] is required.", `items[${index}][id]`);
+      const existing = subscription.items.data.find((candidate: Obj) => candidate.id === itemId);
+      if (!existing) throw new StripeApiError(400, "invalid_request_error", `No such subscription item: '${itemId}'`, { code: "resource_missing", param: `items[${index}][id]` });
+      const priceId = str(item.price);
+      if (!priceId) return undefined;
+      const param = `items[${index}][price]`;
+      const price = this.objects.get(priceId);
+      if (!price || price.object !== "price" || price.deleted) {
+        throw new StripeApiError(400, "invalid_request_error", `No such price: '${priceId}'`, { code: "resource_missing", param });
+      }
+      if (!price.recurring) throw invalid(`The price specified (${priceId}) is not recurring.`, param);
+      if (price.recurring.usage_type === "metered" && !price.recurring.meter) {
+        throw invalid(`The price specified (${priceId}) is a legacy usage-based price without a meter; it can no longer be added to subscriptions.`, param);
+      }
+      if (price.currency !== subscription.currency) {
+        throw invalid(`The price specified (${priceId}) is in ${price.currency}, the subscription in ${subscription.currency}: all prices of a subscription share its currency.`, param);
+      }
+      return { existing, price };
+    });
+    for (const change of changes) if (change) change.existing.price = this.view(change.price);
   }
 
   private cancelSubscription(id: string, p: FormObject): Obj {

@@ -134,6 +134,7 @@ export class FakePaymentProvider implements PaymentProvider {
         status: "active" as const,
         automaticTax: subscription.automaticTax,
         priceIds: [subscription.priceId],
+        itemIds: [this.id("si")],
         metadata: { ...subscription.metadata },
       };
       this.subscriptions.set(created.id, created);
@@ -147,6 +148,19 @@ export class FakePaymentProvider implements PaymentProvider {
       const subscription = this.subscriptions.get(subscriptionId);
       if (!subscription) throw new TallyError("FailedPrecondition", `Stripe: No such subscription: '${subscriptionId}'`);
       subscription.automaticTax = enabled;
+    });
+  }
+
+  async setSubscriptionItemPrice(subscriptionId: string, itemId: string, priceId: string, idempotencyKey: string): Promise<ProviderSubscription> {
+    this.maybeFail("setSubscriptionItemPrice");
+    return this.once(idempotencyKey, () => {
+      const subscription = this.subscriptions.get(subscriptionId);
+      if (!subscription) throw new TallyError("FailedPrecondition", `Stripe: No such subscription: '${subscriptionId}'`);
+      const index = subscription.itemIds.indexOf(itemId);
+      if (index < 0) throw new TallyError("FailedPrecondition", `Stripe: No such subscription item: '${itemId}'`);
+      if (!this.prices.has(priceId)) throw new TallyError("FailedPrecondition", `Stripe: No such price: '${priceId}'`);
+      subscription.priceIds = subscription.priceIds.map((id, i) => (i === index ? priceId : id));
+      return { ...subscription };
     });
   }
 

@@ -16,12 +16,21 @@ export interface FloodFigures {
   readonly rssMaxBytes: number;
   readonly rssGrowthBytes: number;
   readonly refused: Record<string, number>;
+  /** The server's longest event-loop delay seen during the flood (prom-client's monitorEventLoopDelay, per scrape). */
+  readonly eventLoopLagMaxMs: number;
+}
+
+export interface ProbeFigures {
+  readonly answers: number;
+  readonly failures: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
 }
 
 const prefixOnly = Buffer.from([0, 0, 0, 0, 10]);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export async function serverMetrics(url: string): Promise<{ streams: number; rss: number; refused: Record<string, number> }> {
+export async function serverMetrics(url: string): Promise<{ streams: number; rss: number; lagMaxSeconds: number; refused: Record<string, number> }> {
   // A kept-alive connection may have been closed by the server meanwhile (idle timeout): try again.
   let text = "";
   for (let attempt = 1; ; attempt++) {
@@ -36,7 +45,7 @@ export async function serverMetrics(url: string): Promise<{ streams: number; rss
   const value = (prefix: string) => Number(text.split("\n").find((line) => line.startsWith(prefix))?.split(" ").at(-1) ?? Number.NaN);
   const refused: Record<string, number> = {};
   for (const match of text.matchAll(/^tally_http_refused_total\{reason="([a-z_]+)"\} (\d+)/gm)) refused[match[1]!] = Number(match[2]);
-  return { streams: value("tally_http_streams "), rss: value("process_resident_memory_bytes "), refused };
+  return { streams: value("tally_http_streams "), rss: value("process_resident_memory_bytes "), lagMaxSeconds: value("nodejs_eventloop_lag_max_seconds "), refused };
 }
 
 /** Waits until the server has no stream open, or `timeoutMs`; returns the last count. */
@@ -94,10 +103,24 @@ function startProbe(url: string): { stop(): Promise<number[]> } {
   };
 }
 
+function summarize(probed: readonly number[]): ProbeFigures {
+  const latencies = probed.filter((latency) => latency >= 0).sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))] ?? Number.POSITIVE_INFINITY;
+  return { answers: latencies.length, failures: probed.length - latencies.length, p50Ms: at(0.5), p99Ms: at(0.99) };
+}
+
+/** /healthz latency without a flood (the same probe, for a baseline on a shared machine). */
+export async function probeHealthz(url: string, durationMs: number): Promise<ProbeFigures> {
+  const probe = startProbe(url);
+  await sleep(durationMs);
+  return summarize(await probe.stop());
+}
+
 export async function streamFlood(url: string, options: { connections: number; streamsEach: number; durationMs: number }): Promise<FloodFigures> {
   const before = await serverMetrics(url);
   let maxStreamsSeen = 0;
   let rssMax = before.rss;
+  let lagMaxSeconds = 0;
   let probing = true;
   const probe = startProbe(url);
   const watch = (async () => {
@@ -106,6 +129,7 @@ export async function streamFlood(url: string, options: { connections: number; s
       if (now) {
         maxStreamsSeen = Math.max(maxStreamsSeen, now.streams - 1);
         rssMax = Math.max(rssMax, now.rss);
+        if (Number.isFinite(now.lagMaxSeconds)) lagMaxSeconds = Math.max(lagMaxSeconds, now.lagMaxSeconds);
       }
       await sleep(250);
     }
@@ -139,23 +163,20 @@ export async function streamFlood(url: string, options: { connections: number; s
     probing = false;
     await watch;
   }
-  const probed = await probe.stop();
-  const latencies = probed.filter((latency) => latency >= 0);
-  const failures = probed.length - latencies.length;
+  const probed = summarize(await probe.stop());
   const after = await serverMetrics(url);
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))] ?? Number.POSITIVE_INFINITY;
   const refused = Object.fromEntries(Object.entries(after.refused).map(([reason, count]) => [reason, count - (before.refused[reason] ?? 0)]));
   return {
     streamsOpened,
-    healthzAnswers: latencies.length,
-    healthzFailures: failures,
-    healthzP50Ms: at(0.5),
-    healthzP99Ms: at(0.99),
+    healthzAnswers: probed.answers,
+    healthzFailures: probed.failures,
+    healthzP50Ms: probed.p50Ms,
+    healthzP99Ms: probed.p99Ms,
     maxStreamsSeen,
     rssBeforeBytes: before.rss,
     rssMaxBytes: rssMax,
     rssGrowthBytes: rssMax - before.rss,
     refused,
+    eventLoopLagMaxMs: lagMaxSeconds * 1000,
   };
 }

@@ -28,6 +28,12 @@ export function formatUtc(timestamp: Timestamp | undefined): string {
   return timestampDate(timestamp).toISOString().slice(0, 16).replace("T", " ");
 }
 
+/** To the second: delivery attempts a moment apart. */
+export function formatUtcSeconds(timestamp: Timestamp | undefined): string {
+  if (!timestamp) return "";
+  return timestampDate(timestamp).toISOString().slice(0, 19).replace("T", " ");
+}
+
 export function formatUtcDay(date: Date): string {
   return date.toISOString().slice(0, 10);
 }

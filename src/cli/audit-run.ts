@@ -1,0 +1,62 @@
+// `tally audit ls`: the listing (the command's definition: audit.ts).
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { AuditService, type AuditEntry } from "../gen/usage/v1/audit_pb.js";
+import type { AuditLsOptions } from "./audit.js";
+import { parseWholeNumber } from "./arguments.js";
+import { clientFor } from "./client.js";
+import { exitQuietlyOnClosedPipe, formatTable, truncate, write } from "./output.js";
+
+/** Entries per ListAuditEntries call. */
+const pageSize = 1000;
+
+export async function listAudit(attributionId: string | undefined, options: AuditLsOptions): Promise<void> {
+  const limit = parseWholeNumber(options.limit, "--limit", { min: 0, max: Number.MAX_SAFE_INTEGER });
+  const client = clientFor(AuditService, options);
+  exitQuietlyOnClosedPipe();
+  const rows: string[][] = [];
+  let pageToken = "";
+  let seen = 0;
+  do {
+    const wanted = limit === 0 ? pageSize : Math.min(pageSize, limit - seen);
+    const page = await client.listAuditEntries({ attributionId: attributionId ?? "", pageSize: wanted, pageToken });
+    for (const entry of page.entries) {
+      if (options.json) await write(JSON.stringify(jsonView(entry)) + "\n");
+      else rows.push(tableRow(entry));
+    }
+    seen += page.entries.length;
+    pageToken = page.nextPageToken;
+  } while (pageToken !== "" && (limit === 0 || seen < limit));
+  if (!options.json) {
+    await write(rows.length === 0 ? "no audit entries\n" : formatTable(["TIME", "ACTOR", "CALL", "ATTRIBUTION", "OUTCOME", "DETAILS"], rows));
+  }
+}
+
+function iso(entry: AuditEntry): string {
+  return entry.time ? timestampDate(entry.time).toISOString() : "";
+}
+
+function tableRow(entry: AuditEntry): string[] {
+  const call = entry.procedure.replace(/^[a-z0-9.]+\./, "");
+  const outcome = entry.outcome === "OK" ? "OK" : `${entry.outcome}: ${truncate(entry.errorMessage, 60)}`;
+  return [iso(entry), entry.actor, call, entry.attributionId || "-", outcome, truncate(entry.details, 80)];
+}
+
+function jsonView(entry: AuditEntry) {
+  let details: unknown = entry.details;
+  try {
+    details = JSON.parse(entry.details);
+  } catch {
+    // kept as text
+  }
+  return {
+    id: String(entry.id),
+    time: iso(entry),
+    actor: entry.actor,
+    procedure: entry.procedure,
+    attributionId: entry.attributionId,
+    details,
+    outcome: entry.outcome,
+    errorMessage: entry.errorMessage,
+    requestId: entry.requestId,
+  };
+}
