@@ -155,6 +155,12 @@ describe("the Stripe emulator conforms to the Stripe SDK's types", () => {
     await sdk.invoices.finalizeInvoice(manualInvoice.id);
     const licensedSubscription = await sdk.subscriptions.create({ customer: other.id, items: [{ price: licensed.id }], metadata: { k: "v" } });
     await sdk.subscriptions.update(licensedSubscription.id, { metadata: { k: "w" }, cancel_at_period_end: true });
+    const dearer = await sdk.prices.create({ currency: "usd", unit_amount: 1900, product: productId, recurring: { interval: "month" } });
+    const moved = await sdk.subscriptions.update(licensedSubscription.id, {
+      items: [{ id: licensedSubscription.items.data[0]!.id, price: dearer.id }],
+      proration_behavior: "none",
+    });
+    assert.deepEqual([moved.items.data[0]?.price.id, moved.items.data[0]?.plan.id], [dearer.id, dearer.id], "the plan follows the price");
     await sdk.subscriptions.list({ customer: other.id, status: "all" });
     const unpaid = await emulatorPost(`/_emulator/subscriptions/${licensedSubscription.id}/bill`, "finalize=false");
     await sdk.invoices.finalizeInvoice(unpaid.id);

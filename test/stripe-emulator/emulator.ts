@@ -1046,7 +1046,11 @@ export class StripeEmulator {
       }
       return { existing, price };
     });
-    for (const change of changes) if (change) change.existing.price = this.view(change.price);
+    for (const change of changes) {
+      if (!change) continue;
+      change.existing.price = this.view(change.price);
+      change.existing.plan = planOf(change.price);
+    }
   }
 
   private cancelSubscription(id: string, p: FormObject): Obj {
