@@ -1447,7 +1447,8 @@ export class StripeEmulator {
       return;
     }
     if (value.object === "customer" && head === "tax" && rest.length === 0) {
-      value.tax = this.taxOf(this.objects.get(value.id) ?? value);
+      // A deleted customer is only its id, also when its tax is asked for.
+      if (!value.deleted) value.tax = this.taxOf(this.objects.get(value.id) ?? value);
       return;
     }
     if (!(head in value)) throw invalid(`This property cannot be expanded (${full}).`, "expand");
