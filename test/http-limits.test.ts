@@ -147,6 +147,25 @@ describe("bounded resources per peer", () => {
     }
   });
 
+  it("HTTP/1.1: answers 408 and closes the connection when a request body does not arrive within the request timeout", async () => {
+    const before = refusedCount(await metric(t, "tally_http_refused_total"), "request_timeout");
+    const socket = net.connect(t.tally.port, "127.0.0.1");
+    socket.on("error", () => {});
+    let received = "";
+    socket.on("data", (chunk: Buffer) => (received += chunk.toString("latin1")));
+    const closed = new Promise<number>((resolve) => {
+      const started = performance.now();
+      socket.once("close", () => resolve(performance.now() - started));
+    });
+    socket.write("POST /usage.v1.UsageService/GetBalance HTTP/1.1\r\nhost: tally\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"costCenterId\":");
+    const heldMs = await Promise.race([closed, sleep(10_000).then(() => Number.POSITIVE_INFINITY)]);
+    socket.destroy();
+    // TALLY_HTTP_REQUEST_TIMEOUT is 2 s here (Node checks every 500 ms).
+    assert.ok(heldMs < 6000, `a slow body held the connection ${heldMs.toFixed(0)} ms`);
+    assert.match(received, /^HTTP\/1\.1 408 /, received);
+    assert.ok(refusedCount(await metric(t, "tally_http_refused_total"), "request_timeout") > before);
+  });
+
   it("closes a connection that sends only the HTTP/2 preface, or half a header, or nothing", async () => {
     const closedWithin = (socket: net.Socket) =>
       new Promise<number>((resolve) => {
@@ -198,6 +217,53 @@ describe("bounded resources per peer", () => {
     assert.ok(refusedCount(refusedLines, "connections") >= 10, `closed early: ${closedEarly}; ${refusedLines.join(" / ")}`);
     const connections = await metric(t, "tally_http_connections");
     assert.ok(connections.some((line) => line.startsWith('tally_http_connections{protocol="http1"}')), connections.join("\n"));
+  });
+});
+
+describe("request bytes buffered on one HTTP/2 connection", () => {
+  let t: TestTally;
+  before(async () => {
+    t = await startTestTally({ env: { TALLY_HTTP_CONNECTION_BUFFERED_BYTES_MAX: "1048576", TALLY_HTTP_REQUEST_TIMEOUT: "10s" } });
+  });
+  after(async () => {
+    await t?.stop();
+  });
+
+  it("resets the stream that takes a connection past TALLY_HTTP_CONNECTION_BUFFERED_BYTES_MAX; the connection's other streams and the server go on", async () => {
+    const session = http2.connect(t.tally.url);
+    session.on("error", () => {});
+    try {
+      // Four messages of 400 kB announced, each sent but for its last byte: the server holds what it
+      // read of each until its message is whole. The third takes the connection past 1 MiB.
+      const size = 400_000;
+      const streams = Array.from({ length: 4 }, () => {
+        const stream = grpcRequest(session);
+        stream.on("error", () => {});
+        stream.resume();
+        const header = Buffer.alloc(5);
+        header.writeUInt32BE(size, 1);
+        stream.write(header);
+        stream.write(Buffer.alloc(size - 1, 1));
+        return stream;
+      });
+      const resets = await Promise.all(
+        streams.map((stream) => Promise.race([new Promise<number>((resolve) => stream.once("close", () => resolve(stream.rstCode ?? -1))), sleep(5000).then(() => -2)])),
+      );
+      const calmed = resets.filter((code) => code === http2.constants.NGHTTP2_ENHANCE_YOUR_CALM).length;
+      assert.ok(calmed >= 1, `stream outcomes (rst codes, -2 still open): ${resets.join(", ")}`);
+      assert.ok(resets.includes(-2), `every stream was cut: ${resets.join(", ")}`);
+      assert.ok(refusedCount(await metric(t, "tally_http_refused_total"), "connection_buffer") >= 1);
+      // The connection still serves a call.
+      const health = session.request({ ":method": "GET", ":path": "/healthz" });
+      const status = await new Promise<number>((resolve, reject) => {
+        health.once("response", (headers) => resolve(Number(headers[":status"])));
+        health.once("error", reject);
+        health.end();
+      });
+      assert.equal(status, 200);
+    } finally {
+      session.destroy();
+    }
   });
 });
 
