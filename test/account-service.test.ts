@@ -61,7 +61,18 @@ describe("AccountService and billing without Stripe", () => {
     const fresh = await accounts.getAccountStatus({ attributionId: user });
     assert.deepEqual(
       { ...fresh, blockedTime: fresh.blockedTime ?? null },
-      { blocked: false, reason: "", blockedTime: null, balanceCredits: 0, spendingLimit: 500, limitReached: false, almostReached: false },
+      {
+        blocked: false,
+        reason: "",
+        blockedTime: null,
+        balanceCredits: 0,
+        spendingLimit: 500,
+        limitReached: false,
+        almostReached: false,
+        legacyPrice: false,
+        legacySubscriptionId: "",
+        legacyUsagePriceId: "",
+      },
     );
     await bookInstanceUsage(t.tally.database.db, [{ attributionId: user, creditCents: 40_001n, effectiveTime: t.clock.now() }]);
     const almost = await accounts.getAccountStatus({ attributionId: user });

@@ -325,6 +325,8 @@ describe("billing through Stripe, end to end", () => {
     assert.deepEqual([stored?.legacySubscriptionId, stored?.legacyUsagePriceId], [subscription.id, legacyPrice.id]);
     const metrics = await (await fetch(`${b.t.tally.url}/metrics`)).text();
     assert.match(metrics, /^tally_stripe_legacy_price_subscriptions [1-9]/m);
+    const flagged = await b.accounts.getAccountStatus({ attributionId: team });
+    assert.deepEqual([flagged.legacyPrice, flagged.legacySubscriptionId, flagged.legacyUsagePriceId], [true, subscription.id, legacyPrice.id]);
 
     // migrate-prices: a dry run changes nothing; the real run moves the item to the configured price and clears the flag.
     const billing = b.t.tally.billing.billing!;
@@ -341,6 +343,8 @@ describe("billing through Stripe, end to end", () => {
     assert.ok(real.flagsCleared.includes(team));
     assert.equal((await b.stripe.subscriptions.retrieve(subscription.id)).items.data[0]!.price.id, b.prices.EUR);
     assert.equal((await getStripeCustomerByAttributionId(db(), team))?.legacySubscriptionId, null);
+    const cleared = await b.accounts.getAccountStatus({ attributionId: team });
+    assert.deepEqual([cleared.legacyPrice, cleared.legacySubscriptionId, cleared.legacyUsagePriceId], [false, "", ""]);
     const again = await billing.migrateLegacyPrices({ dryRun: false });
     assert.deepEqual([mine(again), again.flagsCleared.includes(team)], [[], false]);
     // Now the usage goes to the new price's meter.

@@ -66,6 +66,7 @@ describe("tally CLI in scripts", () => {
       spendingLimit: 0,
       limitReached: true,
       almostReached: false,
+      legacyPrice: false,
     });
     const blockedJson = JSON.parse((await sh(`tally account status ${blocked} --json`, env)).stdout);
     assert.equal(blockedJson.status, "blocked");

@@ -67,6 +67,7 @@ export function buildBilling(deps: BillingModuleDeps): BillingModule {
     costCenters,
     balances: deps.balances,
     limitWarningPercent: deps.config.limitWarningPercent,
+    stripeBilling: stripe !== undefined,
     ...(events ? { events } : {}),
   });
   const accountsHosted = hostedService(AccountServiceDesc, accountServiceImpl(accounts), file_usage_v1_account);

@@ -36,6 +36,9 @@ export function accountCommand(): Command {
         spendingLimit: status.spendingLimit,
         limitReached: status.limitReached,
         almostReached: status.almostReached,
+        legacyPrice: status.legacyPrice,
+        legacySubscriptionId: status.legacySubscriptionId || undefined,
+        legacyUsagePriceId: status.legacyUsagePriceId || undefined,
       };
       if (options.json) {
         await write(JSON.stringify(view) + "\n");
@@ -49,6 +52,12 @@ export function accountCommand(): Command {
           `balance         ${status.balanceCredits} credits`,
           `spending limit  ${status.spendingLimit} credits (${spending})`,
           `may start       ${mayStartWorkspace ? "yes" : `no (${status.blocked ? "blocked" : "spending limit reached"})`}`,
+          ...(status.legacyPrice
+            ? [
+                `legacy price    yes: Stripe subscription ${status.legacySubscriptionId} is on usage price ${status.legacyUsagePriceId}, ` +
+                  "which has no billing meter; its usage is not billed until `tally stripe migrate-prices` moves it",
+              ]
+            : []),
         ].join("\n") + "\n",
       );
     }),

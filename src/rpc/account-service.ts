@@ -18,6 +18,9 @@ export function accountServiceImpl(accounts: Accounts): ServiceImpl<typeof Accou
         spendingLimit: status.spendingLimitCredits,
         limitReached: status.limitReached,
         almostReached: status.almostReached,
+        legacyPrice: status.legacyPrice !== undefined,
+        legacySubscriptionId: status.legacyPrice?.subscriptionId ?? "",
+        legacyUsagePriceId: status.legacyPrice?.usagePriceId ?? "",
       };
     },
 

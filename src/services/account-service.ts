@@ -10,6 +10,7 @@ import { requireText, spendingLimitState } from "../domain/stripe-billing.js";
 import type { BalanceReader } from "../store/balance-reader.js";
 import { insertBlock, listActiveBlocks, listBlockHistory, unblockAll, type Block } from "../store/blocked-attributions.js";
 import type { Database } from "../store/database.js";
+import { getStripeCustomerByAttributionId } from "../store/stripe-customers.js";
 import type { CostCenterService } from "./cost-center-service.js";
 import type { IdempotencyClaim } from "../domain/idempotency-key.js";
 import { idempotentTransaction } from "./idempotency.js";
@@ -25,6 +26,8 @@ export interface AccountStatus {
   readonly spendingLimitCredits: number;
   readonly limitReached: boolean;
   readonly almostReached: boolean;
+  /** The live Stripe subscription on a usage price without a billing meter (unbilled until `tally stripe migrate-prices`). */
+  readonly legacyPrice: { readonly subscriptionId: string; readonly usagePriceId: string } | undefined;
 }
 
 export interface AccountServiceDeps {
@@ -37,6 +40,8 @@ export interface AccountServiceDeps {
   readonly events?: EventRecorder;
   /** almost_reached is above this % of the spending limit (limitWarningPercent, default 80). */
   readonly limitWarningPercent?: number;
+  /** Stripe billing is on: the status reports a subscription on a legacy usage price. */
+  readonly stripeBilling?: boolean;
 }
 
 export class AccountService {
@@ -47,9 +52,11 @@ export class AccountService {
     // The cost center first: resetting an expired cycle may change the balance. An id never seen
     // gets its defaults without anything being stored: asking must not create.
     const costCenter = await this.deps.costCenters.currentOrDefault(attribution.text);
-    const [balanceCents, blocks] = await Promise.all([
+    const [balanceCents, blocks, stripeCustomer] = await Promise.all([
       this.deps.balances.balanceCents(attribution.text),
       listActiveBlocks(this.deps.db, attribution.text),
+      // The legacy-price flag is on the customer row (one index lookup, only with Stripe billing).
+      this.deps.stripeBilling ? getStripeCustomerByAttributionId(this.deps.db, attribution.text) : undefined,
     ]);
     return {
       attributionId: attribution.text,
@@ -58,6 +65,9 @@ export class AccountService {
       balanceCents,
       spendingLimitCredits: costCenter.spendingLimitCredits,
       ...spendingLimitState(balanceCents, costCenter.spendingLimitCredits, this.deps.limitWarningPercent),
+      legacyPrice: stripeCustomer?.legacySubscriptionId
+        ? { subscriptionId: stripeCustomer.legacySubscriptionId, usagePriceId: stripeCustomer.legacyUsagePriceId ?? "" }
+        : undefined,
     };
   }
 

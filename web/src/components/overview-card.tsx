@@ -1,5 +1,6 @@
 // Balance against the spending limit (gauge), the current cost center and the blocked status
-// (AccountService.GetAccountStatus), with the action to lift a block.
+// (AccountService.GetAccountStatus), with the action to lift a block, and a warning while the team's
+// Stripe subscription is on a legacy usage price (no billing meter: unbilled until migrated).
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { accountClient, describeError, isAbort, reportClient, usageClient } from "../api.js";
 import { formatCredits, formatUtc } from "../format.js";
@@ -62,6 +63,7 @@ export function OverviewCard({ attributionId, version, onChanged }: { attributio
           )}
           <dl class="facts">
             <StatusFact attributionId={attributionId} result={data.status} onUnblocked={onChanged} />
+            {data.status.ok && data.status.status.legacyPrice && <LegacyPriceFact status={data.status.status} />}
             {data.costCenter && <CostCenterFacts costCenter={data.costCenter} balanceCredits={data.balanceCredits} />}
             {!data.costCenter && data.status.ok && <DefaultFacts status={data.status.status} balanceCredits={data.balanceCredits} />}
           </dl>
@@ -97,6 +99,20 @@ function StatusFact({ attributionId, result, onUnblocked }: { attributionId: str
           <UnblockForm attributionId={attributionId} onUnblocked={onUnblocked} />
         </dd>
       )}
+    </div>
+  );
+}
+
+/** The Stripe subscription is on a usage price without a billing meter: its usage is not billed until migrated. */
+function LegacyPriceFact({ status }: { status: GetAccountStatusResponse }) {
+  return (
+    <div>
+      <dt>Stripe price</dt>
+      <dd data-testid="legacy-price">
+        <span class="badge badge--warn">Legacy price</span> subscription {status.legacySubscriptionId} is on usage price{" "}
+        {status.legacyUsagePriceId}, which has no billing meter: its usage is not billed until{" "}
+        <code>tally stripe migrate-prices</code> moves it to the configured price.
+      </dd>
     </div>
   );
 }

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file usage/v1/account.proto.
  */
 export const file_usage_v1_account: GenFile = /*@__PURE__*/
-  fileDesc("ChZ1c2FnZS92MS9hY2NvdW50LnByb3RvEgh1c2FnZS52MSIxChdHZXRBY2NvdW50U3RhdHVzUmVxdWVzdBIWCg5hdHRyaWJ1dGlvbl9pZBgBIAEoCSLNAQoYR2V0QWNjb3VudFN0YXR1c1Jlc3BvbnNlEg8KB2Jsb2NrZWQYASABKAgSDgoGcmVhc29uGAIgASgJEjAKDGJsb2NrZWRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPYmFsYW5jZV9jcmVkaXRzGAQgASgBEhYKDnNwZW5kaW5nX2xpbWl0GAUgASgFEhUKDWxpbWl0X3JlYWNoZWQYBiABKAgSFgoOYWxtb3N0X3JlYWNoZWQYByABKAgiQwoZVW5ibG9ja0F0dHJpYnV0aW9uUmVxdWVzdBIWCg5hdHRyaWJ1dGlvbl9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiLwoaVW5ibG9ja0F0dHJpYnV0aW9uUmVzcG9uc2USEQoJdW5ibG9ja2VkGAEgASgDMtABCg5BY2NvdW50U2VydmljZRJbChBHZXRBY2NvdW50U3RhdHVzEiEudXNhZ2UudjEuR2V0QWNjb3VudFN0YXR1c1JlcXVlc3QaIi51c2FnZS52MS5HZXRBY2NvdW50U3RhdHVzUmVzcG9uc2UiABJhChJVbmJsb2NrQXR0cmlidXRpb24SIy51c2FnZS52MS5VbmJsb2NrQXR0cmlidXRpb25SZXF1ZXN0GiQudXNhZ2UudjEuVW5ibG9ja0F0dHJpYnV0aW9uUmVzcG9uc2UiAGIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChZ1c2FnZS92MS9hY2NvdW50LnByb3RvEgh1c2FnZS52MSIxChdHZXRBY2NvdW50U3RhdHVzUmVxdWVzdBIWCg5hdHRyaWJ1dGlvbl9pZBgBIAEoCSKiAgoYR2V0QWNjb3VudFN0YXR1c1Jlc3BvbnNlEg8KB2Jsb2NrZWQYASABKAgSDgoGcmVhc29uGAIgASgJEjAKDGJsb2NrZWRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPYmFsYW5jZV9jcmVkaXRzGAQgASgBEhYKDnNwZW5kaW5nX2xpbWl0GAUgASgFEhUKDWxpbWl0X3JlYWNoZWQYBiABKAgSFgoOYWxtb3N0X3JlYWNoZWQYByABKAgSFAoMbGVnYWN5X3ByaWNlGAggASgIEh4KFmxlZ2FjeV9zdWJzY3JpcHRpb25faWQYCSABKAkSHQoVbGVnYWN5X3VzYWdlX3ByaWNlX2lkGAogASgJIkMKGVVuYmxvY2tBdHRyaWJ1dGlvblJlcXVlc3QSFgoOYXR0cmlidXRpb25faWQYASABKAkSDgoGcmVhc29uGAIgASgJIi8KGlVuYmxvY2tBdHRyaWJ1dGlvblJlc3BvbnNlEhEKCXVuYmxvY2tlZBgBIAEoAzLQAQoOQWNjb3VudFNlcnZpY2USWwoQR2V0QWNjb3VudFN0YXR1cxIhLnVzYWdlLnYxLkdldEFjY291bnRTdGF0dXNSZXF1ZXN0GiIudXNhZ2UudjEuR2V0QWNjb3VudFN0YXR1c1Jlc3BvbnNlIgASYQoSVW5ibG9ja0F0dHJpYnV0aW9uEiMudXNhZ2UudjEuVW5ibG9ja0F0dHJpYnV0aW9uUmVxdWVzdBokLnVzYWdlLnYxLlVuYmxvY2tBdHRyaWJ1dGlvblJlc3BvbnNlIgBiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message usage.v1.GetAccountStatusRequest
@@ -85,6 +85,30 @@ export type GetAccountStatusResponse = Message<"usage.v1.GetAccountStatusRespons
    * @generated from field: bool almost_reached = 7;
    */
   almostReached: boolean;
+
+  /**
+   * True while the attribution id's live Stripe subscription is on a usage price without a billing
+   * meter (a legacy metered price): Stripe's current API cannot take its usage, so it is not billed
+   * until `tally stripe migrate-prices` moves it to the configured meter-backed price. Found by the
+   * usage report (ReconcileInvoices); false without Stripe billing.
+   *
+   * @generated from field: bool legacy_price = 8;
+   */
+  legacyPrice: boolean;
+
+  /**
+   * The subscription on the legacy price; empty when legacy_price is false.
+   *
+   * @generated from field: string legacy_subscription_id = 9;
+   */
+  legacySubscriptionId: string;
+
+  /**
+   * The legacy usage price (without a billing meter); empty when legacy_price is false.
+   *
+   * @generated from field: string legacy_usage_price_id = 10;
+   */
+  legacyUsagePriceId: string;
 };
 
 /**
