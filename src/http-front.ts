@@ -196,8 +196,20 @@ export async function listen(handler: RequestHandler, port: number, host: string
       // so that probes over HTTP/1.1 still answer during a flood of HTTP/2 streams).
       http1Requests += 1;
       response.once("close", () => (http1Requests -= 1));
+      // Answered before the body was read whole (e.g. too large): the rest is not taken in, the
+      // connection is closed after the answer, and the answer says so (connection: close), or a
+      // keep-alive client could send its next request on it before it sees the server's FIN.
+      // (A request without a body is complete once its headers are parsed, which may come just
+      // after the handler's first, synchronous, step.)
+      const hasBody = request.headers["transfer-encoding"] !== undefined || Number(request.headers["content-length"] ?? 0) > 0;
+      if (hasBody) {
+        const writeHead = response.writeHead;
+        response.writeHead = function (this: http.ServerResponse, ...args: Parameters<typeof writeHead>) {
+          if (!request.complete && !this.headersSent) this.setHeader("connection", "close");
+          return writeHead.apply(this, args);
+        } as typeof writeHead;
+      }
       response.once("finish", () => {
-        // Answered before the body was read whole (e.g. too large): do not take in the rest.
         if (!request.complete) {
           refuse("unread_body");
           request.socket.end();

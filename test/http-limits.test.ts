@@ -80,6 +80,73 @@ describe("bounded resources per peer", () => {
     }
   });
 
+  it("HTTP/1.1: an answer sent before the request body has arrived says connection: close, so a keep-alive client never reuses a connection the server closes", async () => {
+    // A message announced too large is answered at once (RESOURCE_EXHAUSTED) and the rest of its
+    // body is not read: the server closes the connection after the answer. A keep-alive client may
+    // send its next request on the connection as soon as the answer is complete (before the server's
+    // FIN reaches it): told nothing, it loses that request.
+    const socket = net.connect(t.tally.port, "127.0.0.1");
+    socket.on("error", () => {});
+    let received = "";
+    let ended = false;
+    socket.on("data", (chunk: Buffer) => (received += chunk.toString("latin1")));
+    socket.on("close", () => (ended = true));
+    await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+    const announced = 9 * 1024 * 1024;
+    socket.write(
+      "POST /usage.v1.UsageService/GetBalance HTTP/1.1\r\nhost: tally\r\ncontent-type: application/json\r\n" +
+        `content-length: ${announced}\r\n\r\n{"costCenterId":`,
+    );
+    // Wait for the whole first answer (its headers and content-length bytes).
+    const firstAnswer = async () => {
+      for (let i = 0; i < 100; i++) {
+        const end = received.indexOf("\r\n\r\n");
+        if (end >= 0) {
+          const length = Number(/\r\ncontent-length: *(\d+)/i.exec(received.slice(0, end))?.[1] ?? 0);
+          if (received.length >= end + 4 + length) return received.slice(0, end);
+        }
+        await sleep(50);
+      }
+      throw new Error(`no answer: ${JSON.stringify(received)}`);
+    };
+    const head = await firstAnswer();
+    assert.match(head, /^HTTP\/1\.1 4\d\d /, head);
+    // The client reuses the connection right away: a second request (the body it announced is cut
+    // short by the server anyway).
+    const second = "GET /healthz HTTP/1.1\r\nhost: tally\r\n\r\n";
+    socket.write(second);
+    for (let i = 0; i < 60 && !ended && !/HTTP\/1\.1 200/.test(received); i++) await sleep(50);
+    const reusedAndAnswered = /HTTP\/1\.1 200/.test(received);
+    socket.destroy();
+    // Either the server keeps the connection and answers, or it said it would close it.
+    assert.ok(reusedAndAnswered || /\r\nconnection: *close\r\n/i.test(head), `first answer without "connection: close" and the reused connection was dropped:\n${head}`);
+    assert.match(head, /\r\nconnection: *close\r\n/i, head);
+    // The same over Node's keep-alive agent: the next call gets a new connection and its answer.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const sockets = new Set<net.Socket>();
+      const call = (method: string, path: string, headers: http.OutgoingHttpHeaders, body?: Buffer) =>
+        new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+          const request = http.request({ host: "127.0.0.1", port: t.tally.port, method, path, headers, agent }, (response) => {
+            response.resume();
+            response.on("end", () => resolve({ status: response.statusCode!, connection: response.headers.connection }));
+          });
+          request.on("socket", (used) => sockets.add(used));
+          request.on("error", reject);
+          if (body) request.write(body);
+          request.end();
+        });
+      const tooLarge = await call("POST", "/usage.v1.UsageService/GetBalance", { "content-type": "application/json", "content-length": announced }, Buffer.alloc(0));
+      assert.ok(tooLarge.status >= 400, String(tooLarge.status));
+      assert.equal(tooLarge.connection, "close");
+      const probe = await call("GET", "/healthz", {});
+      assert.equal(probe.status, 200);
+      assert.equal(sockets.size, 2, "the second call went on a new connection");
+    } finally {
+      agent.destroy();
+    }
+  });
+
   it("closes a connection that sends only the HTTP/2 preface, or half a header, or nothing", async () => {
     const closedWithin = (socket: net.Socket) =>
       new Promise<number>((resolve) => {

@@ -28,6 +28,18 @@ export interface StripeEmulatorOptions {
   readonly deliverWebhooks?: boolean;
   /** Seconds before a new customer shows in search results (Stripe: under a minute; default 0). */
   readonly searchIndexDelaySeconds?: number;
+  /** Keep every answer (`exchanges`), e.g. to check them against Stripe's types (default false). */
+  readonly recordExchanges?: boolean;
+}
+
+/** One request and its answer, as sent on the wire. */
+export interface Exchange {
+  readonly method: string;
+  readonly path: string;
+  /** The route that answered, e.g. `GET /v1/customers/:id`; undefined for an unrecognized URL. */
+  readonly route: string | undefined;
+  readonly status: number;
+  readonly body: unknown;
 }
 
 export interface Delivery {
@@ -86,6 +98,9 @@ export class StripeEmulator {
   /** Deliver events as they happen; false keeps them (for `deliver` later), e.g. to simulate missed webhooks. */
   deliverWebhooks: boolean;
   readonly deliveries: Delivery[] = [];
+  /** Every answer, when `recordExchanges` is on. */
+  readonly exchanges: Exchange[] = [];
+  private readonly recordExchanges: boolean;
   private readonly clock: Clock;
   private readonly server: http.Server;
   private readonly objects = new Map<string, Obj>();
@@ -105,6 +120,7 @@ export class StripeEmulator {
     this.clock = options.clock ?? { now: () => new Date() };
     this.webhookSecret = options.webhookSecret ?? `whsec_${randomBytes(16).toString("hex")}`;
     this.deliverWebhooks = options.deliverWebhooks ?? true;
+    this.recordExchanges = options.recordExchanges ?? false;
     this.server = http.createServer((request, response) => void this.handle(request, response));
     this.routes = this.buildRoutes();
   }
@@ -161,12 +177,15 @@ export class StripeEmulator {
         active: true,
         billing_scheme: "per_unit",
         currency,
+        custom_unit_amount: null,
         lookup_key: null,
         metadata: {},
         nickname: "legacy metered",
         product: product.id,
         recurring: { interval: "month", interval_count: 1, meter: null, trial_period_days: null, usage_type: "metered" },
         tax_behavior: "unspecified",
+        tiers_mode: null,
+        transform_quantity: null,
         type: "recurring",
         unit_amount: null,
         unit_amount_decimal: unitAmountDecimal,
@@ -188,11 +207,42 @@ export class StripeEmulator {
     if (!charge.captured) throw invalid(`Charge ${chargeId} was never captured (a released authorization): it cannot be disputed.`, "charge", "charge_not_captured");
     if (charge.disputed) throw invalid(`Charge ${chargeId} has already been disputed.`, "charge", "charge_already_disputed");
     charge.disputed = true;
+    const evidence = Object.fromEntries(
+      ["access_activity_log", "billing_address", "cancellation_policy", "cancellation_policy_disclosure", "cancellation_rebuttal", "customer_communication",
+        "customer_email_address", "customer_name", "customer_purchase_ip", "customer_signature", "duplicate_charge_documentation", "duplicate_charge_explanation",
+        "duplicate_charge_id", "product_description", "receipt", "refund_policy", "refund_policy_disclosure", "refund_refusal_explanation", "service_date",
+        "service_documentation", "shipping_address", "shipping_carrier", "shipping_date", "shipping_documentation", "shipping_tracking_number",
+        "uncategorized_file", "uncategorized_text"].map((field) => [field, null]),
+    );
     const dispute = this.create("dispute", {
       amount: charge.amount,
+      // The withdrawal of the disputed amount and the fee (Stripe makes these balance transactions at once).
+      balance_transactions: [
+        {
+          id: `txn_${token(14)}`,
+          object: "balance_transaction",
+          amount: -charge.amount,
+          available_on: this.now(),
+          balance_type: "payments",
+          created: this.now(),
+          currency: charge.currency,
+          description: `Chargeback withdrawal for ${charge.id}`,
+          exchange_rate: null,
+          fee: 1500,
+          fee_details: [{ amount: 1500, application: null, currency: charge.currency, description: "Dispute fee", type: "stripe_fee" }],
+          net: -charge.amount - 1500,
+          reporting_category: "dispute",
+          source: null,
+          status: "available",
+          type: "adjustment",
+        },
+      ],
       charge: charge.id,
       currency: charge.currency,
-      evidence: {},
+      enhanced_eligibility_types: [],
+      evidence: { ...evidence, enhanced_evidence: {} },
+      evidence_details: { due_by: this.now() + 21 * 86_400, enhanced_eligibility: {}, has_evidence: false, past_due: false, submission_count: 0, submission_method: "not_submitted" },
+      intended_submission_method: null,
       is_charge_refundable: false,
       metadata: {},
       payment_intent: charge.payment_intent,
@@ -260,9 +310,11 @@ export class StripeEmulator {
     }
     let status = 200;
     let body: string;
+    let route: string | undefined;
     try {
-      const result = await this.route(method, url.pathname, params);
-      body = JSON.stringify(result, null, 2);
+      const routed = await this.route(method, url.pathname, params);
+      route = routed.route;
+      body = JSON.stringify(routed.result, null, 2);
     } catch (error) {
       if (!(error instanceof StripeApiError)) {
         status = 500;
@@ -274,10 +326,16 @@ export class StripeEmulator {
     }
     // Like Stripe, a request that was processed (even refused) is replayed; a server error is not.
     if (typeof key === "string" && status < 500) this.idempotency.set(key, { fingerprint, status, body });
+    if (this.recordExchanges) this.exchanges.push({ method, path: url.pathname, route, status, body: JSON.parse(body) });
     send(status, body, typeof key === "string" ? { "idempotency-key": key } : {});
   }
 
-  private async route(method: string, path: string, params: FormObject): Promise<Obj> {
+  /** The routes of Stripe's API it serves (not the `/_emulator/` controls), as `GET /v1/customers/:id`. */
+  apiRoutes(): string[] {
+    return this.routes.map(([method, pattern]) => routeName(method, pattern)).filter((name) => !name.includes(" /_emulator/"));
+  }
+
+  private async route(method: string, path: string, params: FormObject): Promise<{ route: string; result: Obj }> {
     for (const [routeMethod, pattern, handler] of this.routes) {
       if (routeMethod !== method) continue;
       pattern.lastIndex = 0;
@@ -285,7 +343,7 @@ export class StripeEmulator {
       if (match) {
         const expand = params.expand;
         const result = await handler(params, match);
-        return expand ? this.expand(result, toStringList(expand, "expand")) : result;
+        return { route: routeName(method, pattern), result: expand ? this.expand(result, toStringList(expand, "expand")) : result };
       }
     }
     throw new StripeApiError(404, "invalid_request_error", `Unrecognized request URL (${method}: ${path}).`);
@@ -405,8 +463,9 @@ export class StripeEmulator {
 
   private deleteCustomer(id: string): Obj {
     const customer = this.get("customer", id);
-    customer.deleted = true;
+    // The event carries the customer as it was (Stripe's has no `deleted` flag in it).
     this.emit("customer.deleted", customer);
+    customer.deleted = true;
     return { id, object: "customer", deleted: true };
   }
 
@@ -489,7 +548,19 @@ export class StripeEmulator {
   private paymentMethod(id: string): Obj {
     const card = testCards[id];
     if (card && !this.objects.has(id)) {
-      return { id, object: "payment_method", type: "card", card: { brand: card.brand, last4: card.last4 }, customer: null, created: this.now(), livemode: false, metadata: {} };
+      return {
+        id,
+        object: "payment_method",
+        allow_redisplay: "unspecified",
+        billing_details: noBillingDetails(),
+        card: cardDetails(card),
+        created: this.now(),
+        customer: null,
+        customer_account: null,
+        livemode: false,
+        metadata: {},
+        type: "card",
+      };
     }
     return this.get("payment_method", id);
   }
@@ -499,11 +570,13 @@ export class StripeEmulator {
     const card = testCards[id];
     if (!card) return this.get("payment_method", id);
     return this.create("payment_method", {
-      type: "card",
-      card: { brand: card.brand, last4: card.last4, exp_month: 12, exp_year: 2034 },
+      allow_redisplay: "unspecified",
+      billing_details: noBillingDetails(),
+      card: cardDetails(card),
       customer: null,
+      customer_account: null,
       metadata: {},
-      billing_details: { address: null, email: null, name: null, phone: null },
+      type: "card",
       declines: card.declines,
     });
   }
@@ -516,7 +589,7 @@ export class StripeEmulator {
     const details = p.billing_details;
     if (details !== undefined) {
       if (typeof details !== "object" || Array.isArray(details)) throw invalid("Invalid object", "billing_details");
-      for (const field of ["email", "name", "phone"]) if (details[field] !== undefined) method.billing_details[field] = str(details[field]) || null;
+      for (const field of ["email", "name", "phone", "tax_id"]) if (details[field] !== undefined) method.billing_details[field] = str(details[field]) || null;
       if (details.address !== undefined) {
         const address = typeof details.address === "object" && !Array.isArray(details.address) ? details.address : {};
         method.billing_details.address = ["city", "country", "line1", "line2", "postal_code", "state"].reduce<Obj>(
@@ -551,24 +624,16 @@ export class StripeEmulator {
     const intent = this.create(
       "payment_intent",
       {
+        ...paymentIntentDefaults(),
         amount,
-        amount_capturable: 0,
-        amount_received: 0,
-        canceled_at: null,
-        cancellation_reason: null,
         capture_method: str(p.capture_method) ?? "automatic_async",
         client_secret: `${id}_secret_${token(24)}`,
-        confirmation_method: "automatic",
         currency: required(p, "currency").toLowerCase(),
         customer,
         description: str(p.description) ?? null,
-        last_payment_error: null,
-        latest_charge: null,
-        metadata: {},
-        payment_method: null,
+        allowed_payment_method_types: p.allowed_payment_method_types === undefined ? null : toStringList(p.allowed_payment_method_types, "allowed_payment_method_types"),
         payment_method_types: toStringList(p.allowed_payment_method_types ?? ["card"], "allowed_payment_method_types"),
         setup_future_usage: str(p.setup_future_usage) ?? null,
-        status: "requires_payment_method",
       },
       id,
     );
@@ -652,21 +717,56 @@ export class StripeEmulator {
   }
 
   private createCharge(intent: Obj, captured: boolean): Obj {
+    const method = this.get("payment_method", intent.payment_method);
     return this.create("charge", {
       amount: intent.amount,
       amount_captured: captured ? intent.amount : 0,
       amount_refunded: 0,
+      application: null,
+      application_fee: null,
+      application_fee_amount: null,
+      balance_transaction: captured ? `txn_${token(14)}` : null,
+      billing_details: structuredClone(method.billing_details),
+      calculated_statement_descriptor: "STRIPE EMULATOR",
       captured,
       currency: intent.currency,
       customer: intent.customer,
       description: intent.description,
       disputed: false,
+      failure_balance_transaction: null,
+      failure_code: null,
+      failure_message: null,
+      fraud_details: {},
       metadata: {},
+      on_behalf_of: null,
+      outcome: {
+        advice_code: null,
+        network_advice_code: null,
+        network_decline_code: null,
+        network_status: "approved_by_network",
+        reason: null,
+        risk_level: "normal",
+        risk_score: 20,
+        seller_message: "Payment complete.",
+        type: "authorized",
+      },
       paid: true,
       payment_intent: intent.id,
       payment_method: intent.payment_method,
+      payment_method_details: { card: chargeCardDetails(method.card, captured), type: "card" },
+      receipt_email: null,
+      receipt_number: null,
+      receipt_url: null,
       refunded: false,
+      review: null,
+      shipping: null,
+      source: null,
+      source_transfer: null,
+      statement_descriptor: null,
+      statement_descriptor_suffix: null,
       status: "succeeded",
+      transfer_data: null,
+      transfer_group: null,
     });
   }
 
@@ -674,7 +774,24 @@ export class StripeEmulator {
 
   private createProduct(p: FormObject): Obj {
     allow(p, ["name", "metadata", "expand"]);
-    const product = this.create("product", { active: true, name: required(p, "name"), metadata: {}, description: null });
+    const product = this.create("product", {
+      active: true,
+      default_price: null,
+      description: null,
+      images: [],
+      marketing_features: [],
+      metadata: {},
+      name: required(p, "name"),
+      package_dimensions: null,
+      shippable: null,
+      statement_descriptor: null,
+      tax_code: null,
+      tax_details: null,
+      type: "service",
+      unit_label: null,
+      updated: this.now(),
+      url: null,
+    });
     if (p.metadata !== undefined) mergeMetadata(product.metadata, p.metadata, "metadata");
     return product;
   }
@@ -697,6 +814,7 @@ export class StripeEmulator {
       active: true,
       billing_scheme: "per_unit",
       currency: required(p, "currency").toLowerCase(),
+      custom_unit_amount: null,
       lookup_key: null,
       metadata: {},
       nickname: str(p.nickname) ?? null,
@@ -705,6 +823,8 @@ export class StripeEmulator {
         ? { interval: str(recurring.interval) ?? "month", interval_count: 1, meter: meter ?? null, trial_period_days: null, usage_type: usageType }
         : null,
       tax_behavior: "unspecified",
+      tiers_mode: null,
+      transform_quantity: null,
       type: recurring ? "recurring" : "one_time",
       unit_amount: Number.isInteger(Number(decimal)) ? Number(decimal) : null,
       unit_amount_decimal: decimal,
@@ -800,30 +920,63 @@ export class StripeEmulator {
     const now = this.now();
     const id = this.newId("subscription");
     const item = this.create("subscription_item", {
+      billing_thresholds: null,
       current_period_end: addInterval(now, price.recurring.interval),
       current_period_start: now,
+      current_trial: null,
+      discounts: [],
       metadata: {},
+      plan: planOf(price),
       price: this.view(price),
       subscription: id,
+      tax_rates: [],
     });
+    delete item.livemode; // a subscription item has none
     const subscription = this.create(
       "subscription",
       {
+        application: null,
+        application_fee_percent: null,
         automatic_tax: { disabled_reason: null, enabled: automaticTax, liability: automaticTax ? { type: "self" } : null },
         billing_cycle_anchor: now,
+        billing_cycle_anchor_config: null,
+        billing_mode: { flexible: null, type: "classic" },
+        billing_schedules: [],
+        billing_thresholds: null,
         cancel_at: null,
         cancel_at_period_end: false,
         canceled_at: null,
+        cancellation_details: { comment: null, feedback: null, feedback_option: null, reason: null },
         collection_method: str(p.collection_method) ?? "charge_automatically",
         currency: price.currency,
         customer: customer.id,
+        customer_account: null,
+        days_until_due: null,
         default_payment_method: str(p.default_payment_method) ?? null,
+        default_source: null,
+        description: null,
+        discounts: [],
         ended_at: null,
+        invoice_settings: { account_tax_ids: null, custom_fields: null, description: null, footer: null, issuer: { type: "self" } },
         items: { object: "list", data: [item], has_more: false, total_count: 1, url: `/v1/subscription_items?subscription=${id}` },
         latest_invoice: null,
+        managed_payments: null,
         metadata: {},
+        next_pending_invoice_item_invoice: null,
+        on_behalf_of: null,
+        pause_collection: null,
+        payment_settings: { payment_method_options: null, payment_method_types: null, save_default_payment_method: "off" },
+        pending_invoice_item_interval: null,
+        pending_setup_intent: null,
+        pending_update: null,
+        schedule: null,
         start_date: now,
         status: "active",
+        test_clock: null,
+        transfer_data: null,
+        trial_end: null,
+        trial_settings: { end_behavior: { billing_cycle_anchor: null, missing_payment_method: "create_invoice" } },
+        trial_start: null,
       },
       id,
     );
@@ -900,7 +1053,11 @@ export class StripeEmulator {
       }
       return { existing, price };
     });
-    for (const change of changes) if (change) change.existing.price = this.view(change.price);
+    for (const change of changes) {
+      if (!change) continue;
+      change.existing.price = this.view(change.price);
+      change.existing.plan = planOf(change.price);
+    }
   }
 
   private cancelSubscription(id: string, p: FormObject): Obj {
@@ -916,6 +1073,7 @@ export class StripeEmulator {
     subscription.status = "canceled";
     subscription.canceled_at = now;
     subscription.ended_at = now;
+    subscription.cancellation_details = { comment: null, feedback: null, feedback_option: null, reason: "cancellation_requested" };
     this.emit("customer.subscription.deleted", subscription);
     return subscription;
   }
@@ -978,6 +1136,7 @@ export class StripeEmulator {
       subtotal: amount,
       taxes: [],
     });
+    delete line.created; // a line item has none
     const invoice = this.newInvoice(customer, subscription, start, opening ? start : end, reason, [line], invoiceId);
     this.emit("invoice.created", invoice);
     return invoice;
@@ -990,36 +1149,79 @@ export class StripeEmulator {
       {
         account_country: "DE",
         account_name: "Stripe emulator",
+        account_tax_ids: null,
         amount_due: total,
         amount_overpaid: 0,
         amount_paid: 0,
         amount_remaining: total,
+        amount_shipping: 0,
+        application: null,
         attempt_count: 0,
         attempted: false,
         auto_advance: true,
-        automatic_tax: { enabled: subscription?.automatic_tax.enabled ?? false, liability: null, status: null },
+        automatic_tax: {
+          disabled_reason: null,
+          enabled: subscription?.automatic_tax.enabled ?? false,
+          liability: subscription?.automatic_tax.enabled ? { type: "self" } : null,
+          provider: subscription?.automatic_tax.enabled ? "stripe" : null,
+          status: subscription?.automatic_tax.enabled ? "complete" : null,
+        },
+        automatically_finalizes_at: null,
         billing_reason: reason,
         collection_method: "charge_automatically",
         currency: subscription?.currency ?? "usd",
+        custom_fields: null,
         customer: customer.id,
+        customer_account: null,
+        customer_address: customer.address ? structuredClone(customer.address) : null,
         customer_email: customer.email,
         customer_name: customer.name,
+        customer_phone: customer.phone,
+        customer_shipping: null,
+        customer_tax_exempt: customer.tax_exempt,
         default_payment_method: null,
+        default_source: null,
+        default_tax_rates: [],
         description: null,
+        discounts: [],
         due_date: null,
         effective_at: null,
+        ending_balance: null,
+        footer: null,
+        from_invoice: null,
+        issuer: { type: "self" },
+        last_finalization_error: null,
+        latest_revision: null,
         lines: { object: "list", data: lines, has_more: false, total_count: lines.length, url: `/v1/invoices/${id ?? ""}/lines` },
         metadata: {},
+        next_payment_attempt: null,
         number: null,
+        on_behalf_of: null,
         parent: subscription
           ? { type: "subscription_details", quote_details: null, subscription_details: { metadata: { ...subscription.metadata }, subscription: subscription.id } }
           : null,
+        payment_settings: { default_mandate: null, payment_method_options: null, payment_method_types: null },
         period_end: end,
         period_start: start,
+        post_payment_credit_notes_amount: 0,
+        pre_payment_credit_notes_amount: 0,
+        receipt_number: null,
+        rendering: null,
+        shipping_cost: null,
+        shipping_details: null,
+        starting_balance: 0,
+        statement_descriptor: null,
         status: "draft",
         status_transitions: { finalized_at: null, marked_uncollectible_at: null, paid_at: null, voided_at: null },
         subtotal: total,
+        subtotal_excluding_tax: total,
+        test_clock: null,
         total,
+        total_discount_amounts: [],
+        total_excluding_tax: total,
+        total_pretax_credit_amounts: [],
+        total_taxes: [],
+        webhooks_delivered_at: null,
       },
       id,
     );
@@ -1036,6 +1238,8 @@ export class StripeEmulator {
   private finalize(invoice: Obj): void {
     const now = this.now();
     invoice.status = "open";
+    invoice.ending_balance = 0;
+    invoice.webhooks_delivered_at ??= now;
     invoice.number = `EMU-${String(++this.invoiceNumber).padStart(4, "0")}`;
     invoice.effective_at = now;
     invoice.status_transitions.finalized_at = now;
@@ -1066,16 +1270,14 @@ export class StripeEmulator {
       invoice.attempt_count += 1;
       invoice.attempted = true;
       const intent = this.create("payment_intent", {
+        ...paymentIntentDefaults(),
         amount: invoice.amount_due,
-        amount_capturable: 0,
         amount_received: invoice.amount_due,
         capture_method: "automatic",
         client_secret: `pi_secret_${token(24)}`,
         currency: invoice.currency,
         customer: customer.id,
         description: `Payment for invoice ${invoice.number}`,
-        latest_charge: null,
-        metadata: {},
         payment_method: method,
         status: "succeeded",
       });
@@ -1118,6 +1320,7 @@ export class StripeEmulator {
     const url = required(p, "url");
     const endpoint = this.create("webhook_endpoint", {
       api_version: str(p.api_version) ?? stripeApiVersion,
+      application: null,
       description: str(p.description) ?? null,
       enabled_events: toStringList(p.enabled_events ?? ["*"], "enabled_events"),
       metadata: {},
@@ -1295,6 +1498,124 @@ const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 
 function token(length: number): string {
   return [...randomBytes(length)].map((byte) => alphabet[byte % alphabet.length]).join("");
+}
+
+/** The plan Stripe still shows for a subscription item's price (the price under its old name). */
+function planOf(price: Obj): Obj {
+  return {
+    id: price.id,
+    object: "plan",
+    active: price.active,
+    amount: price.unit_amount,
+    amount_decimal: price.unit_amount_decimal,
+    billing_scheme: price.billing_scheme,
+    created: price.created,
+    currency: price.currency,
+    interval: price.recurring.interval,
+    interval_count: price.recurring.interval_count,
+    livemode: price.livemode,
+    metadata: { ...price.metadata },
+    meter: price.recurring.meter,
+    nickname: price.nickname,
+    product: price.product,
+    tiers_mode: null,
+    transform_usage: null,
+    trial_period_days: null,
+    usage_type: price.recurring.usage_type,
+  };
+}
+
+/** A payment method's billing details before the card holder gave any. */
+function noBillingDetails(): Obj {
+  return { address: null, email: null, name: null, phone: null, tax_id: null };
+}
+
+/** A test card as Stripe describes it on a payment method. */
+function cardDetails(card: { brand: string; last4: string }): Obj {
+  return {
+    brand: card.brand,
+    checks: { address_line1_check: null, address_postal_code_check: null, cvc_check: "pass" },
+    country: "US",
+    display_brand: card.brand,
+    exp_month: 12,
+    exp_year: 2034,
+    fingerprint: token(16),
+    funding: "credit",
+    generated_from: null,
+    last4: card.last4,
+    networks: { available: [card.brand], preferred: null },
+    regulated_status: "unregulated",
+    three_d_secure_usage: { supported: true },
+    wallet: null,
+  };
+}
+
+/** The card as a charge describes it (payment_method_details.card). */
+function chargeCardDetails(card: Obj, captured: boolean): Obj {
+  return {
+    amount_authorized: null,
+    authorization_code: token(6),
+    brand: card.brand,
+    ...(captured ? {} : { capture_before: 0 }),
+    checks: structuredClone(card.checks),
+    country: card.country,
+    electronic_commerce_indicator: null,
+    exp_month: card.exp_month,
+    exp_year: card.exp_year,
+    fingerprint: card.fingerprint,
+    funding: card.funding,
+    installments: null,
+    last4: card.last4,
+    mandate: null,
+    network: card.brand,
+    network_transaction_id: token(15),
+    regulated_status: card.regulated_status,
+    three_d_secure: null,
+    transaction_link_id: null,
+    wallet: null,
+  };
+}
+
+/** A new payment intent's fields as Stripe sets them (null where Stripe returns null). */
+function paymentIntentDefaults(): Obj {
+  return {
+    allowed_payment_method_types: null,
+    amount_capturable: 0,
+    amount_received: 0,
+    application: null,
+    application_fee_amount: null,
+    automatic_payment_methods: null,
+    canceled_at: null,
+    cancellation_reason: null,
+    confirmation_method: "automatic",
+    customer_account: null,
+    excluded_payment_method_types: null,
+    last_payment_error: null,
+    latest_charge: null,
+    managed_payments: null,
+    metadata: {},
+    next_action: null,
+    on_behalf_of: null,
+    payment_method: null,
+    payment_method_configuration_details: null,
+    payment_record: null,
+    payment_method_options: { card: { installments: null, mandate_options: null, network: null, request_three_d_secure: "automatic" } },
+    processing: null,
+    receipt_email: null,
+    review: null,
+    setup_future_usage: null,
+    shipping: null,
+    source: null,
+    statement_descriptor: null,
+    statement_descriptor_suffix: null,
+    status: "requires_payment_method",
+    transfer_data: null,
+    transfer_group: null,
+  };
+}
+
+function routeName(method: string, pattern: RegExp): string {
+  return `${method} ${pattern.source.replace(/^\^|\$$/g, "").replaceAll("\\/", "/").replaceAll("([A-Za-z0-9_]+)", ":id")}`;
 }
 
 function errorBody(error: StripeApiError): string {

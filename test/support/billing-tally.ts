@@ -4,7 +4,7 @@
 import Stripe from "stripe";
 import { stripeApiVersion } from "../../src/billing/stripe-payment-provider.js";
 import { ManualClock } from "../../src/domain/clock.js";
-import { seedUsagePrices, startStripeEmulator, type StripeEmulator } from "../stripe-emulator/emulator.js";
+import { seedUsagePrices, startStripeEmulator, type StripeEmulator, type StripeEmulatorOptions } from "../stripe-emulator/emulator.js";
 import { AccountService } from "../../src/gen/usage/v1/account_pb.js";
 import { BillingService } from "../../src/gen/usage/v1/billing_pb.js";
 import { grpcClientFor, startTestTally, type GrpcClient, type TestTally } from "./test-tally.js";
@@ -34,9 +34,11 @@ export function stripeClientFor(url: string): Stripe {
   });
 }
 
-export async function startBillingTally(options: { clock?: ManualClock; env?: Record<string, string> } = {}): Promise<BillingTally> {
+export async function startBillingTally(
+  options: { clock?: ManualClock; env?: Record<string, string>; emulator?: Omit<StripeEmulatorOptions, "clock"> } = {},
+): Promise<BillingTally> {
   const clock = options.clock ?? new ManualClock(new Date("2026-01-15T12:00:00Z"));
-  const emulator = await startStripeEmulator({ clock });
+  const emulator = await startStripeEmulator({ ...options.emulator, clock });
   const stripe = stripeClientFor(emulator.url);
   const prices = await seedUsagePrices(stripe);
   const t = await startTestTally({
