@@ -5,7 +5,8 @@
 // server dies, RSS grows by 200 MB or more, or the p99 is 100 ms or more. On a shared machine the
 // figure depends on the others' load: it also probes /healthz for FLOOD_BASELINE_SECONDS before the
 // flood and prints the flood's p99 as a multiple of that baseline, the load average and the server's
-// longest event-loop delay during the flood.
+// longest event-loop delay during the flood. It reads the server's RSS from /proc and /metrics once a second
+// (a scrape queries the database, in the server's event loop with PGlite).
 // FLOOD_CONNECTIONS, FLOOD_STREAMS, FLOOD_SECONDS, FLOOD_BASELINE_SECONDS change the size.
 import fs from "node:fs";
 import os from "node:os";
@@ -25,13 +26,13 @@ const serverNodeOptions: Record<string, string> = process.env.FLOOD_SERVER_NODE_
 const tally = await spawnTally({ TALLY_JOBS: "off", TALLY_DATA_DIR: dataDir, DATABASE_URL: "", ...serverNodeOptions }, 180_000);
 try {
   const baseline = await probeHealthz(tally.url, baselineSeconds * 1000);
-  console.log(`/healthz without a flood (${baselineSeconds} s): ${baseline.answers} answers, ${baseline.failures} failed, p50 ${baseline.p50Ms.toFixed(1)} ms, p99 ${baseline.p99Ms.toFixed(1)} ms; load average ${load()}`);
+  console.log(`/healthz without a flood (${baselineSeconds} s): ${baseline.answers} answers, ${baseline.failures} failed${baseline.failures ? ` ${JSON.stringify(baseline.failureReasons)}` : ""}, p50 ${baseline.p50Ms.toFixed(1)} ms, p99 ${baseline.p99Ms.toFixed(1)} ms; load average ${load()}`);
   console.log(`stream flood: ${connections} connections x ${streamsEach} streams sending only a 5-byte prefix, ${seconds} s`);
-  const figures = await streamFlood(tally.url, { connections, streamsEach, durationMs: seconds * 1000 });
+  const figures = await streamFlood(tally.url, { connections, streamsEach, durationMs: seconds * 1000, pid: tally.child.pid });
   const mb = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MB`;
   console.log(`streams opened by the attacker: ${figures.streamsOpened}; most open on the server at once: ${figures.maxStreamsSeen}`);
   console.log(`refused or cut: ${JSON.stringify(figures.refused)}`);
-  console.log(`/healthz during the flood: ${figures.healthzAnswers} answers, ${figures.healthzFailures} failed, p50 ${figures.healthzP50Ms.toFixed(1)} ms, p99 ${figures.healthzP99Ms.toFixed(1)} ms (${(figures.healthzP99Ms / baseline.p99Ms).toFixed(1)} x the baseline's p99); longest event-loop delay ${figures.eventLoopLagMaxMs.toFixed(0)} ms; load average ${load()}`);
+  console.log(`/healthz during the flood: ${figures.healthzAnswers} answers, ${figures.healthzFailures} failed${figures.healthzFailures ? ` ${JSON.stringify(figures.healthzFailureReasons)}` : ""}, p50 ${figures.healthzP50Ms.toFixed(1)} ms, p99 ${figures.healthzP99Ms.toFixed(1)} ms (${(figures.healthzP99Ms / baseline.p99Ms).toFixed(1)} x the baseline's p99); longest event-loop delay ${figures.eventLoopLagMaxMs.toFixed(0)} ms; load average ${load()}`);
   console.log(`server RSS: before ${mb(figures.rssBeforeBytes)}, at most ${mb(figures.rssMaxBytes)} (growth ${mb(figures.rssGrowthBytes)})`);
   const left = await openStreamsAfter(tally.url, 30_000);
   const alive = (await fetch(`${tally.url}/readyz`)).status === 200;

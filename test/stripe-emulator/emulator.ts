@@ -249,6 +249,7 @@ export class StripeEmulator {
       reason,
       status: "needs_response",
     });
+    dispute.balance_transactions[0].source = dispute.id;
     this.emit("charge.dispute.created", dispute);
     return this.view(dispute);
   }
@@ -753,7 +754,8 @@ export class StripeEmulator {
       paid: true,
       payment_intent: intent.id,
       payment_method: intent.payment_method,
-      payment_method_details: { card: chargeCardDetails(method.card, captured), type: "card" },
+      // An uncaptured card authorization can be captured for 7 days.
+      payment_method_details: { card: chargeCardDetails(method.card, captured ? undefined : this.now() + 7 * 86_400), type: "card" },
       receipt_email: null,
       receipt_number: null,
       receipt_url: null,
@@ -1454,7 +1456,8 @@ export class StripeEmulator {
       return;
     }
     if (value.object === "customer" && head === "tax" && rest.length === 0) {
-      value.tax = this.taxOf(this.objects.get(value.id) ?? value);
+      // A deleted customer is only its id, also when its tax is asked for.
+      if (!value.deleted) value.tax = this.taxOf(this.objects.get(value.id) ?? value);
       return;
     }
     if (!(head in value)) throw invalid(`This property cannot be expanded (${full}).`, "expand");
@@ -1551,12 +1554,12 @@ function cardDetails(card: { brand: string; last4: string }): Obj {
 }
 
 /** The card as a charge describes it (payment_method_details.card). */
-function chargeCardDetails(card: Obj, captured: boolean): Obj {
+function chargeCardDetails(card: Obj, captureBefore: number | undefined): Obj {
   return {
     amount_authorized: null,
     authorization_code: token(6),
     brand: card.brand,
-    ...(captured ? {} : { capture_before: 0 }),
+    ...(captureBefore === undefined ? {} : { capture_before: captureBefore }),
     checks: structuredClone(card.checks),
     country: card.country,
     electronic_commerce_indicator: null,

@@ -3,12 +3,14 @@
 // connections and /metrics is read for open streams, refusals and the server's RSS. Used by
 // test/http-limits.test.ts (CI scale) and bench:faults (the full 120 x 1,000).
 import { spawn } from "node:child_process";
+import fs from "node:fs";
 import http2 from "node:http2";
 
 export interface FloodFigures {
   readonly streamsOpened: number;
   readonly healthzAnswers: number;
   readonly healthzFailures: number;
+  readonly healthzFailureReasons: Record<string, number>;
   readonly healthzP50Ms: number;
   readonly healthzP99Ms: number;
   readonly maxStreamsSeen: number;
@@ -23,6 +25,7 @@ export interface FloodFigures {
 export interface ProbeFigures {
   readonly answers: number;
   readonly failures: number;
+  readonly failureReasons: Record<string, number>;
   readonly p50Ms: number;
   readonly p99Ms: number;
 }
@@ -62,12 +65,15 @@ export async function openStreamsAfter(url: string, timeoutMs: number): Promise<
 
 /**
  * Probes /healthz every 20 ms over fresh connections from a process of its own (the attacker's
- * event loop is busy), until told to stop on stdin; prints one JSON line of latencies (ms, -1 failed).
+ * event loop is busy), until told to stop on stdin; prints one JSON line: latencies (ms, -1 failed)
+ * and the failures by reason.
  */
 const probeScript = `
 const http = require("node:http");
 const url = process.argv[1];
 const latencies = [];
+const failures = {};
+const fail = (reason) => { failures[reason] = (failures[reason] || 0) + 1; return -1; };
 let probing = true;
 process.stdin.on("data", () => (probing = false));
 (async () => {
@@ -76,20 +82,25 @@ process.stdin.on("data", () => (probing = false));
     const latency = await new Promise((resolve) => {
       const request = http.get(url + "/healthz", { agent: false, timeout: 5000 }, (response) => {
         response.resume();
-        response.on("end", () => resolve(response.statusCode === 200 ? performance.now() - started : -1));
+        response.on("end", () => resolve(response.statusCode === 200 ? performance.now() - started : fail("status " + response.statusCode)));
       });
-      request.on("timeout", () => request.destroy());
-      request.on("error", () => resolve(-1));
+      request.on("timeout", () => request.destroy(Object.assign(new Error("timeout"), { code: "timeout after 5 s" })));
+      request.on("error", (error) => resolve(fail(error.code || error.message)));
     });
     latencies.push(latency);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  process.stdout.write(JSON.stringify(latencies) + "\\n");
+  process.stdout.write(JSON.stringify({ latencies, failures }) + "\\n");
   process.exit(0);
 })();
 `;
 
-function startProbe(url: string): { stop(): Promise<number[]> } {
+interface Probed {
+  readonly latencies: number[];
+  readonly failures: Record<string, number>;
+}
+
+function startProbe(url: string): { stop(): Promise<Probed> } {
   const child = spawn(process.execPath, ["-e", probeScript, url], { stdio: ["pipe", "pipe", "inherit"] });
   let output = "";
   child.stdout!.on("data", (chunk) => (output += chunk));
@@ -98,15 +109,25 @@ function startProbe(url: string): { stop(): Promise<number[]> } {
     async stop() {
       child.stdin!.write("stop\n");
       await exited;
-      return JSON.parse(output.trim() || "[]") as number[];
+      return JSON.parse(output.trim() || '{"latencies":[],"failures":{}}') as Probed;
     },
   };
 }
 
-function summarize(probed: readonly number[]): ProbeFigures {
-  const latencies = probed.filter((latency) => latency >= 0).sort((a, b) => a - b);
+function summarize(probed: Probed): ProbeFigures {
+  const latencies = probed.latencies.filter((latency) => latency >= 0).sort((a, b) => a - b);
   const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))] ?? Number.POSITIVE_INFINITY;
-  return { answers: latencies.length, failures: probed.length - latencies.length, p50Ms: at(0.5), p99Ms: at(0.99) };
+  return { answers: latencies.length, failures: probed.latencies.length - latencies.length, failureReasons: probed.failures, p50Ms: at(0.5), p99Ms: at(0.99) };
+}
+
+/** VmRSS of a process on this machine (Linux), in bytes; undefined elsewhere. */
+function rssOf(pid: number): number | undefined {
+  try {
+    const kb = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+    return kb === undefined ? undefined : Number(kb) * 1024;
+  } catch {
+    return undefined;
+  }
 }
 
 /** /healthz latency without a flood (the same probe, for a baseline on a shared machine). */
@@ -116,20 +137,36 @@ export async function probeHealthz(url: string, durationMs: number): Promise<Pro
   return summarize(await probe.stop());
 }
 
-export async function streamFlood(url: string, options: { connections: number; streamsEach: number; durationMs: number }): Promise<FloodFigures> {
+/**
+ * `pid`: the server's process on this machine: its RSS is then read from /proc every 250 ms, and
+ * /metrics (whose scrape callbacks query the database, in the server's event loop with PGlite) only
+ * every `metricsEveryMs` (default 1000 ms), so that the watching does not weigh on the /healthz
+ * figures. Without it, /metrics is read every 250 ms.
+ */
+export async function streamFlood(
+  url: string,
+  options: { connections: number; streamsEach: number; durationMs: number; pid?: number; metricsEveryMs?: number },
+): Promise<FloodFigures> {
   const before = await serverMetrics(url);
   let maxStreamsSeen = 0;
   let rssMax = before.rss;
   let lagMaxSeconds = 0;
   let probing = true;
   const probe = startProbe(url);
+  const metricsEveryMs = options.pid === undefined ? 250 : (options.metricsEveryMs ?? 1000);
   const watch = (async () => {
+    let scraped = performance.now();
     while (probing) {
-      const now = await serverMetrics(url).catch(() => undefined);
-      if (now) {
-        maxStreamsSeen = Math.max(maxStreamsSeen, now.streams - 1);
-        rssMax = Math.max(rssMax, now.rss);
-        if (Number.isFinite(now.lagMaxSeconds)) lagMaxSeconds = Math.max(lagMaxSeconds, now.lagMaxSeconds);
+      const rss = options.pid === undefined ? undefined : rssOf(options.pid);
+      if (rss !== undefined) rssMax = Math.max(rssMax, rss);
+      if (performance.now() - scraped >= metricsEveryMs - 1) {
+        scraped = performance.now();
+        const now = await serverMetrics(url).catch(() => undefined);
+        if (now) {
+          maxStreamsSeen = Math.max(maxStreamsSeen, now.streams - 1);
+          rssMax = Math.max(rssMax, now.rss);
+          if (Number.isFinite(now.lagMaxSeconds)) lagMaxSeconds = Math.max(lagMaxSeconds, now.lagMaxSeconds);
+        }
       }
       await sleep(250);
     }
@@ -170,6 +207,7 @@ export async function streamFlood(url: string, options: { connections: number; s
     streamsOpened,
     healthzAnswers: probed.answers,
     healthzFailures: probed.failures,
+    healthzFailureReasons: probed.failureReasons,
     healthzP50Ms: probed.p50Ms,
     healthzP99Ms: probed.p99Ms,
     maxStreamsSeen,

@@ -153,7 +153,7 @@ function DeliveryItem({ eventId, delivery, onRedelivered }: { eventId: string; d
       const request = { eventId, endpointId: delivery.endpointId };
       const answer = await eventClient.redeliverEvent(request, key.options(request));
       key.done();
-      setStatus({ kind: "done", message: answer.redelivered > 0n ? "Redelivery scheduled." : "Nothing to redeliver." });
+      setStatus({ kind: "done", message: answer.redelivered > 0n ? "Redelivery scheduled." : "Nothing redelivered: the delivery is pending already." });
       onRedelivered();
     } catch (error) {
       setStatus({ kind: "failed", message: describeError(error) });
@@ -164,7 +164,11 @@ function DeliveryItem({ eventId, delivery, onRedelivered }: { eventId: string; d
       <div class="deliveries__line">
         <span class={`badge ${badge.class}`}>{badge.text}</span>
         <span class="mono deliveries__url">{delivery.endpointUrl}</span>
-        {delivery.status !== Delivery_Status.CANCELED && (
+        {delivery.status === Delivery_Status.PENDING && delivery.nextAttemptTime && (
+          <span class="muted nowrap">next attempt {formatUtcSeconds(delivery.nextAttemptTime)}</span>
+        )}
+        {/* Pending deliveries are retried by the server already; canceled ones went to a removed endpoint. */}
+        {(delivery.status === Delivery_Status.DELIVERED || delivery.status === Delivery_Status.FAILED) && (
           <button type="button" class="button button--small" disabled={status.kind === "busy"} onClick={() => void redeliver()}>
             {status.kind === "busy" ? "Redelivering…" : "Redeliver"}
           </button>
