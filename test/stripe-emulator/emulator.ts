@@ -193,6 +193,13 @@ export class StripeEmulator {
     );
   }
 
+  /** The meter events received for a customer, oldest first (what Stripe's dashboard shows per meter). */
+  meterEventsOf(customerId: string): Array<{ meter: string; identifier: string; timestamp: number; value: number }> {
+    return this.meterEvents
+      .filter((event) => event.customer === customerId)
+      .map((event) => ({ meter: event.meter as string, identifier: event.identifier as string, timestamp: event.timestamp as number, value: event.value as number }));
+  }
+
   /** A cardholder disputes a charge: emits charge.dispute.created. */
   disputeCharge(chargeId: string, reason = "fraudulent"): Obj {
     const charge = this.get("charge", chargeId);
