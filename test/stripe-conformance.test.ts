@@ -54,6 +54,10 @@ describe("the Stripe emulator conforms to the Stripe SDK's types", () => {
     assert.match(shapes.checkObject({ ...wire, metadata: { a: 1 } }).join("\n"), /\.metadata\["a"\]: number, expected a string/);
     assert.match(shapes.checkObject({ ...wire, object: "customerz" }).join("\n"), /has no Stripe type/);
     assert.match(shapes.checkObject({ ...wire, surprise: 1 }).join("\n"), /\.surprise: not a field of Customer/);
+    const refusal = await (await fetch(`${b.emulator.url}/v1/customers/cus_nope`, { headers: { authorization: "Bearer sk_test_gap" } })).json();
+    assert.deepEqual(shapes.checkError(refusal), []);
+    assert.match(shapes.checkError({ error: { ...(refusal as any).error, type: "oops_error" } }).join("\n"), /\.type: "oops_error" is not one of "card_error"/);
+    assert.match(shapes.checkError({ error: { type: "api_error" } }).join("\n"), /\.message: missing/);
 
     // Expandable fields: the id or the whole object, and the object is checked too.
     const hold = await b.stripe.paymentIntents.create({ amount: 100, currency: "eur", customer: customer.id, capture_method: "manual" });
@@ -187,8 +191,15 @@ describe("the Stripe emulator conforms to the Stripe SDK's types", () => {
     // Every answer of the API, and every object the test controls hand out, conforms.
     const problems: string[] = [];
     const answered = new Set<string>();
+    let refusals = 0;
     for (const exchange of b.emulator.exchanges) {
-      if (exchange.status >= 300 || exchange.route === undefined) continue;
+      if (exchange.status >= 300) {
+        // Refusals (a declined card, a missing object, an unknown URL, ...) are Stripe-shaped errors.
+        refusals++;
+        problems.push(...shapes.checkError(exchange.body, `${exchange.status} ${exchange.method} ${exchange.path.replace(/_[A-Za-z0-9]+/g, "_…")}`));
+        continue;
+      }
+      if (exchange.route === undefined) continue;
       if (/\/_emulator\/(clock|events)\//.test(exchange.path)) continue; // not Stripe objects
       answered.add(exchange.route);
       problems.push(...shapes.checkObject(exchange.body, exchange.route.replace(":id", exchange.path.split("/")[3] ?? "")));
@@ -205,5 +216,6 @@ describe("the Stripe emulator conforms to the Stripe SDK's types", () => {
     assert.deepEqual(b.emulator.apiRoutes().filter((route) => !answered.has(route)), [], "every API route answered and was checked");
     for (const type of ["invoice.finalized", "customer.subscription.deleted", "charge.dispute.created", "customer.updated"]) assert.ok(types.has(type), type);
     assert.ok(events_.length > 50, String(events_.length));
+    assert.ok(refusals >= 2, `${refusals} refusals checked`);
   });
 });

@@ -16,9 +16,11 @@ export function stripeCommand(): Command {
     .action(async () => {
       const { loadConfig } = await import("../config.js");
       const { buildOfflineBilling } = await import("../app.js");
+      const { createLogger } = await import("../logger.js");
       const config = loadConfig({ ...process.env });
       if (!config.stripe) throw new UsageError("billing is not configured: set STRIPE_SECRET_KEY (and the usage price ids)");
-      const offline = await buildOfflineBilling(config);
+      // Logs go to stderr: stdout is the command's report.
+      const offline = await buildOfflineBilling(config, { logger: createLogger(config.logLevel, process.stderr) });
       try {
         const outcome = await offline.billing.syncStripeSubscribers();
         await write(
@@ -43,10 +45,12 @@ export function stripeCommand(): Command {
     .action(async (options: { dryRun?: boolean }) => {
       const { loadConfig } = await import("../config.js");
       const { buildOfflineBilling } = await import("../app.js");
+      const { createLogger } = await import("../logger.js");
       const config = loadConfig({ ...process.env });
       if (!config.stripe) throw new UsageError("billing is not configured: set STRIPE_SECRET_KEY (and the usage price ids)");
       const dryRun = options.dryRun === true;
-      const offline = await buildOfflineBilling(config);
+      // Logs go to stderr: stdout is the command's report.
+      const offline = await buildOfflineBilling(config, { logger: createLogger(config.logLevel, process.stderr) });
       try {
         const outcome = await offline.billing.migrateLegacyPrices({ dryRun });
         for (const item of outcome.subscriptions) {

@@ -193,6 +193,13 @@ export class StripeEmulator {
     );
   }
 
+  /** The meter events received for a customer, oldest first (what Stripe's dashboard shows per meter). */
+  meterEventsOf(customerId: string): Array<{ meter: string; identifier: string; timestamp: number; value: number }> {
+    return this.meterEvents
+      .filter((event) => event.customer === customerId)
+      .map((event) => ({ meter: event.meter as string, identifier: event.identifier as string, timestamp: event.timestamp as number, value: event.value as number }));
+  }
+
   /** A cardholder disputes a charge: emits charge.dispute.created. */
   disputeCharge(chargeId: string, reason = "fraudulent"): Obj {
     const charge = this.get("charge", chargeId);
@@ -242,6 +249,7 @@ export class StripeEmulator {
       reason,
       status: "needs_response",
     });
+    dispute.balance_transactions[0].source = dispute.id;
     this.emit("charge.dispute.created", dispute);
     return this.view(dispute);
   }
@@ -746,7 +754,8 @@ export class StripeEmulator {
       paid: true,
       payment_intent: intent.id,
       payment_method: intent.payment_method,
-      payment_method_details: { card: chargeCardDetails(method.card, captured), type: "card" },
+      // An uncaptured card authorization can be captured for 7 days.
+      payment_method_details: { card: chargeCardDetails(method.card, captured ? undefined : this.now() + 7 * 86_400), type: "card" },
       receipt_email: null,
       receipt_number: null,
       receipt_url: null,
@@ -1545,12 +1554,12 @@ function cardDetails(card: { brand: string; last4: string }): Obj {
 }
 
 /** The card as a charge describes it (payment_method_details.card). */
-function chargeCardDetails(card: Obj, captured: boolean): Obj {
+function chargeCardDetails(card: Obj, captureBefore: number | undefined): Obj {
   return {
     amount_authorized: null,
     authorization_code: token(6),
     brand: card.brand,
-    ...(captured ? {} : { capture_before: 0 }),
+    ...(captureBefore === undefined ? {} : { capture_before: captureBefore }),
     checks: structuredClone(card.checks),
     country: card.country,
     electronic_commerce_indicator: null,

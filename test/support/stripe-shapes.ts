@@ -49,12 +49,14 @@ export interface StripeShapes {
    * item by item); an unknown `object` is a problem too.
    */
   checkObject(value: unknown, at?: string): string[];
+  /** Problems of an error answer: `{ error: Stripe.StripeRawError }` with at least `type` and `message`. */
+  checkError(value: unknown, at?: string): string[];
 }
 
 type Json = unknown;
 
 export function loadStripeShapes(): StripeShapes {
-  const typeNames = [...new Set([...Object.values(stripeTypeForObject), ...Object.values(deletedTypeForObject)])];
+  const typeNames = [...new Set([...Object.values(stripeTypeForObject), ...Object.values(deletedTypeForObject), "Stripe.StripeRawError"])];
   // A file at the repository's root, so that "stripe" resolves to node_modules/stripe as for the code.
   const file = path.join(fileURLToPath(new URL("../../", import.meta.url)), "__stripe_shapes__.ts");
   const source = [`import Stripe from "stripe";`, "export interface Shapes {", ...typeNames.map((name, i) => `  t${i}: ${name};`), "}"].join("\n");
@@ -234,5 +236,16 @@ export function loadStripeShapes(): StripeShapes {
     return out;
   }
 
-  return { check, checkObject };
+  function checkError(value: unknown, at = "error response"): string[] {
+    if (value === null || typeof value !== "object" || Array.isArray(value)) return [`${at}: ${describe(value)}, expected { error }`];
+    const { error, ...rest } = value as Record<string, Json>;
+    const out = Object.keys(rest).map((key) => `${at}.${key}: not a field of an error response`);
+    if (error === null || typeof error !== "object") return [...out, `${at}.error: missing`];
+    const raw = error as Record<string, Json>;
+    // The SDK types every field of an error as optional; Stripe always sends these two.
+    for (const field of ["type", "message"]) if (typeof raw[field] !== "string") out.push(`${at}.error.${field}: missing (Stripe always sends it)`);
+    return [...out, ...check(error, "Stripe.StripeRawError", `${at}.error (Stripe.StripeRawError)`)];
+  }
+
+  return { check, checkObject, checkError };
 }
