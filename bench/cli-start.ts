@@ -6,6 +6,7 @@
 //   npm run bench:cli-start            (builds dist/ first)
 //   TALLY_BENCH_RUNS=30 npm run bench:cli-start
 import { execFileSync, spawnSync } from "node:child_process";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { median } from "./support.js";
@@ -39,6 +40,8 @@ function cpuMs(args: string[], env: Record<string, string> | undefined): number 
 
 if (!process.argv.includes("--no-build")) execFileSync("npm", ["run", "build"], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
 
+// On a loaded machine every start waits for a CPU: compare the ratios to node -e 0 of the same run.
+const loadBefore = os.loadavg().map((value) => value.toFixed(2)).join(", ");
 const results = variants.map((variant) => {
   wallMs(variant.args, variant.env); // warm the file cache
   const walls = Array.from({ length: runs }, () => wallMs(variant.args, variant.env));
@@ -48,9 +51,11 @@ const results = variants.map((variant) => {
 const baseline = results[0]!;
 const dist = results[1]!;
 const tsx = results[3]!;
-console.log(`tally --help start, ${runs} runs each (median wall; CPU per start)`);
+const load = () => os.loadavg().map((value) => value.toFixed(2)).join(", ");
+console.log(`tally --help start, ${runs} runs each (median wall; CPU per start); load average ${loadBefore} before, ${load()} after, on ${os.cpus().length} CPUs`);
 for (const r of results) {
   console.log(`  ${r.name.padEnd(40)} ${r.wall.toFixed(0).padStart(5)} ms wall  ${r.cpu.toFixed(0).padStart(5)} ms CPU  (${(r.wall / baseline.wall).toFixed(1)}x node -e 0)`);
 }
+console.log(`dist's own start over a bare node: ${(dist.wall - baseline.wall).toFixed(0)} ms wall, ${(dist.cpu - baseline.cpu).toFixed(0)} ms CPU`);
 console.log(`dist vs tsx: ${(dist.wall / tsx.wall).toFixed(2)}x wall, ${(dist.cpu / tsx.cpu).toFixed(2)}x CPU`);
 console.log(`target: dist < ${targetMs} ms wall: ${dist.wall < targetMs ? "met" : "NOT met"} (${dist.wall.toFixed(0)} ms)`);

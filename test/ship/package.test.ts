@@ -75,6 +75,20 @@ describe("the npm package", { timeout: 900_000 }, () => {
     const balance = await run(packed.bin, ["balance", "team:0a7dcf25-f05e-4dcf-9a47-cf8fccc74717"], { cwd: packed.installDir, env });
     assert.match(balance.stdout, /0/);
   });
+
+  it("tally --help of the installed package loads only commander (no protobuf, Connect, database or schema: a fast start)", async () => {
+    const record = path.join(packed.installDir, "modules.txt");
+    fs.writeFileSync(record, "");
+    const env = { ...process.env, TALLY_RECORD_MODULES: record };
+    const help = await run(process.execPath, ["--import", path.join(root, "test/support/record-modules.mjs"), packed.bin, "--help"], { cwd: packed.installDir, env });
+    assert.match(help.stdout, /^Usage: tally/);
+    const modules = fs.readFileSync(record, "utf8").split("\n").filter((line) => line.includes("/node_modules/"));
+    assert.ok(modules.some((url) => url.includes("/node_modules/tally/dist/cli/")), "the recorder saw the installed CLI");
+    // The package of a module: the path after its last node_modules/ (@scope/name or name).
+    const packages = new Set(modules.map((url) => /^((?:@[^/]+\/)?[^/]+)\//.exec(url.slice(url.lastIndexOf("/node_modules/") + "/node_modules/".length))?.[1]));
+    packages.delete("tally");
+    assert.deepEqual([...packages], ["commander"]);
+  });
 });
 
 describe("the Dockerfile, run on the host against the packed build", { timeout: 900_000 }, () => {
