@@ -7,18 +7,42 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import path from "node:path";
+import fs from "node:fs";
+import os from "node:os";
 import { after, before, describe, it } from "node:test";
+import { chromium } from "playwright-core";
 import type Stripe from "stripe";
 import { ManualClock } from "../src/domain/clock.js";
 import { AccountService } from "../src/gen/usage/v1/account_pb.js";
 import { BillingService } from "../src/gen/usage/v1/billing_pb.js";
 import { seedUsagePrices, startStripeEmulator, type StripeEmulator } from "./stripe-emulator/emulator.js";
 import { stripeClientFor } from "./support/billing-tally.js";
+import { findChromium } from "./support/browser.js";
 import { bookInstanceUsage, teamId } from "./support/ledger-fixtures.js";
 import { createTestDatabase, type TestDatabase } from "./support/test-database.js";
 import { grpcClientFor, grpcStatus, rejects, startTestTally, type TestTally } from "./support/test-tally.js";
 
 const root = path.join(import.meta.dirname, "..");
+const browser = findChromium();
+
+/** The text of the dashboard's legacy-price fact on the team's page; undefined without Chromium (as the browser tests skip). */
+async function dashboardLegacyFact(serverUrl: string, attributionId: string, expectShown: boolean): Promise<string | null | undefined> {
+  if (!browser.found) return undefined;
+  const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-chromium-"));
+  const context = await chromium.launchPersistentContext(profileDir, { executablePath: browser.path, headless: true, args: ["--headless", "--no-sandbox", "--disable-gpu"] });
+  try {
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(20_000);
+    await page.goto(`${serverUrl}/attributions/${encodeURIComponent(attributionId)}`);
+    await page.getByTestId("account-status").getByText("Not blocked").waitFor();
+    const fact = page.getByTestId("legacy-price");
+    if (expectShown) await fact.waitFor();
+    return (await fact.count()) > 0 ? await fact.textContent() : null;
+  } finally {
+    await context.close();
+    fs.rmSync(profileDir, { recursive: true, force: true });
+  }
+}
 
 interface Run {
   readonly code: number;
@@ -112,6 +136,8 @@ describe("a subscription on a legacy usage price: flagged, migrated by `tally st
       const text = await tally(["account", "status", team], { TALLY_SERVER: t.tally.url });
       assert.match(text.stdout, new RegExp(`^legacy price +yes: Stripe subscription ${subscription.id} is on usage price ${legacyPrice.id}`, "m"));
       assert.deepEqual(emulator.meterEventsOf(customer.id), [], "nothing reported while on the legacy price");
+      const shown = await dashboardLegacyFact(t.tally.url, team, true);
+      if (shown !== undefined) assert.match(shown ?? "", new RegExp(`^Legacy price subscription ${subscription.id} is on usage price ${legacyPrice.id}, which has no billing meter`));
     } finally {
       billing.close();
       accounts.close();
@@ -161,6 +187,8 @@ describe("a subscription on a legacy usage price: flagged, migrated by `tally st
       const status = await accounts.methods.getAccountStatus({ attributionId: team });
       assert.deepEqual([status.legacyPrice, status.legacySubscriptionId, status.legacyUsagePriceId], [false, "", ""]);
       assert.match(await (await fetch(`${t.tally.url}/metrics`)).text(), /^tally_stripe_legacy_price_subscriptions 0$/m);
+      const gone = await dashboardLegacyFact(t.tally.url, team, false);
+      if (gone !== undefined) assert.equal(gone, null, "the dashboard no longer shows the legacy price");
       clock.advanceMs(60_000);
       await billing.methods.reconcileInvoices({});
       const events = emulator.meterEventsOf(customer.id);
