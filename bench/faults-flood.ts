@@ -32,7 +32,7 @@ try {
   const mb = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MB`;
   console.log(`streams opened by the attacker: ${figures.streamsOpened}; most open on the server at once: ${figures.maxStreamsSeen}`);
   console.log(`refused or cut: ${JSON.stringify(figures.refused)}`);
-  console.log(`/healthz during the flood: ${figures.healthzAnswers} answers, ${figures.healthzFailures} failed${figures.healthzFailures ? ` ${JSON.stringify(figures.healthzFailureReasons)}` : ""}, p50 ${figures.healthzP50Ms.toFixed(1)} ms, p99 ${figures.healthzP99Ms.toFixed(1)} ms (${(figures.healthzP99Ms / baseline.p99Ms).toFixed(1)} x the baseline's p99); longest event-loop delay ${figures.eventLoopLagMaxMs.toFixed(0)} ms; load average ${load()}`);
+  console.log(`/healthz during the flood: ${figures.healthzAnswers} answers, ${figures.healthzFailures} failed${figures.healthzFailures ? ` ${JSON.stringify(figures.healthzFailureReasons)} (started at ${figures.healthzFailedAtMs.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(", ")} of the flood)` : ""}, p50 ${figures.healthzP50Ms.toFixed(1)} ms, p99 ${figures.healthzP99Ms.toFixed(1)} ms (${(figures.healthzP99Ms / baseline.p99Ms).toFixed(1)} x the baseline's p99); longest event-loop delay ${figures.eventLoopLagMaxMs.toFixed(0)} ms; load average ${load()}`);
   console.log(`server RSS: before ${mb(figures.rssBeforeBytes)}, at most ${mb(figures.rssMaxBytes)} (growth ${mb(figures.rssGrowthBytes)})`);
   const left = await openStreamsAfter(tally.url, 30_000);
   const alive = (await fetch(`${tally.url}/readyz`)).status === 200;

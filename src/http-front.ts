@@ -182,7 +182,8 @@ export async function listen(handler: RequestHandler, port: number, host: string
     // arrived whole or fills the stream's buffer: a stream that sends a frame prefix and stops costs
     // the front a stream object and a deadline, not a handler.
     awaitingBody.set(stream, () => {
-      if (!stream.destroyed) handler(request, response);
+      // Ended because the stream or its connection closed (the client went away): nobody to answer.
+      if (!stream.destroyed && !stream.closed) handler(request, response);
     });
   });
   const h1 = http.createServer(

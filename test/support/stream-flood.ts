@@ -11,6 +11,8 @@ export interface FloodFigures {
   readonly healthzAnswers: number;
   readonly healthzFailures: number;
   readonly healthzFailureReasons: Record<string, number>;
+  /** When each failed probe started, in ms after the flood started. */
+  readonly healthzFailedAtMs: number[];
   readonly healthzP50Ms: number;
   readonly healthzP99Ms: number;
   readonly maxStreamsSeen: number;
@@ -26,6 +28,8 @@ export interface ProbeFigures {
   readonly answers: number;
   readonly failures: number;
   readonly failureReasons: Record<string, number>;
+  /** When each failed probe started, in ms after the probing started. */
+  readonly failedAtMs: number[];
   readonly p50Ms: number;
   readonly p99Ms: number;
 }
@@ -73,7 +77,9 @@ const http = require("node:http");
 const url = process.argv[1];
 const latencies = [];
 const failures = {};
-const fail = (reason) => { failures[reason] = (failures[reason] || 0) + 1; return -1; };
+const failedAt = [];
+const t0 = performance.now();
+const fail = (reason, started) => { failures[reason] = (failures[reason] || 0) + 1; failedAt.push(Math.round(started - t0)); return -1; };
 let probing = true;
 process.stdin.on("data", () => (probing = false));
 (async () => {
@@ -82,15 +88,15 @@ process.stdin.on("data", () => (probing = false));
     const latency = await new Promise((resolve) => {
       const request = http.get(url + "/healthz", { agent: false, timeout: 5000 }, (response) => {
         response.resume();
-        response.on("end", () => resolve(response.statusCode === 200 ? performance.now() - started : fail("status " + response.statusCode)));
+        response.on("end", () => resolve(response.statusCode === 200 ? performance.now() - started : fail("status " + response.statusCode, started)));
       });
       request.on("timeout", () => request.destroy(Object.assign(new Error("timeout"), { code: "timeout after 5 s" })));
-      request.on("error", (error) => resolve(fail(error.code || error.message)));
+      request.on("error", (error) => resolve(fail(error.code || error.message, started)));
     });
     latencies.push(latency);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  process.stdout.write(JSON.stringify({ latencies, failures }) + "\\n");
+  process.stdout.write(JSON.stringify({ latencies, failures, failedAt }) + "\\n");
   process.exit(0);
 })();
 `;
@@ -98,6 +104,8 @@ process.stdin.on("data", () => (probing = false));
 interface Probed {
   readonly latencies: number[];
   readonly failures: Record<string, number>;
+  /** When each failed probe started, in ms after the probing started. */
+  readonly failedAt: number[];
 }
 
 function startProbe(url: string): { stop(): Promise<Probed> } {
@@ -109,7 +117,7 @@ function startProbe(url: string): { stop(): Promise<Probed> } {
     async stop() {
       child.stdin!.write("stop\n");
       await exited;
-      return JSON.parse(output.trim() || '{"latencies":[],"failures":{}}') as Probed;
+      return JSON.parse(output.trim() || '{"latencies":[],"failures":{},"failedAt":[]}') as Probed;
     },
   };
 }
@@ -117,7 +125,7 @@ function startProbe(url: string): { stop(): Promise<Probed> } {
 function summarize(probed: Probed): ProbeFigures {
   const latencies = probed.latencies.filter((latency) => latency >= 0).sort((a, b) => a - b);
   const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))] ?? Number.POSITIVE_INFINITY;
-  return { answers: latencies.length, failures: probed.latencies.length - latencies.length, failureReasons: probed.failures, p50Ms: at(0.5), p99Ms: at(0.99) };
+  return { answers: latencies.length, failures: probed.latencies.length - latencies.length, failureReasons: probed.failures, failedAtMs: probed.failedAt, p50Ms: at(0.5), p99Ms: at(0.99) };
 }
 
 /** VmRSS of a process on this machine (Linux), in bytes; undefined elsewhere. */
@@ -145,7 +153,7 @@ export async function probeHealthz(url: string, durationMs: number): Promise<Pro
  */
 export async function streamFlood(
   url: string,
-  options: { connections: number; streamsEach: number; durationMs: number; pid?: number; metricsEveryMs?: number },
+  options: { connections: number; streamsEach: number; durationMs: number; pid?: number; metricsEveryMs?: number; aftermathMs?: number },
 ): Promise<FloodFigures> {
   const before = await serverMetrics(url);
   let maxStreamsSeen = 0;
@@ -197,6 +205,8 @@ export async function streamFlood(
     if (remaining > 0) await sleep(remaining);
   } finally {
     for (const session of sessions) session.destroy();
+    // What the attacker's leaving costs the server counts too: keep probing and watching a while.
+    await sleep(options.aftermathMs ?? 5000);
     probing = false;
     await watch;
   }
@@ -208,6 +218,7 @@ export async function streamFlood(
     healthzAnswers: probed.answers,
     healthzFailures: probed.failures,
     healthzFailureReasons: probed.failureReasons,
+    healthzFailedAtMs: probed.failedAtMs,
     healthzP50Ms: probed.p50Ms,
     healthzP99Ms: probed.p99Ms,
     maxStreamsSeen,
