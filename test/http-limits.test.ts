@@ -5,7 +5,11 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { UsageService } from "../src/gen/usage/v1/usage_pb.js";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -147,6 +151,71 @@ describe("bounded resources per peer", () => {
     }
   });
 
+  it("HTTP/1.1: answers 408 and closes the connection when a request body does not arrive within the request timeout", async () => {
+    const before = refusedCount(await metric(t, "tally_http_refused_total"), "request_timeout");
+    const socket = net.connect(t.tally.port, "127.0.0.1");
+    socket.on("error", () => {});
+    let received = "";
+    socket.on("data", (chunk: Buffer) => (received += chunk.toString("latin1")));
+    const closed = new Promise<number>((resolve) => {
+      const started = performance.now();
+      socket.once("close", () => resolve(performance.now() - started));
+    });
+    socket.write("POST /usage.v1.UsageService/GetBalance HTTP/1.1\r\nhost: tally\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"costCenterId\":");
+    const heldMs = await Promise.race([closed, sleep(10_000).then(() => Number.POSITIVE_INFINITY)]);
+    socket.destroy();
+    // TALLY_HTTP_REQUEST_TIMEOUT is 2 s here (Node checks every 500 ms).
+    assert.ok(heldMs < 6000, `a slow body held the connection ${heldMs.toFixed(0)} ms`);
+    assert.match(received, /^HTTP\/1\.1 408 /, received);
+    assert.ok(refusedCount(await metric(t, "tally_http_refused_total"), "request_timeout") > before);
+  });
+
+  it("while all streams are taken, holds every HTTP/2 connection to the streams it has (SETTINGS), refusing the rest in nghttp2; a waiting client's call goes through once streams are free", async () => {
+    const refusedBefore = refusedCount(await metric(t, "tally_http_refused_total"), "streams");
+    // 10 connections x 20 streams that send a frame prefix and stop: all 200 streams taken until the
+    // body deadline (2 s) cuts them. Each attacker queues 20 more, which must not reach the server.
+    const attackers = Array.from({ length: 10 }, () => {
+      const session = http2.connect(t.tally.url);
+      session.on("error", () => {});
+      for (let i = 0; i < 40; i++) {
+        const stream = grpcRequest(session);
+        stream.on("error", () => {});
+        stream.write(prefixOnly);
+      }
+      return session;
+    });
+    try {
+      const openStreams = async () => Number((await metric(t, "tally_http_streams "))[0]?.split(" ").at(-1) ?? 0);
+      for (let i = 0; i < 100 && (await openStreams()) < 201; i++) await sleep(20);
+      const client = http2.connect(t.tally.url);
+      client.on("error", () => {});
+      try {
+        await new Promise<void>((resolve) => client.once("remoteSettings", () => resolve()));
+        for (let i = 0; i < 40 && client.remoteSettings.maxConcurrentStreams !== 0; i++) await sleep(50);
+        assert.equal(client.remoteSettings.maxConcurrentStreams, 0, "a new connection may open no stream while all are taken");
+        // Its call waits in the client (not refused) and is answered once the deadline frees streams.
+        const started = performance.now();
+        const status = await new Promise<number>((resolve, reject) => {
+          const stream = client.request({ ":method": "GET", ":path": "/healthz" });
+          stream.once("response", (headers) => resolve(Number(headers[":status"])));
+          stream.once("error", reject);
+          stream.resume();
+          stream.end();
+        });
+        assert.equal(status, 200);
+        assert.ok(performance.now() - started < 10_000);
+        assert.equal(client.remoteSettings.maxConcurrentStreams, 20, "the connection gets its streams back");
+      } finally {
+        client.destroy();
+      }
+      // nghttp2 refused the attackers' queued streams; Tally saw few of them (those already on the way).
+      const refusedInTally = refusedCount(await metric(t, "tally_http_refused_total"), "streams") - refusedBefore;
+      assert.ok(refusedInTally < 100, `${refusedInTally} streams refused by Tally itself`);
+    } finally {
+      for (const session of attackers) session.destroy();
+    }
+  });
+
   it("closes a connection that sends only the HTTP/2 preface, or half a header, or nothing", async () => {
     const closedWithin = (socket: net.Socket) =>
       new Promise<number>((resolve) => {
@@ -198,6 +267,63 @@ describe("bounded resources per peer", () => {
     assert.ok(refusedCount(refusedLines, "connections") >= 10, `closed early: ${closedEarly}; ${refusedLines.join(" / ")}`);
     const connections = await metric(t, "tally_http_connections");
     assert.ok(connections.some((line) => line.startsWith('tally_http_connections{protocol="http1"}')), connections.join("\n"));
+  });
+});
+
+describe("one HTTP/2 connection with the default stream limits", () => {
+  let t: TestTally;
+  before(async () => {
+    t = await startTestTally({ env: { TALLY_HTTP_CONNECTION_BUFFERED_BYTES_MAX: "1048576", TALLY_HTTP_REQUEST_TIMEOUT: "10s" } });
+  });
+  after(async () => {
+    await t?.stop();
+  });
+
+  it("carries 100 concurrent calls of one client", async () => {
+    const transport = createGrpcTransport({ baseUrl: t.tally.url });
+    const usage = createClient(UsageService, transport);
+    const id = `team:${randomUUID()}`;
+    const calls = await Promise.allSettled(Array.from({ length: 100 }, () => usage.getBalance({ attributionId: id })));
+    const failed = calls.filter((call) => call.status === "rejected");
+    assert.equal(failed.length, 0, String((failed[0] as PromiseRejectedResult | undefined)?.reason));
+    assert.equal(refusedCount(await metric(t, "tally_http_refused_total"), "streams"), 0);
+  });
+
+  it("resets the stream that takes a connection past TALLY_HTTP_CONNECTION_BUFFERED_BYTES_MAX; the connection's other streams and the server go on", async () => {
+    const session = http2.connect(t.tally.url);
+    session.on("error", () => {});
+    try {
+      // Four messages of 400 kB announced, each sent but for its last byte: the server holds what it
+      // read of each until its message is whole. The third takes the connection past 1 MiB.
+      const size = 400_000;
+      const streams = Array.from({ length: 4 }, () => {
+        const stream = grpcRequest(session);
+        stream.on("error", () => {});
+        stream.resume();
+        const header = Buffer.alloc(5);
+        header.writeUInt32BE(size, 1);
+        stream.write(header);
+        stream.write(Buffer.alloc(size - 1, 1));
+        return stream;
+      });
+      const resets = await Promise.all(
+        streams.map((stream) => Promise.race([new Promise<number>((resolve) => stream.once("close", () => resolve(stream.rstCode ?? -1))), sleep(5000).then(() => -2)])),
+      );
+      const calmed = resets.filter((code) => code === http2.constants.NGHTTP2_ENHANCE_YOUR_CALM).length;
+      assert.ok(calmed >= 1, `stream outcomes (rst codes, -2 still open): ${resets.join(", ")}`);
+      assert.ok(resets.includes(-2), `every stream was cut: ${resets.join(", ")}`);
+      assert.ok(refusedCount(await metric(t, "tally_http_refused_total"), "connection_buffer") >= 1);
+      // The connection still serves a call.
+      const health = session.request({ ":method": "GET", ":path": "/healthz" });
+      const status = await new Promise<number>((resolve, reject) => {
+        health.once("response", (headers) => resolve(Number(headers[":status"])));
+        health.once("error", reject);
+        health.end();
+      });
+      assert.equal(status, 200);
+    } finally {
+      session.destroy();
+    }
   });
 });
 
