@@ -352,6 +352,34 @@ describe("billing through Stripe, end to end", () => {
     assert.equal((await getStripeCustomerByAttributionId(db(), team))?.legacySubscriptionId, null);
   });
 
+  it("migrate-prices names a subscription it cannot move (no configured price for its currency) and flags it, changing nothing in Stripe", async () => {
+    const team = teamId();
+    const billing = b.t.tally.billing.billing!;
+    const legacyPrice = b.emulator.createLegacyMeteredPrice("gbp");
+    const customer = await b.stripe.customers.create({ name: "Pounds", metadata: { attributionId: team, preferredCurrency: "EUR" } });
+    const subscription = await b.stripe.subscriptions.create({ customer: customer.id, items: [{ price: legacyPrice.id }] });
+    await b.settle();
+    assert.deepEqual((await billing.syncStripeSubscribers()).failed, []);
+    assert.equal((await getStripeCustomerByAttributionId(db(), team))?.legacySubscriptionId, null, "not flagged before any report");
+    const mine = (outcome: Awaited<ReturnType<typeof billing.migrateLegacyPrices>>) => outcome.subscriptions.filter((item) => item.attributionId === team);
+
+    const dry = mine(await billing.migrateLegacyPrices({ dryRun: true }));
+    assert.deepEqual(dry.map((item) => [item.action, item.subscriptionId, item.toPriceId]), [["failed", subscription.id, ""]]);
+    assert.match(dry[0]!.error ?? "", /no usage price is configured for GBP \(STRIPE_USAGE_PRICE_ID_GBP\)/);
+    assert.equal((await getStripeCustomerByAttributionId(db(), team))?.legacySubscriptionId, null, "a dry run writes nothing");
+
+    const real = mine(await billing.migrateLegacyPrices({ dryRun: false }));
+    assert.deepEqual(real.map((item) => item.action), ["failed"]);
+    const stored = await getStripeCustomerByAttributionId(db(), team);
+    assert.deepEqual([stored?.legacySubscriptionId, stored?.legacyUsagePriceId], [subscription.id, legacyPrice.id], "flagged by the run");
+    assert.equal((await b.stripe.subscriptions.retrieve(subscription.id)).items.data[0]!.price.id, legacyPrice.id);
+
+    // Canceled in Stripe: the webhook clears the flag (an ended subscription is no longer unbilled).
+    await b.stripe.subscriptions.cancel(subscription.id);
+    await b.settle();
+    assert.equal((await getStripeCustomerByAttributionId(db(), team))?.legacySubscriptionId, null);
+  });
+
   it("repairs an invoice whose webhook never arrived, and advances the cycle", async () => {
     const team = teamId();
     const { subscriptionId } = await subscribe(team);

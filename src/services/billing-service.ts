@@ -525,6 +525,9 @@ export class BillingService {
       );
     }
     const attributionId = await this.attributionOfCustomer(subscription.customerId);
+    // An ended subscription bills nothing more: it no longer counts as unbilled on a legacy price.
+    const stored = await getStripeCustomerById(this.deps.db, subscription.customerId);
+    if (stored?.legacySubscriptionId === subscriptionId) await setLegacySubscription(this.deps.db, stored.stripeCustomerId, undefined, this.deps.clock.now());
     const others = await this.deps.provider.listActiveSubscriptions(subscription.customerId);
     if (others.some((other) => other.id !== subscriptionId)) {
       this.deps.logger.info({ subscriptionId, attributionId }, "subscription ended, but the customer has another one: cost center unchanged");
