@@ -63,6 +63,8 @@ export interface HttpFrontStats {
   readonly connections: { readonly http1: number; readonly http2: number; readonly undecided: number };
   /** Open HTTP/2 streams plus HTTP/1.1 requests in progress. */
   readonly streams: number;
+  /** HTTP/2 connections held (SETTINGS) to the streams they have while all streams are taken. */
+  readonly throttledConnections: number;
   readonly refused: Readonly<Record<RefusalReason, number>>;
 }
 
@@ -393,6 +395,7 @@ export async function listen(handler: RequestHandler, port: number, host: string
     stats: () => ({
       connections: { http1: http1Sockets, http2: sessions.size, undecided: Math.max(0, sockets.size - http1Sockets - sessions.size) },
       streams: openStreams + http1Requests,
+      throttledConnections: throttledSessions,
       refused: { ...refused },
     }),
     async close(graceMs: number) {

@@ -193,6 +193,10 @@ describe("bounded resources per peer", () => {
         await new Promise<void>((resolve) => client.once("remoteSettings", () => resolve()));
         for (let i = 0; i < 40 && client.remoteSettings.maxConcurrentStreams !== 0; i++) await sleep(50);
         assert.equal(client.remoteSettings.maxConcurrentStreams, 0, "a new connection may open no stream while all are taken");
+        const throttledNow = async () => Number((await metric(t, "tally_http_connections_throttled "))[0]?.split(" ").at(-1));
+        let throttled = await throttledNow();
+        for (let i = 0; i < 10 && !(throttled >= 1); i++) throttled = await throttledNow();
+        assert.ok(throttled >= 1, `tally_http_connections_throttled ${throttled}`);
         // Its call waits in the client (not refused) and is answered once the deadline frees streams.
         const started = performance.now();
         const status = await new Promise<number>((resolve, reject) => {

@@ -155,7 +155,7 @@ export class TallyMetrics {
   }
 
   /** Reports the HTTP front's open connections and streams at each scrape. */
-  watchHttpFront(stats: () => { connections: { http1: number; http2: number; undecided: number }; streams: number }): void {
+  watchHttpFront(stats: () => { connections: { http1: number; http2: number; undecided: number }; streams: number; throttledConnections: number }): void {
     new Gauge({
       name: "tally_http_connections",
       help: "Open connections, by protocol (undecided: no bytes yet)",
@@ -174,6 +174,14 @@ export class TallyMetrics {
       registers: [this.registry],
       collect() {
         this.set(stats().streams);
+      },
+    });
+    new Gauge({
+      name: "tally_http_connections_throttled",
+      help: "HTTP/2 connections held (SETTINGS) to the streams they have while all TALLY_HTTP_MAX_STREAMS are taken",
+      registers: [this.registry],
+      collect() {
+        this.set(stats().throttledConnections);
       },
     });
   }
