@@ -69,12 +69,12 @@ describe("tally stripe sync", () => {
     await stripe.subscriptions.cancel((await stripe.subscriptions.create({ customer: lapsedCustomer.id, items: [{ price: prices.EUR }] })).id);
     await stripe.customers.create({ name: "Another product's customer" });
 
-    // The command logs what it does (JSON lines, as the server does) and ends with its summary.
+    // The command logs what it does on stderr (JSON lines, as the server does); stdout is its report.
     const summary = (stdout: string) => stdout.trim().split("\n").at(-1);
     const switchedLogs = (stdout: string) => stdout.split("\n").filter((line) => line.includes("stripe sync: cost center now billed by Stripe")).length;
     const first = await tally(["stripe", "sync"], env);
     assert.equal(first.code, 0, first.stderr);
-    assert.equal(switchedLogs(first.stdout), 50);
+    assert.equal(switchedLogs(first.stderr), 50);
     assert.equal(
       summary(first.stdout),
       "read 52 Stripe customers, 51 with metadata.attributionId: 50 with a live subscription, 50 stored or updated, 50 switched to STRIPE, " +
@@ -82,7 +82,7 @@ describe("tally stripe sync", () => {
     );
     const second = await tally(["stripe", "sync"], env);
     assert.equal(second.code, 0, second.stderr);
-    assert.equal(switchedLogs(second.stdout), 0);
+    assert.equal(switchedLogs(second.stderr), 0);
     assert.equal(
       summary(second.stdout),
       "read 52 Stripe customers, 51 with metadata.attributionId: 50 with a live subscription, 0 stored or updated, 0 switched to STRIPE, " +
