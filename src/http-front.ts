@@ -94,6 +94,14 @@ function peerEnded(stream: http2.ServerHttp2Stream): boolean {
 
 const { NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
+/** An HTTP/2 connection's open streams, and whether SETTINGS hold it to those (all streams taken). */
+interface SessionState {
+  streams: number;
+  throttled: boolean;
+  /** Called when it gets its streams back: a connection without streams starts its idle time then. */
+  readonly restored: () => void;
+}
+
 export async function listen(handler: RequestHandler, port: number, host: string, options: FrontOptions = {}): Promise<HttpFront> {
   const limits = options.limits ?? defaultHttpLimits;
   const streamingPrefixes = options.streamingPathPrefixes ?? [];
@@ -113,7 +121,7 @@ export async function listen(handler: RequestHandler, port: number, host: string
   };
   const sockets = new Set<net.Socket>();
   /** Open sessions with their open streams and whether their SETTINGS hold them to those. */
-  const sessions = new Map<http2.ServerHttp2Session, { streams: number; throttled: boolean }>();
+  const sessions = new Map<http2.ServerHttp2Session, SessionState>();
   let throttledSessions = 0;
   const restoreAt = Math.floor((limits.maxStreams * 3) / 4);
   const setStreamLimit = (session: http2.ServerHttp2Session, maxConcurrentStreams: number) => {
@@ -127,7 +135,7 @@ export async function listen(handler: RequestHandler, port: number, host: string
     }
   };
   /** All streams are taken: a session may keep what it has and open no more. */
-  const throttle = (session: http2.ServerHttp2Session, state: { streams: number; throttled: boolean }) => {
+  const throttle = (session: http2.ServerHttp2Session, state: SessionState) => {
     if (state.throttled) return;
     state.throttled = true;
     throttledSessions += 1;
@@ -141,6 +149,7 @@ export async function listen(handler: RequestHandler, port: number, host: string
       if (!state.throttled) continue;
       state.throttled = false;
       setStreamLimit(session, limits.maxConcurrentStreams);
+      state.restored();
     }
     throttledSessions = 0;
   };
@@ -239,7 +248,7 @@ export async function listen(handler: RequestHandler, port: number, host: string
   h2.on("session", (session) => watchSession(session));
 
   function watchSession(session: http2.ServerHttp2Session): void {
-    const state = { streams: 0, throttled: false };
+    const state: SessionState = { streams: 0, throttled: false, restored: () => state.streams === 0 && startIdle() };
     sessions.set(session, state);
     // Connected while all streams are taken: held to none from the start (nghttp2 refuses any stream
     // the client sent before it read this SETTINGS).
@@ -250,6 +259,9 @@ export async function listen(handler: RequestHandler, port: number, host: string
     const startIdle = () => {
       clearTimeout(idle);
       idle = setTimeout(() => {
+        // Held to the streams it has while all are taken (throttle): it waits for us, not idles; its
+        // idle time starts again when it gets its streams back.
+        if (state.throttled) return;
         refuse("idle_timeout");
         if (!session.closed && !session.destroyed) session.goaway(NGHTTP2_NO_ERROR);
         session.close();
