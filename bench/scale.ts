@@ -67,6 +67,8 @@ interface SizeFigures {
   afterIngestRunMs: number;
   rss: { residentMb: number; peakMb: number };
   tables: Record<string, number>;
+  /** PostgreSQL only: WAL, buffer writes and blocks per relation during the reconcile. */
+  reconcileIo: string | undefined;
   bigEntries: number;
   smallEntries: number;
 }
@@ -110,12 +112,15 @@ async function measureSize(size: number): Promise<SizeFigures> {
     const ingestCpuMs = (await cpu.read()) - mark;
     progress(`${size}: ingested in ${Math.round(ingestMs)} ms`);
     mark = await cpu.read();
+    const ioBefore = await database.ioSnapshot();
     const reconcileMs = await timed(async () => {
       await usageApi.reconcileUsage({ from: timestampFromDate(new Date(now - 300 * dayMs)), to: timestampFromDate(new Date(Date.now() + 1000)) });
     });
     const reconciledAt = Date.now();
     const reconcileCpuMs = (await cpu.read()) - mark;
     await cpu.close();
+    const reconcileIo = ioBefore === undefined ? undefined : ioDelta(ioBefore, (await database.ioSnapshot())!, size);
+    if (reconcileIo) progress(`${size}: reconcile I/O ${reconcileIo}`);
 
     progress(`${size}: reconciled in ${Math.round(reconcileMs)} ms`);
     const listUsage = {} as SizeFigures["listUsage"];
@@ -145,12 +150,18 @@ async function measureSize(size: number): Promise<SizeFigures> {
     // last 6 minutes) holds every instance just reported, which it checks once more.
     const ledgerRuns: number[] = [];
     const afterIngestRuns: number[] = [];
+    // A run that fails (a statement timeout on a loaded machine) is printed as NaN, not the end of the benchmark.
+    const timedRun = (work: () => Promise<unknown>) =>
+      timed(work).catch((error: unknown) => {
+        progress(`${size}: ledger run failed: ${String(error)}`);
+        return Number.NaN;
+      });
     for (let i = 0; i < 3; i++) {
       ledgerRuns.push(
-        await timed(() => usageApi.reconcileUsage({ from: timestampFromDate(new Date(reconciledAt)), to: timestampFromDate(new Date(Date.now() + 1000)) })),
+        await timedRun(() => usageApi.reconcileUsage({ from: timestampFromDate(new Date(reconciledAt)), to: timestampFromDate(new Date(Date.now() + 1000)) })),
       );
       afterIngestRuns.push(
-        await timed(() =>
+        await timedRun(() =>
           usageApi.reconcileUsage({ from: timestampFromDate(new Date(Date.now() - 6 * 60_000)), to: timestampFromDate(new Date(Date.now() + 1000)) }),
         ),
       );
@@ -177,6 +188,7 @@ async function measureSize(size: number): Promise<SizeFigures> {
       afterIngestRunMs: percentile(afterIngestRuns, 0.5),
       rss,
       tables,
+      reconcileIo,
       bigEntries,
       smallEntries,
     };
@@ -243,6 +255,8 @@ interface BenchDatabase {
    * after the backends flushed their counters): work done, whatever the machine's load.
    */
   blocksTouched(): Promise<number | undefined>;
+  /** PostgreSQL: cluster WAL and buffer-write counters, and this database's blocks per relation. */
+  ioSnapshot(): Promise<IoSnapshot | undefined>;
   /** CPU time of the server process and the database's processes serving it. */
   cpuMeter(serverPid: number): Promise<{ read(): Promise<number>; close(): Promise<void> }>;
   /** After the server stopped: table sizes, and the raw INSERT of the dataset's rows (wall and database CPU). */
@@ -274,6 +288,30 @@ async function freshDatabase(): Promise<BenchDatabase> {
         return blocks;
       },
       cpuMeter: (serverPid) => postgresCpuMeter(databaseUrl, serverPid),
+      async ioSnapshot() {
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        let snapshot: IoSnapshot | undefined;
+        await withPg(databaseUrl, async (c) => {
+          const cluster = (
+            await c.query(`SELECT w.wal_bytes::float8 AS wal_bytes, w.wal_fpi::float8 AS wal_fpi, b.buffers_backend::float8 AS backend,
+              b.buffers_checkpoint::float8 AS checkpoint, b.buffers_clean::float8 AS clean, (b.checkpoints_req + b.checkpoints_timed)::float8 AS checkpoints
+              FROM pg_stat_wal w, pg_stat_bgwriter b`)
+          ).rows[0];
+          const relations = (
+            await c.query(`SELECT relname AS name, coalesce(heap_blks_read, 0)::float8 AS read, coalesce(heap_blks_hit, 0)::float8 AS hit FROM pg_statio_user_tables
+              UNION ALL SELECT indexrelname, coalesce(idx_blks_read, 0)::float8, coalesce(idx_blks_hit, 0)::float8 FROM pg_statio_user_indexes`)
+          ).rows as Array<{ name: string; read: number; hit: number }>;
+          snapshot = {
+            walBytes: cluster.wal_bytes,
+            walFpi: cluster.wal_fpi,
+            backendWrites: cluster.backend,
+            checkpointWrites: cluster.checkpoint + cluster.clean,
+            checkpoints: cluster.checkpoints,
+            relations: new Map(relations.map((r) => [r.name, { read: r.read, hit: r.hit }])),
+          };
+        });
+        return snapshot;
+      },
       async measure(data) {
         let tables: Record<string, number> = {};
         let baselineMs = 0;
@@ -294,6 +332,7 @@ async function freshDatabase(): Promise<BenchDatabase> {
   return {
     env: { TALLY_DATA_DIR: dataDir, DATABASE_URL: "" },
     blocksTouched: async () => undefined,
+    ioSnapshot: async () => undefined,
     cpuMeter: async (serverPid) => ({ read: async () => cpuMsOf(serverPid), close: async () => {} }),
     async measure(data) {
       // The server has stopped: open its directory here, as the server does.
@@ -405,6 +444,7 @@ function printSize(f: SizeFigures) {
   }
   console.log(`GetBalance p50 ${ms(f.balanceP50)} ms; ledger run with nothing new (${runningCount} drafts grow) ${ms(f.ledgerRunMs)} ms; right after the ingest (${f.size.toLocaleString("en-US")} reports in its window) ${ms(f.afterIngestRunMs)} ms`);
   console.log(`server RSS ${f.rss.residentMb.toFixed(0)} MB (peak ${f.rss.peakMb.toFixed(0)} MB)`);
+  if (f.reconcileIo) console.log(`reconcile I/O: ${f.reconcileIo}`);
   console.log(`tables (MB, with indexes): ${tablesOfInterest.map((t) => `${t} ${mb(f.tables[t])}`).join(", ")}`);
 }
 
@@ -440,6 +480,31 @@ function printGrowth(results: SizeFigures[]) {
     }
     console.log(`${label.padEnd(26)} ${steps.join("; ")}`);
   }
+}
+
+interface IoSnapshot {
+  walBytes: number;
+  walFpi: number;
+  backendWrites: number;
+  checkpointWrites: number;
+  checkpoints: number;
+  relations: Map<string, { read: number; hit: number }>;
+}
+
+/** The reconcile's WAL and buffer writes, and the relations it read most from outside shared buffers, per 1000 instances. */
+function ioDelta(a: IoSnapshot, b: IoSnapshot, size: number): string {
+  const k = size / 1000;
+  const per = (value: number) => (value / k).toFixed(0);
+  const relations = [...b.relations]
+    .map(([name, r]) => ({ name, read: r.read - (a.relations.get(name)?.read ?? 0), hit: r.hit - (a.relations.get(name)?.hit ?? 0) }))
+    .filter((r) => r.read + r.hit > 0)
+    .sort((x, y) => y.read - x.read)
+    .slice(0, 6);
+  return (
+    `per 1000 instances: WAL ${((b.walBytes - a.walBytes) / k / 1048576).toFixed(2)} MB (${per(b.walFpi - a.walFpi)} full pages), ` +
+    `buffers written by backends ${per(b.backendWrites - a.backendWrites)}, by checkpointer/bgwriter ${per(b.checkpointWrites - a.checkpointWrites)}; ` +
+    `checkpoints ${b.checkpoints - a.checkpoints}; blocks read (hit): ${relations.map((r) => `${r.name} ${per(r.read)} (${per(r.hit)})`).join(", ")}`
+  );
 }
 
 /** CPU milliseconds (user + system) a process has used so far (Linux /proc); 0 when unknown. */
