@@ -15,7 +15,7 @@ import { AuditService } from "../src/gen/usage/v1/audit_pb.js";
 import { CostCenter_BillingStrategy } from "../src/gen/usage/v1/usage_pb.js";
 import { listCostCenterHistory } from "../src/store/cost-centers.js";
 import { bookInstanceUsage, teamId, userId } from "./support/ledger-fixtures.js";
-import { findChromium, requireChromium } from "./support/browser.js";
+import { chromiumArgs, eventually, findChromium, requireChromium } from "./support/browser.js";
 import { grpcStatus, rejects, startTestTally, type TestTally } from "./support/test-tally.js";
 
 const browser = findChromium();
@@ -23,16 +23,6 @@ let chromiumPath = browser.path;
 const artifactsDir = path.join(path.dirname(new URL(import.meta.url).pathname), "..", "test-artifacts");
 const hourMs = 60 * 60 * 1000;
 const dayMs = 24 * hourMs;
-const chromiumArgs = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 /** Generous: the first page load on a busy 2-core machine. */
 const timeoutMs = 20_000;
 
@@ -96,7 +86,7 @@ describe("the dashboard in a browser (Chromium)", { skip: browser.skip }, () => 
       await page.getByText("Page 2 of 3").waitFor();
       await page.getByRole("button", { name: "Next ›" }).click();
       await page.getByText("Page 3 of 3").waitFor();
-      await eventually(async () => (await entries.locator("tbody tr").count()) === 4, "4 entries on the last page");
+      await eventually(async () => (await entries.locator("tbody tr").count()) === 4, "4 entries on the last page", timeoutMs);
 
       await page.getByRole("heading", { name: "Cost-center history" }).waitFor();
       const history = page.locator("section", { has: page.getByRole("heading", { name: "Cost-center history" }) });
@@ -124,7 +114,7 @@ describe("the dashboard in a browser (Chromium)", { skip: browser.skip }, () => 
     it("filters the entries and the chart by user", async () => {
       await page.getByLabel("User id", { exact: true }).fill(alice);
       await page.getByRole("button", { name: "Apply" }).click();
-      await eventually(async () => (await page.getByTestId("usage-entries").locator("tbody tr").count()) === 6, "Alice's 6 entries");
+      await eventually(async () => (await page.getByTestId("usage-entries").locator("tbody tr").count()) === 6, "Alice's 6 entries", timeoutMs);
       await page.getByText(/^6 entries/).waitFor();
       await page.getByTestId("chart-total").filter({ hasText: /^30\.00 credits/ }).waitFor();
       await page.getByLabel("User id", { exact: true }).fill("");
@@ -159,6 +149,7 @@ describe("the dashboard in a browser (Chromium)", { skip: browser.skip }, () => 
       await eventually(
         async () => (await meter.getAttribute("aria-valuetext")) === "120.00 of 200.00 credits used (60 %)",
         "the balance after the credit note",
+        timeoutMs,
       );
       assert.match((await meter.getAttribute("class")) ?? "", /gauge--ok/);
       await page.getByTestId("payments").getByText("Outage on Jan 12: workspaces failed to start").waitFor();
@@ -243,7 +234,7 @@ describe("the dashboard in a browser (Chromium)", { skip: browser.skip }, () => 
       assert.equal(await log.getByText("INVALID_ARGUMENT").getAttribute("title"), "description is required (the reason for the credit note)");
       assert.equal(await log.locator("tbody tr").count(), 10);
       await page.getByRole("button", { name: "Show older" }).click();
-      await eventually(async () => (await log.locator("tbody tr").count()) === 11, "the older audit page");
+      await eventually(async () => (await log.locator("tbody tr").count()) === 11, "the older audit page", timeoutMs);
       assert.equal(await page.getByRole("button", { name: "Show older" }).count(), 0);
       page.off("request", onRequest);
       // Proto3 JSON leaves the empty page token of the first page out.
@@ -357,15 +348,6 @@ async function openBrowser(t: TestTally, problems: string[], expectedStatus?: (s
 
 function utcMinute(date: Date): string {
   return date.toISOString().slice(0, 16).replace("T", " ");
-}
-
-/** Polls `check` until it holds, for at most the test's timeout. */
-async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 /** 44 entries over the last 20 days in three classes, 170 credits in all, and a limit of 200. */

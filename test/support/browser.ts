@@ -4,8 +4,11 @@
 // its own). On a developer's machine without it they skip, with one line naming the install
 // command; under CI (CI set and not "false"/"0") a missing browser is a failure, never a skip, so
 // a CI run cannot go green without having run them. `CHROMIUM_PATH` overrides the path (the
-// missing-browser test uses it to simulate a machine without Chromium).
+// missing-browser test uses it to simulate a machine without Chromium). Also what the suites share
+// once the browser runs: its flags, polling until a check holds, and the no-page-scroll check.
+import assert from "node:assert/strict";
 import fs from "node:fs";
+import type { Page } from "playwright-core";
 
 export const installCommand = "apt-get install chromium";
 
@@ -36,4 +39,34 @@ export function requireChromium(lookup: BrowserLookup): string {
     throw new Error(`no Chromium at ${lookup.path}, and CI is set so the browser tests may not skip: ${installCommand} (or set CHROMIUM_PATH)`);
   }
   return lookup.path;
+}
+
+/** Headless, and nothing in the background that would reach the network or vary between runs. */
+export const chromiumArgs = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+/** Polls `check` every 50 ms until it holds; fails naming `what` after `timeoutMs`. */
+export async function eventually(check: () => Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Nothing is wider than the screen: wide tables scroll inside their card, not the page. */
+export async function assertNoPageScroll(page: Page, timeoutMs: number): Promise<void> {
+  await eventually(
+    async () => (await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")) === true,
+    "a page no wider than the screen",
+    timeoutMs,
+  );
 }
