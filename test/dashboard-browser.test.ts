@@ -5,17 +5,16 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { chromium, type BrowserContext, type Page, type Request as BrowserRequest } from "playwright-core";
+import type { BrowserContext, Page, Request as BrowserRequest } from "playwright-core";
 import { AuditService } from "../src/gen/usage/v1/audit_pb.js";
 import { CostCenter_BillingStrategy } from "../src/gen/usage/v1/usage_pb.js";
 import { listCostCenterHistory } from "../src/store/cost-centers.js";
 import { bookInstanceUsage, teamId, userId } from "./support/ledger-fixtures.js";
-import { chromiumArgs, eventually, findChromium, requireChromium } from "./support/browser.js";
+import { eventually, findChromium, openChromium, requireChromium } from "./support/browser.js";
 import { grpcStatus, rejects, startTestTally, type TestTally } from "./support/test-tally.js";
 
 const browser = findChromium();
@@ -321,29 +320,21 @@ async function setToken(page: Page, token: string): Promise<void> {
 
 /** Chromium with a fresh profile on a page whose clock is the server's; problems are collected. */
 async function openBrowser(t: TestTally, problems: string[], expectedStatus?: (status: number, url: string) => boolean) {
-  const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-chromium-"));
-  const context = await chromium.launchPersistentContext(profileDir, {
+  const opened = await openChromium({
     executablePath: chromiumPath,
-    headless: true,
-    args: chromiumArgs,
+    profilePrefix: "tally-chromium-",
     viewport: { width: 1280, height: 900 },
-    deviceScaleFactor: 1,
     timezoneId: "Europe/Berlin",
+    timeoutMs,
+    problems,
   });
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(timeoutMs);
   // The browser's today is the server's (manual) today, so the default range holds the seed.
-  await page.clock.setFixedTime(t.clock.now());
-  page.on("console", (message) => {
-    // Failed requests are checked below, with their URL.
-    if (message.text().startsWith("Failed to load resource")) return;
-    if (message.type() === "error" || message.type() === "warning") problems.push(`console ${message.type()}: ${message.text()}`);
-  });
-  page.on("response", (response) => {
+  await opened.page.clock.setFixedTime(t.clock.now());
+  // Failed requests are checked here, with their URL.
+  opened.page.on("response", (response) => {
     if (response.status() >= 400 && !expectedStatus?.(response.status(), response.url())) problems.push(`HTTP ${response.status()} for ${response.url()}`);
   });
-  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-  return { context, page, profileDir };
+  return opened;
 }
 
 function utcMinute(date: Date): string {

@@ -7,16 +7,15 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { UsageService } from "../src/gen/usage/v1/usage_pb.js";
 import { listAuditEntries } from "../src/store/audit-log.js";
 import { teamId } from "./support/ledger-fixtures.js";
-import { assertNoPageScroll, chromiumArgs, eventually, findChromium, requireChromium } from "./support/browser.js";
+import { assertNoPageScroll, eventually, findChromium, openChromium, requireChromium } from "./support/browser.js";
 import { startTestTally, type TestTally } from "./support/test-tally.js";
 import { startWebhookReceiver, type WebhookReceiver } from "./support/webhook-receiver.js";
 
@@ -54,21 +53,13 @@ describe("the dashboard manages webhook endpoints (Chromium)", { skip: browser.s
     usage = createClient(UsageService, createGrpcTransport({ baseUrl: t.tally.url, interceptors: [bearer] }));
     // No secret yet: it is read from the page once the endpoint is added.
     receiver = await startWebhookReceiver([]);
-    profileDir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-chromium-endpoints-"));
-    context = await chromium.launchPersistentContext(profileDir, {
+    ({ context, page, profileDir } = await openChromium({
       executablePath: chromiumPath,
-      headless: true,
-      args: chromiumArgs,
+      profilePrefix: "tally-chromium-endpoints-",
       viewport: desktop,
-      deviceScaleFactor: 1,
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(timeoutMs);
-    page.on("console", (message) => {
-      if (message.text().startsWith("Failed to load resource")) return;
-      if (message.type() === "error" || message.type() === "warning") problems.push(`console ${message.type()}: ${message.text()}`);
-    });
-    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+      timeoutMs,
+      problems,
+    }));
     await page.route("**/usage.v1.EventService/*", async (route) => {
       const method = route.request().url().split("/").pop()!;
       if (method !== "ListEndpoints" && method !== "ListEvents") (keys[method] ??= []).push(route.request().headers()["idempotency-key"] ?? "(none)");

@@ -5,16 +5,15 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { EventService } from "../src/gen/usage/v1/event_pb.js";
 import { CostCenter_BillingStrategy } from "../src/gen/usage/v1/usage_pb.js";
 import { bookInstanceUsage, teamId } from "./support/ledger-fixtures.js";
-import { assertNoPageScroll, chromiumArgs, eventually, findChromium, requireChromium } from "./support/browser.js";
+import { assertNoPageScroll, eventually, findChromium, openChromium, requireChromium } from "./support/browser.js";
 import { startTestTally, type TestTally } from "./support/test-tally.js";
 
 const browser = findChromium();
@@ -48,22 +47,14 @@ describe("the dashboard manages teams (Chromium)", { skip: browser.skip }, () =>
       t.tally.database.db,
       teams.map((attributionId, i) => ({ attributionId, creditCents: BigInt((i + 1) * 100), effectiveTime: t.clock.now() })),
     );
-    profileDir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-chromium-teams-"));
-    context = await chromium.launchPersistentContext(profileDir, {
+    ({ context, page, profileDir } = await openChromium({
       executablePath: chromiumPath,
-      headless: true,
-      args: chromiumArgs,
+      profilePrefix: "tally-chromium-teams-",
       viewport: desktop,
-      deviceScaleFactor: 1,
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(timeoutMs);
+      timeoutMs,
+      problems,
+    }));
     await page.clock.setFixedTime(t.clock.now());
-    page.on("console", (message) => {
-      if (message.text().startsWith("Failed to load resource")) return;
-      if (message.type() === "error" || message.type() === "warning") problems.push(`console ${message.type()}: ${message.text()}`);
-    });
-    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
     fs.mkdirSync(artifactsDir, { recursive: true });
   });
 
