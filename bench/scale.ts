@@ -3,13 +3,19 @@
 // `npm start` runs it). Per size it prints ingestion and reconcile rates and their ratio to a raw
 // multi-row INSERT of the same rows measured in the same run, ListUsage first/last page p50 and p99
 // for the big team and a small one, GetBalance p50, a ledger run with nothing new, the server's
-// resident memory and the table sizes; then the growth exponents between sizes.
+// resident memory and the table sizes; then the growth exponents between sizes. ListUsage's CPU is
+// per call: the server process (with PGlite in it) plus, on PostgreSQL, the database's processes;
+// it moves less with the machine's load than the latencies do.
 //
 //   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench:scale        (PostgreSQL)
 //   npm run bench:scale                                                                   (embedded PGlite)
 //   npm run bench:scale -- --skip-1m                                                      (10k and 100k only)
 //   Options (environment): BENCH_SIZES (10000,100000,1000000), BENCH_SAMPLES (40 calls per latency),
-//   BENCH_SERVER_NODE_ARGS (node flags for the server, e.g. --cpu-prof).
+//   BENCH_SERVER_NODE_ARGS (node flags for the server, e.g. --cpu-prof),
+//   BENCH_KEEP_DIR (embedded PGlite only: keep each size's data directory in <dir>/<size> and, when
+//   a later run finds one built there, reuse it: no ingest, reconcile or raw INSERT, only the
+//   queries, RSS and table sizes; to iterate on reads at 1M without rebuilding it. Delete the
+//   directory when done, or when the schema changes).
 //
 // Data: stopped instances end at times spread over the last 290 days (5 minutes to 3 hours each),
 // plus 1,000 running instances (a fixed number at every size: how many workspaces run at once does
@@ -48,6 +54,7 @@ const dayMs = 24 * 3600_000;
 const classes = ["g1-standard", "g1-large", "g1-xlarge", "unpriced"];
 const postgresUrl = process.env.DATABASE_URL;
 const kind = postgresUrl ? "PostgreSQL" : "embedded PGlite";
+const keepDir = postgresUrl ? undefined : process.env.BENCH_KEEP_DIR;
 
 interface SizeFigures {
   size: number;
@@ -60,7 +67,7 @@ interface SizeFigures {
   ingestMs: number;
   reconcileMs: number;
   baselineRate: number;
-  listUsage: Record<"bigFirst" | "bigLast" | "smallFirst" | "smallLast", { p50: number; p99: number; page: number; blocks: number | undefined }>;
+  listUsage: Record<"bigFirst" | "bigLast" | "smallFirst" | "smallLast", { p50: number; p99: number; page: number; blocks: number | undefined; cpuMs: number }>;
   balanceP50: number;
   ledgerRunMs: number;
   /** A ledger run whose window (the last 6 minutes) holds every instance the ingest just reported. */
@@ -86,7 +93,7 @@ async function main() {
 }
 
 async function measureSize(size: number): Promise<SizeFigures> {
-  const database = await freshDatabase();
+  const database = await freshDatabase(size);
   const seed = 0x5eed + size;
   let server = await spawnServer(database.env);
   try {
@@ -98,7 +105,9 @@ async function measureSize(size: number): Promise<SizeFigures> {
 
     const cpu = await database.cpuMeter(server.pid);
     let mark = await cpu.read();
-    const ingestMs = await timed(async () => {
+    const reused = database.reused;
+    if (reused) progress(`${size}: reusing the data directory built by an earlier run (no ingest, reconcile or raw INSERT)`);
+    const ingestMs = reused ? NaN : await timed(async () => {
       let next = 0;
       const worker = async () => {
         for (let b = next++; b < data.batchCount; b = next++) {
@@ -112,8 +121,8 @@ async function measureSize(size: number): Promise<SizeFigures> {
     const ingestCpuMs = (await cpu.read()) - mark;
     progress(`${size}: ingested in ${Math.round(ingestMs)} ms`);
     mark = await cpu.read();
-    const ioBefore = await database.ioSnapshot();
-    const reconcileMs = await timed(async () => {
+    const ioBefore = reused ? undefined : await database.ioSnapshot();
+    const reconcileMs = reused ? NaN : await timed(async () => {
       await usageApi.reconcileUsage({ from: timestampFromDate(new Date(now - 300 * dayMs)), to: timestampFromDate(new Date(Date.now() + 1000)) });
     });
     const reconciledAt = Date.now();
@@ -121,11 +130,13 @@ async function measureSize(size: number): Promise<SizeFigures> {
     await cpu.close();
     const reconcileIo = ioBefore === undefined ? undefined : ioDelta(ioBefore, (await database.ioSnapshot())!, size);
     if (reconcileIo) progress(`${size}: reconcile I/O ${reconcileIo}`);
+    database.built();
 
     progress(`${size}: reconciled in ${Math.round(reconcileMs)} ms`);
     const listUsage = {} as SizeFigures["listUsage"];
     let bigEntries = 0;
     let smallEntries = 0;
+    const queryCpu = await database.cpuMeter(server.pid);
     for (const [name, team] of [["big", data.teams[0]!], ["small", data.teams[1]!]] as const) {
       const first = await usageApi.listUsage({ attributionId: team, pagination: { perPage: 50n, page: 1n } });
       const lastPage = Math.max(1, Number(first.pagination?.totalPages ?? 1n));
@@ -134,14 +145,17 @@ async function measureSize(size: number): Promise<SizeFigures> {
       for (const [which, page] of [["First", 1], ["Last", lastPage]] as const) {
         const latencies: number[] = [];
         const blocksBefore = await database.blocksTouched();
+        const cpuBefore = await queryCpu.read();
         for (let i = 0; i < samples; i++) {
           latencies.push(await timed(() => usageApi.listUsage({ attributionId: team, pagination: { perPage: 50n, page: BigInt(page) } })));
         }
+        const cpuMs = ((await queryCpu.read()) - cpuBefore) / samples;
         const blocksAfter = await database.blocksTouched();
         const blocks = blocksBefore === undefined || blocksAfter === undefined ? undefined : (blocksAfter - blocksBefore) / samples;
-        listUsage[`${name}${which}`] = { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), page, blocks };
+        listUsage[`${name}${which}`] = { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), page, blocks, cpuMs };
       }
     }
+    await queryCpu.close();
     const balances: number[] = [];
     for (let i = 0; i < samples * 5; i++) balances.push(await timed(() => usageApi.getBalance({ attributionId: data.teams[i % teamCount]! })));
     // The ledger job's run when nothing new happened: its window starts where the full reconcile
@@ -250,6 +264,10 @@ class Dataset {
 
 interface BenchDatabase {
   readonly env: Record<string, string>;
+  /** BENCH_KEEP_DIR: the data directory was built by an earlier run; only the reads are measured. */
+  readonly reused: boolean;
+  /** Marks the data directory as built (ingested and reconciled), for BENCH_KEEP_DIR. */
+  built(): void;
   /**
    * Shared-buffer blocks the database has read or found so far (PostgreSQL's pg_stat_database,
    * after the backends flushed their counters): work done, whatever the machine's load.
@@ -268,7 +286,7 @@ const tablesOfInterest = ["usage", "usage_daily_totals", "workspace_instances", 
 const sizesQuery = `SELECT relname AS name, pg_total_relation_size(oid)::int8 AS bytes FROM pg_class
   WHERE relname IN (${tablesOfInterest.map((t) => `'${t}'`).join(", ")})`;
 
-async function freshDatabase(): Promise<BenchDatabase> {
+async function freshDatabase(size: number): Promise<BenchDatabase> {
   if (postgresUrl) {
     const name = `tally_scale_${randomBytes(4).toString("hex")}`;
     await withPg(postgresUrl, (c) => c.query(`CREATE DATABASE ${name}`));
@@ -277,6 +295,8 @@ async function freshDatabase(): Promise<BenchDatabase> {
     const databaseUrl = url.toString();
     return {
       env: { DATABASE_URL: databaseUrl },
+      reused: false,
+      built: () => {},
       async blocksTouched() {
         // Backends flush their statistics when idle, at most once a second.
         await new Promise((resolve) => setTimeout(resolve, 1500));
@@ -328,9 +348,22 @@ async function freshDatabase(): Promise<BenchDatabase> {
       drop: () => withPg(postgresUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)),
     };
   }
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-scale-"));
+  let dataDir: string;
+  let reused = false;
+  if (keepDir) {
+    dataDir = path.join(path.resolve(keepDir), String(size));
+    reused = fs.existsSync(path.join(dataDir, "bench-built"));
+    if (!reused) fs.rmSync(dataDir, { recursive: true, force: true });
+    fs.mkdirSync(dataDir, { recursive: true });
+  } else {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-scale-"));
+  }
   return {
     env: { TALLY_DATA_DIR: dataDir, DATABASE_URL: "" },
+    reused,
+    built: () => {
+      if (keepDir) fs.writeFileSync(path.join(dataDir, "bench-built"), new Date().toISOString());
+    },
     blocksTouched: async () => undefined,
     ioSnapshot: async () => undefined,
     cpuMeter: async (serverPid) => ({ read: async () => cpuMsOf(serverPid), close: async () => {} }),
@@ -339,6 +372,7 @@ async function freshDatabase(): Promise<BenchDatabase> {
       const db = await PGlite.create(path.join(dataDir, "pglite"), { startParams: pgliteStartParams });
       try {
         const tables = Object.fromEntries((await db.query<{ name: string; bytes: number }>(sizesQuery)).rows.map((r) => [r.name, Number(r.bytes)]));
+        if (reused) return { tables, baselineMs: NaN, baselineCpuMs: NaN };
         const before = process.cpuUsage();
         const baselineMs = await rawInsert(data, (text, params) => db.query(text, params));
         const used = process.cpuUsage(before);
@@ -347,7 +381,9 @@ async function freshDatabase(): Promise<BenchDatabase> {
         await db.close();
       }
     },
-    drop: async () => fs.rmSync(dataDir, { recursive: true, force: true }),
+    drop: async () => {
+      if (!keepDir) fs.rmSync(dataDir, { recursive: true, force: true });
+    },
   };
 }
 
@@ -438,8 +474,8 @@ function printSize(f: SizeFigures) {
     const last = f.listUsage[`${key}Last`];
     const blocks = (b: number | undefined) => (b === undefined ? "" : `, ${b.toFixed(0)} blocks`);
     console.log(
-      `ListUsage ${label} (${n(entries)} entries): first page p50 ${ms(first.p50)} ms p99 ${ms(first.p99)} ms${blocks(first.blocks)}; ` +
-        `last page (${last.page}) p50 ${ms(last.p50)} ms p99 ${ms(last.p99)} ms${blocks(last.blocks)}`,
+      `ListUsage ${label} (${n(entries)} entries): first page p50 ${ms(first.p50)} ms p99 ${ms(first.p99)} ms, CPU ${ms(first.cpuMs)} ms${blocks(first.blocks)}; ` +
+        `last page (${last.page}) p50 ${ms(last.p50)} ms p99 ${ms(last.p99)} ms, CPU ${ms(last.cpuMs)} ms${blocks(last.blocks)}`,
     );
   }
   console.log(`GetBalance p50 ${ms(f.balanceP50)} ms; ledger run with nothing new (${runningCount} drafts grow) ${ms(f.ledgerRunMs)} ms; right after the ingest (${f.size.toLocaleString("en-US")} reports in its window) ${ms(f.afterIngestRunMs)} ms`);
@@ -460,6 +496,10 @@ function printGrowth(results: SizeFigures[]) {
     ["ListUsage big last p50", (f) => f.listUsage.bigLast.p50],
     ["ListUsage small first p50", (f) => f.listUsage.smallFirst.p50],
     ["ListUsage small last p50", (f) => f.listUsage.smallLast.p50],
+    ["ListUsage big first CPU", (f) => f.listUsage.bigFirst.cpuMs],
+    ["ListUsage big last CPU", (f) => f.listUsage.bigLast.cpuMs],
+    ["ListUsage small first CPU", (f) => f.listUsage.smallFirst.cpuMs],
+    ["ListUsage small last CPU", (f) => f.listUsage.smallLast.cpuMs],
     ["GetBalance p50", (f) => f.balanceP50],
     ...(results[0]!.listUsage.bigFirst.blocks === undefined
       ? []

@@ -23,24 +23,37 @@ const skip = testStoreKind === "pglite" ? "needs PostgreSQL (set DATABASE_URL): 
 const teamsCount = 8;
 const notesPerTeam = 8;
 
-describe("two replicas delivering account events", { skip }, () => {
-  let database: TestDatabase;
-  let receiver: WebhookReceiver;
-  const replicas: TestTally[] = [];
+interface TwoReplicas {
+  database: TestDatabase;
+  receiver: WebhookReceiver;
+  readonly replicas: TestTally[];
+}
+
+/**
+ * For a describe(): a new database, a webhook receiver, and two replicas of Tally on that database
+ * sharing one clock, started before its tests and stopped (the database dropped) after them.
+ */
+function twoReplicas(env: Record<string, string>): TwoReplicas {
+  const setup = { replicas: [] } as unknown as TwoReplicas;
   before(async () => {
-    database = await createTestDatabase();
-    receiver = await startWebhookReceiver([]);
+    setup.database = await createTestDatabase();
+    setup.receiver = await startWebhookReceiver([]);
     const clock = new ManualClock(new Date("2026-01-15T12:00:00Z"));
-    const env = { TALLY_CREDITS_PER_MINUTE_BY_WORKSPACE_CLASS: JSON.stringify({ test: 1 }) };
-    for (let i = 0; i < 2; i++) replicas.push(await startTestTally({ database, clock, env }));
+    for (let i = 0; i < 2; i++) setup.replicas.push(await startTestTally({ database: setup.database, clock, env }));
   });
   after(async () => {
-    for (const replica of replicas) await replica.stop();
-    await receiver?.close();
-    await database?.drop();
+    for (const replica of setup.replicas) await replica.stop();
+    await setup.receiver?.close();
+    await setup.database?.drop();
   });
+  return setup;
+}
+
+describe("two replicas delivering account events", { skip }, () => {
+  const setup = twoReplicas({ TALLY_CREDITS_PER_MINUTE_BY_WORKSPACE_CLASS: JSON.stringify({ test: 1 }) });
 
   it("delivers each event once, in order per team, whichever replica wrote or sends it", async () => {
+    const { database, receiver, replicas } = setup;
     const [a, b] = replicas.map((replica) => createGrpcTransport({ baseUrl: replica.tally.url }));
     const added = await createClient(EventService, a!).addEndpoint({
       url: receiver.url,
@@ -114,23 +127,10 @@ describe("two replicas delivering account events", { skip }, () => {
 
 describe("two replicas and a lost acknowledgement", { skip }, () => {
   const deliveryTimeoutMs = 2000;
-  let database: TestDatabase;
-  let receiver: WebhookReceiver;
-  const replicas: TestTally[] = [];
-  before(async () => {
-    database = await createTestDatabase();
-    receiver = await startWebhookReceiver([]);
-    const clock = new ManualClock(new Date("2026-01-15T12:00:00Z"));
-    const env = { TALLY_EVENT_DELIVERY_TIMEOUT: `${deliveryTimeoutMs}ms` };
-    for (let i = 0; i < 2; i++) replicas.push(await startTestTally({ database, clock, env }));
-  });
-  after(async () => {
-    for (const replica of replicas) await replica.stop();
-    await receiver?.close();
-    await database?.drop();
-  });
+  const setup = twoReplicas({ TALLY_EVENT_DELIVERY_TIMEOUT: `${deliveryTimeoutMs}ms` });
 
   it("sends again only the event whose answer came too late, with the same webhook-id, after its attempt ended", async () => {
+    const { receiver, replicas } = setup;
     const [a, b] = replicas.map((replica) => createGrpcTransport({ baseUrl: replica.tally.url }));
     const added = await createClient(EventService, a!).addEndpoint({ url: receiver.url, eventTypes: ["credit_note.added"] });
     receiver.secrets = [added.secret];

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { Code, createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { AccountService } from "../src/gen/usage/v1/account_pb.js";
 import { AuditService } from "../src/gen/usage/v1/audit_pb.js";
@@ -16,20 +16,11 @@ import { WorkspaceInstanceService } from "../src/gen/usage/v1/workspace_instance
 import { timestamp } from "../src/rpc/convert.js";
 import { teamId } from "./support/ledger-fixtures.js";
 import { createTestDatabase } from "./support/test-database.js";
-import { startTestTally, type TestTally } from "./support/test-tally.js";
+import { rejectsConnect, startTestTally, type TestTally } from "./support/test-tally.js";
 import { startWebhookReceiver, type WebhookReceiver } from "./support/webhook-receiver.js";
 
 const minute = 60_000;
 const configuredSecret = `whsec_${Buffer.alloc(32, 7).toString("base64")}`;
-
-async function rejects(call: Promise<unknown>, code: Code, messagePart: RegExp) {
-  await assert.rejects(call, (error: unknown) => {
-    assert.ok(error instanceof ConnectError, String(error));
-    assert.equal(error.code, code, error.message);
-    assert.match(error.rawMessage, messagePart);
-    return true;
-  });
-}
 
 describe("account events (webhooks)", () => {
   let t: TestTally;
@@ -92,26 +83,26 @@ describe("account events (webhooks)", () => {
   }
 
   it("refuses bad endpoints, naming the field", async () => {
-    await rejects(events.addEndpoint({ url: "", eventTypes: ["limit.reached"] }), Code.InvalidArgument, /^url is required/);
-    await rejects(events.addEndpoint({ url: "ftp://x", eventTypes: ["limit.reached"] }), Code.InvalidArgument, /url "ftp:\/\/x" must start with http/);
-    await rejects(events.addEndpoint({ url: receiver.url, eventTypes: [] }), Code.InvalidArgument, /event_types must name at least one/);
-    await rejects(
+    await rejectsConnect(events.addEndpoint({ url: "", eventTypes: ["limit.reached"] }), Code.InvalidArgument, /^url is required/);
+    await rejectsConnect(events.addEndpoint({ url: "ftp://x", eventTypes: ["limit.reached"] }), Code.InvalidArgument, /url "ftp:\/\/x" must start with http/);
+    await rejectsConnect(events.addEndpoint({ url: receiver.url, eventTypes: [] }), Code.InvalidArgument, /event_types must name at least one/);
+    await rejectsConnect(
       events.addEndpoint({ url: receiver.url, eventTypes: ["limit.reached", "limit.exceeded"] }),
       Code.InvalidArgument,
       /event_types\[1\] "limit.exceeded" is not an event type/,
     );
-    await rejects(events.addEndpoint({ url: receiver.url, eventTypes: ["limit.reached"], secret: "s3cr3t" }), Code.InvalidArgument, /^secret must be "whsec_"/);
-    await rejects(
+    await rejectsConnect(events.addEndpoint({ url: receiver.url, eventTypes: ["limit.reached"], secret: "s3cr3t" }), Code.InvalidArgument, /^secret must be "whsec_"/);
+    await rejectsConnect(
       events.addEndpoint({ url: receiver.url, eventTypes: ["limit.reached"], secret: `whsec_${Buffer.alloc(8).toString("base64")}` }),
       Code.InvalidArgument,
       /24 to 64 bytes, not 8/,
     );
-    await rejects(events.removeEndpoint({ endpointId: randomUUID() }), Code.NotFound, /does not exist/);
-    await rejects(events.removeEndpoint({ endpointId: "nope" }), Code.InvalidArgument, /endpoint_id "nope" is not an endpoint id/);
-    await rejects(events.listEvents({ pageToken: "abc" }), Code.InvalidArgument, /page_token "abc"/);
-    await rejects(events.listEvents({ type: "limit" }), Code.InvalidArgument, /type "limit" is not an event type/);
-    await rejects(events.redeliverEvent({ eventId: randomUUID() }), Code.NotFound, /event .* does not exist/);
-    await rejects(events.redeliverEvent({ eventId: "42" }), Code.InvalidArgument, /event_id "42"/);
+    await rejectsConnect(events.removeEndpoint({ endpointId: randomUUID() }), Code.NotFound, /does not exist/);
+    await rejectsConnect(events.removeEndpoint({ endpointId: "nope" }), Code.InvalidArgument, /endpoint_id "nope" is not an endpoint id/);
+    await rejectsConnect(events.listEvents({ pageToken: "abc" }), Code.InvalidArgument, /page_token "abc"/);
+    await rejectsConnect(events.listEvents({ type: "limit" }), Code.InvalidArgument, /type "limit" is not an event type/);
+    await rejectsConnect(events.redeliverEvent({ eventId: randomUUID() }), Code.NotFound, /event .* does not exist/);
+    await rejectsConnect(events.redeliverEvent({ eventId: "42" }), Code.InvalidArgument, /event_id "42"/);
   });
 
   it("delivers every event exactly as produced, in order per team, through failures and a timeout", async () => {
@@ -285,7 +276,7 @@ describe("account events (webhooks)", () => {
     await t.tally.events.dispatcher.settle();
     assert.equal(receiver.requests.length, before);
     assert.ok(!(await events.listEndpoints({})).endpoints.some((endpoint) => endpoint.id === endpointId));
-    await rejects(events.rotateEndpointSecret({ endpointId }), Code.NotFound, /does not exist/);
+    await rejectsConnect(events.rotateEndpointSecret({ endpointId }), Code.NotFound, /does not exist/);
     const secret = `whsec_${Buffer.alloc(24, 1).toString("base64")}`;
     await events.addEndpoint({ url: receiver.url, eventTypes: ["limit.reached"], secret });
     const audit = createClient(AuditService, createGrpcTransport({ baseUrl: t.tally.url }));
@@ -324,8 +315,8 @@ describe("configured endpoints", () => {
         ],
       );
       assert.equal(endpoints[0]!.secretHint, `${configuredSecret.slice(0, 10)}...`);
-      await rejects(client().removeEndpoint({ endpointId: "config:crm" }), Code.FailedPrecondition, /from the configuration/);
-      await rejects(client().rotateEndpointSecret({ endpointId: "config:crm" }), Code.FailedPrecondition, /from the configuration/);
+      await rejectsConnect(client().removeEndpoint({ endpointId: "config:crm" }), Code.FailedPrecondition, /from the configuration/);
+      await rejectsConnect(client().rotateEndpointSecret({ endpointId: "config:crm" }), Code.FailedPrecondition, /from the configuration/);
       await first.stop();
       const newSecret = `whsec_${Buffer.alloc(32, 9).toString("base64")}`;
       current = await startTestTally({

@@ -14,12 +14,18 @@ import { after, before, describe, it } from "node:test";
 
 const root = path.join(import.meta.dirname, "..");
 const recorder = path.join(root, "test/support/record-modules.mjs");
-/** The only package `tally --help` may load. */
+/** The only package `tally --help` may load from the sources (the compiled CLI holds it in its bundle). */
 const allowedPackages = ["commander"];
-/** Our modules it may load: the command definitions and the small modules they name (no gen/, store/, rpc/, config.js...). */
-const allowedOwnModule = /\/(cli\/[a-z-]+|config-error|domain\/limits|domain\/tally-error)\.(js|ts)$/;
+/**
+ * Our modules it may load: the command definitions and the small modules they name (no gen/, store/,
+ * rpc/, config.js...). Compiled, cli/ is a bundle (scripts/bundle-cli.mjs): tally.js and the chunks
+ * it shares with the commands' actions, named <name>-<HASH>.js.
+ */
+const allowedOwnModule = /\/(cli\/[a-z-]+(-[A-Z0-9]{8})?|config-error|domain\/limits|domain\/tally-error)\.(js|ts)$/;
 /** In cli/: the parts that are loaded when a command runs. */
-const runOnlyModule = /\/cli\/(client|csv|usage-export|instances-import|[a-z-]+-run)\.(js|ts)$/;
+const runOnlyModule = /\/cli\/(client|csv|usage-export|instances-import|[a-z-]+-run)(-[A-Z0-9]{8})?\.(js|ts)$/;
+/** Compiled: how many of our files `tally --help` may read (the bundle's entry, its shared chunks, 3 small modules). */
+const compiledOwnModulesMax = 10;
 
 const light: readonly (readonly string[])[] = [
   ["--help"],
@@ -69,15 +75,15 @@ function ownModulesOf(modules: readonly string[]): string[] {
   return modules.filter((url) => url.startsWith("file:") && !url.includes("/node_modules/") && !url.endsWith("/bin/tally.mjs"));
 }
 
-function assertLight(run: Run, what: string, extraPackages: readonly string[] = []): void {
+function assertLight(run: Run, what: string, extraPackages: readonly string[] = [], packages: readonly string[] = allowedPackages): void {
   assert.equal(run.code, 0, `${what}: ${run.stderr}`);
   assert.deepEqual(
     packagesOf(run.modules).filter((name) => !extraPackages.includes(name)),
-    allowedPackages,
+    packages,
     `${what} loads only commander: import heavy modules inside the command's action (await import(...)), not at the top of src/cli/*.ts`,
   );
   const own = ownModulesOf(run.modules);
-  assert.ok(own.length > 5, `${what}: the recorder saw the command modules (${own.length})`);
+  assert.ok(own.length > (packages.length === 0 ? 0 : 5), `${what}: the recorder saw the command modules (${own.length})`);
   for (const url of own) {
     assert.match(url, allowedOwnModule, `${what} loads ${url}`);
     assert.doesNotMatch(url, runOnlyModule, `${what} loads ${url}, which only a running command needs`);
@@ -92,13 +98,19 @@ describe("tally --help starts light", { timeout: 180_000 }, () => {
     execFileSync(path.join(root, "node_modules/.bin/tsc"), ["-p", path.join(root, "tsconfig.build.json"), "--outDir", path.join(scratch, "dist"), "--sourceMap", "false"], {
       cwd: root,
     });
+    execFileSync(process.execPath, [path.join(root, "scripts/bundle-cli.mjs"), path.join(scratch, "dist")], { cwd: root });
     fs.copyFileSync(path.join(root, "package.json"), path.join(scratch, "package.json"));
     compiled = path.join(scratch, "dist/cli/tally.js");
   });
   after(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
-  it("compiled: --help, --version and each command's --help load only commander and the command definitions", async () => {
-    for (const args of light) assertLight(await tally(compiled, args), `tally ${args.join(" ")} (compiled)`);
+  it("compiled: --help, --version and each command's --help read the CLI's bundle (commander inside it) and nothing heavy", async () => {
+    for (const args of light) {
+      const run = await tally(compiled, args);
+      assertLight(run, `tally ${args.join(" ")} (compiled)`, [], []);
+      const own = ownModulesOf(run.modules);
+      assert.ok(own.length <= compiledOwnModulesMax, `tally ${args.join(" ")} (compiled) reads ${own.length} of our files: ${own.join(", ")}`);
+    }
   });
 
   it("compiled: the help is the one of the sources", async () => {
@@ -138,6 +150,6 @@ describe("tally --help starts light", { timeout: 180_000 }, () => {
     const option = await tally(compiled, ["balance", "--bogus"]);
     assert.equal(option.code, 2);
     assert.match(option.stderr, /^tally: unknown option '--bogus'/);
-    assertLight({ ...option, code: 0 }, "tally balance --bogus (compiled)");
+    assertLight({ ...option, code: 0 }, "tally balance --bogus (compiled)", [], []);
   });
 });

@@ -5,17 +5,16 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { chromium, type BrowserContext, type Page, type Request as BrowserRequest } from "playwright-core";
+import type { BrowserContext, Page, Request as BrowserRequest } from "playwright-core";
 import { AuditService } from "../src/gen/usage/v1/audit_pb.js";
 import { CostCenter_BillingStrategy } from "../src/gen/usage/v1/usage_pb.js";
 import { listCostCenterHistory } from "../src/store/cost-centers.js";
 import { bookInstanceUsage, teamId, userId } from "./support/ledger-fixtures.js";
-import { findChromium, requireChromium } from "./support/browser.js";
+import { eventually, findChromium, openChromium, requireChromium } from "./support/browser.js";
 import { grpcStatus, rejects, startTestTally, type TestTally } from "./support/test-tally.js";
 
 const browser = findChromium();
@@ -23,16 +22,6 @@ let chromiumPath = browser.path;
 const artifactsDir = path.join(path.dirname(new URL(import.meta.url).pathname), "..", "test-artifacts");
 const hourMs = 60 * 60 * 1000;
 const dayMs = 24 * hourMs;
-const chromiumArgs = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 /** Generous: the first page load on a busy 2-core machine. */
 const timeoutMs = 20_000;
 
@@ -96,7 +85,7 @@ describe("the dashboard in a browser (Chromium)", { skip: browser.skip }, () => 
       await page.getByText("Page 2 of 3").waitFor();
       await page.getByRole("button", { name: "Next ›" }).click();
       await page.getByText("Page 3 of 3").waitFor();
-      await eventually(async () => (await entries.locator("tbody tr").count()) === 4, "4 entries on the last page");
+      await eventually(async () => (await entries.locator("tbody tr").count()) === 4, "4 entries on the last page", timeoutMs);
 
       await page.getByRole("heading", { name: "Cost-center history" }).waitFor();
       const history = page.locator("section", { has: page.getByRole("heading", { name: "Cost-center history" }) });
@@ -124,7 +113,7 @@ describe("the dashboard in a browser (Chromium)", { skip: browser.skip }, () => 
     it("filters the entries and the chart by user", async () => {
       await page.getByLabel("User id", { exact: true }).fill(alice);
       await page.getByRole("button", { name: "Apply" }).click();
-      await eventually(async () => (await page.getByTestId("usage-entries").locator("tbody tr").count()) === 6, "Alice's 6 entries");
+      await eventually(async () => (await page.getByTestId("usage-entries").locator("tbody tr").count()) === 6, "Alice's 6 entries", timeoutMs);
       await page.getByText(/^6 entries/).waitFor();
       await page.getByTestId("chart-total").filter({ hasText: /^30\.00 credits/ }).waitFor();
       await page.getByLabel("User id", { exact: true }).fill("");
@@ -159,6 +148,7 @@ describe("the dashboard in a browser (Chromium)", { skip: browser.skip }, () => 
       await eventually(
         async () => (await meter.getAttribute("aria-valuetext")) === "120.00 of 200.00 credits used (60 %)",
         "the balance after the credit note",
+        timeoutMs,
       );
       assert.match((await meter.getAttribute("class")) ?? "", /gauge--ok/);
       await page.getByTestId("payments").getByText("Outage on Jan 12: workspaces failed to start").waitFor();
@@ -243,7 +233,7 @@ describe("the dashboard in a browser (Chromium)", { skip: browser.skip }, () => 
       assert.equal(await log.getByText("INVALID_ARGUMENT").getAttribute("title"), "description is required (the reason for the credit note)");
       assert.equal(await log.locator("tbody tr").count(), 10);
       await page.getByRole("button", { name: "Show older" }).click();
-      await eventually(async () => (await log.locator("tbody tr").count()) === 11, "the older audit page");
+      await eventually(async () => (await log.locator("tbody tr").count()) === 11, "the older audit page", timeoutMs);
       assert.equal(await page.getByRole("button", { name: "Show older" }).count(), 0);
       page.off("request", onRequest);
       // Proto3 JSON leaves the empty page token of the first page out.
@@ -330,42 +320,25 @@ async function setToken(page: Page, token: string): Promise<void> {
 
 /** Chromium with a fresh profile on a page whose clock is the server's; problems are collected. */
 async function openBrowser(t: TestTally, problems: string[], expectedStatus?: (status: number, url: string) => boolean) {
-  const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-chromium-"));
-  const context = await chromium.launchPersistentContext(profileDir, {
+  const opened = await openChromium({
     executablePath: chromiumPath,
-    headless: true,
-    args: chromiumArgs,
+    profilePrefix: "tally-chromium-",
     viewport: { width: 1280, height: 900 },
-    deviceScaleFactor: 1,
     timezoneId: "Europe/Berlin",
+    timeoutMs,
+    problems,
   });
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(timeoutMs);
   // The browser's today is the server's (manual) today, so the default range holds the seed.
-  await page.clock.setFixedTime(t.clock.now());
-  page.on("console", (message) => {
-    // Failed requests are checked below, with their URL.
-    if (message.text().startsWith("Failed to load resource")) return;
-    if (message.type() === "error" || message.type() === "warning") problems.push(`console ${message.type()}: ${message.text()}`);
-  });
-  page.on("response", (response) => {
+  await opened.page.clock.setFixedTime(t.clock.now());
+  // Failed requests are checked here, with their URL.
+  opened.page.on("response", (response) => {
     if (response.status() >= 400 && !expectedStatus?.(response.status(), response.url())) problems.push(`HTTP ${response.status()} for ${response.url()}`);
   });
-  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-  return { context, page, profileDir };
+  return opened;
 }
 
 function utcMinute(date: Date): string {
   return date.toISOString().slice(0, 16).replace("T", " ");
-}
-
-/** Polls `check` until it holds, for at most the test's timeout. */
-async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 /** 44 entries over the last 20 days in three classes, 170 credits in all, and a limit of 200. */

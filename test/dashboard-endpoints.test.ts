@@ -7,22 +7,20 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { UsageService } from "../src/gen/usage/v1/usage_pb.js";
 import { listAuditEntries } from "../src/store/audit-log.js";
 import { teamId } from "./support/ledger-fixtures.js";
-import { findChromium, requireChromium } from "./support/browser.js";
+import { assertNoPageScroll, eventually, findChromium, openChromium, requireChromium } from "./support/browser.js";
 import { startTestTally, type TestTally } from "./support/test-tally.js";
 import { startWebhookReceiver, type WebhookReceiver } from "./support/webhook-receiver.js";
 
 const browser = findChromium();
 const artifactsDir = path.join(path.dirname(new URL(import.meta.url).pathname), "..", "test-artifacts");
-const chromiumArgs = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 /** Generous: page loads on a busy 2-core machine. */
 const timeoutMs = 30_000;
 const desktop = { width: 1280, height: 900 };
@@ -55,21 +53,13 @@ describe("the dashboard manages webhook endpoints (Chromium)", { skip: browser.s
     usage = createClient(UsageService, createGrpcTransport({ baseUrl: t.tally.url, interceptors: [bearer] }));
     // No secret yet: it is read from the page once the endpoint is added.
     receiver = await startWebhookReceiver([]);
-    profileDir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-chromium-endpoints-"));
-    context = await chromium.launchPersistentContext(profileDir, {
+    ({ context, page, profileDir } = await openChromium({
       executablePath: chromiumPath,
-      headless: true,
-      args: chromiumArgs,
+      profilePrefix: "tally-chromium-endpoints-",
       viewport: desktop,
-      deviceScaleFactor: 1,
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(timeoutMs);
-    page.on("console", (message) => {
-      if (message.text().startsWith("Failed to load resource")) return;
-      if (message.type() === "error" || message.type() === "warning") problems.push(`console ${message.type()}: ${message.text()}`);
-    });
-    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+      timeoutMs,
+      problems,
+    }));
     await page.route("**/usage.v1.EventService/*", async (route) => {
       const method = route.request().url().split("/").pop()!;
       if (method !== "ListEndpoints" && method !== "ListEvents") (keys[method] ??= []).push(route.request().headers()["idempotency-key"] ?? "(none)");
@@ -181,7 +171,7 @@ describe("the dashboard manages webhook endpoints (Chromium)", { skip: browser.s
     await endpointRow().getByText("0 pending, 1 failed").waitFor();
     await page.screenshot({ path: path.join(artifactsDir, "dashboard-endpoints.png"), fullPage: true });
     await page.setViewportSize(phone);
-    await assertNoPageScroll(page);
+    await assertNoPageScroll(page, timeoutMs);
     await page.screenshot({ path: path.join(artifactsDir, "dashboard-endpoints-390.png"), fullPage: true });
     await page.setViewportSize(desktop);
 
@@ -259,20 +249,4 @@ async function setToken(page: Page, token: string): Promise<void> {
   await page.getByRole("button", { name: /API token/ }).click();
   await page.getByLabel("Bearer token").fill(token);
   await page.getByRole("button", { name: "Save" }).click();
-}
-
-/** Nothing is wider than the screen: wide tables scroll inside their card, not the page. */
-async function assertNoPageScroll(page: Page): Promise<void> {
-  await eventually(
-    async () => (await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")) === true,
-    "a page no wider than the screen",
-  );
-}
-
-async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }

@@ -5,21 +5,19 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { EventService } from "../src/gen/usage/v1/event_pb.js";
 import { CostCenter_BillingStrategy } from "../src/gen/usage/v1/usage_pb.js";
 import { bookInstanceUsage, teamId } from "./support/ledger-fixtures.js";
-import { findChromium, requireChromium } from "./support/browser.js";
+import { assertNoPageScroll, eventually, findChromium, openChromium, requireChromium } from "./support/browser.js";
 import { startTestTally, type TestTally } from "./support/test-tally.js";
 
 const browser = findChromium();
 const artifactsDir = path.join(path.dirname(new URL(import.meta.url).pathname), "..", "test-artifacts");
-const chromiumArgs = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 /** Generous: page loads on a busy 2-core machine. */
 const timeoutMs = 30_000;
 const desktop = { width: 1280, height: 900 };
@@ -49,22 +47,14 @@ describe("the dashboard manages teams (Chromium)", { skip: browser.skip }, () =>
       t.tally.database.db,
       teams.map((attributionId, i) => ({ attributionId, creditCents: BigInt((i + 1) * 100), effectiveTime: t.clock.now() })),
     );
-    profileDir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-chromium-teams-"));
-    context = await chromium.launchPersistentContext(profileDir, {
+    ({ context, page, profileDir } = await openChromium({
       executablePath: chromiumPath,
-      headless: true,
-      args: chromiumArgs,
+      profilePrefix: "tally-chromium-teams-",
       viewport: desktop,
-      deviceScaleFactor: 1,
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(timeoutMs);
+      timeoutMs,
+      problems,
+    }));
     await page.clock.setFixedTime(t.clock.now());
-    page.on("console", (message) => {
-      if (message.text().startsWith("Failed to load resource")) return;
-      if (message.type() === "error" || message.type() === "warning") problems.push(`console ${message.type()}: ${message.text()}`);
-    });
-    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
     fs.mkdirSync(artifactsDir, { recursive: true });
   });
 
@@ -81,7 +71,7 @@ describe("the dashboard manages teams (Chromium)", { skip: browser.skip }, () =>
     await page.goto(`${t.tally.url}/`);
     await page.getByLabel("Search").fill(prefix.toUpperCase());
     await page.getByTestId("teams-total").filter({ hasText: /^25 attribution ids/ }).waitFor();
-    await eventually(async () => (await rows().count()) === 20, "20 rows on the first page");
+    await eventually(async () => (await rows().count()) === 20, "20 rows on the first page", timeoutMs);
     assert.deepEqual(await firstIds(2), [team(1), team(2)]);
     await page.getByText("Page 1 of 2").waitFor();
     // The managed team: its own limit; the others show the default (0) as reached.
@@ -90,30 +80,30 @@ describe("the dashboard manages teams (Chromium)", { skip: browser.skip }, () =>
     assert.match((await rows().first().textContent()) ?? "", /1\.00.*0 \(default\).*Limit reached/);
 
     await page.getByRole("button", { name: /^Balance/ }).click(); // largest first
-    await eventually(async () => (await firstIds(1))[0] === team(25), "sorted by balance, largest first");
+    await eventually(async () => (await firstIds(1))[0] === team(25), "sorted by balance, largest first", timeoutMs);
     assert.equal(await page.locator("th[aria-sort=descending]").textContent(), "Balance▼");
     await page.getByRole("button", { name: "Next ›" }).click();
     await page.getByText("Page 2 of 2").waitFor();
-    await eventually(async () => (await rows().count()) === 5, "5 rows on the last page");
+    await eventually(async () => (await rows().count()) === 5, "5 rows on the last page", timeoutMs);
     assert.deepEqual(await firstIds(5), [team(5), team(4), team(3), team(2), team(1)]);
     await page.getByRole("button", { name: /^Status/ }).click(); // most urgent first: the reached ones, then the one OK
     await page.getByText("Page 1 of 2").waitFor();
-    await eventually(async () => (await page.locator("th[aria-sort=descending]").textContent()) === "Status▼" && (await firstIds(1))[0] === team(1), "sorted by status");
+    await eventually(async () => (await page.locator("th[aria-sort=descending]").textContent()) === "Status▼" && (await firstIds(1))[0] === team(1), "sorted by status", timeoutMs);
     assert.equal(await rows().filter({ hasText: "Limit reached" }).count(), 20);
     await page.screenshot({ path: path.join(artifactsDir, "dashboard-teams.png"), fullPage: true });
     await page.setViewportSize(phone);
-    await assertNoPageScroll(page);
+    await assertNoPageScroll(page, timeoutMs);
     await page.screenshot({ path: path.join(artifactsDir, "dashboard-teams-390.png"), fullPage: true });
     await page.setViewportSize(desktop);
   });
 
   it("changes the spending limit after a confirmation, and shows what a strategy switch would book", async () => {
     await page.getByLabel("Search").fill(managed);
-    await eventually(async () => (await rows().count()) === 1, "the managed team alone");
+    await eventually(async () => (await rows().count()) === 1, "the managed team alone", timeoutMs);
     await rows().getByRole("link", { name: managed }).click();
     await page.waitForURL(`**/attributions/${encodeURIComponent(managed)}`);
     const meter = page.getByRole("meter", { name: "Balance against spending limit" });
-    await eventually(async () => (await meter.getAttribute("aria-valuetext")) === "7.00 of 1,000.00 credits used (1 %)", "the gauge");
+    await eventually(async () => (await meter.getAttribute("aria-valuetext")) === "7.00 of 1,000.00 credits used (1 %)", "the gauge", timeoutMs);
 
     // A switch to Stripe would balance out the 7 credits used: shown, then canceled.
     await page.getByLabel("Billed by").selectOption({ label: "Stripe" });
@@ -136,8 +126,8 @@ describe("the dashboard manages teams (Chromium)", { skip: browser.skip }, () =>
     await page.getByRole("status").filter({ hasText: "Saved: 8.00 credits, billed Other." }).waitFor();
     assert.equal(keys.length, 1);
     assert.match(keys[0]!, /^[0-9a-f-]{36}$/);
-    await eventually(async () => (await meter.getAttribute("aria-valuetext")) === "7.00 of 8.00 credits used (88 %)", "the gauge after the change");
-    await eventually(async () => (await page.getByLabel("Spending limit (credits)").inputValue()) === "8", "the form showing the stored limit");
+    await eventually(async () => (await meter.getAttribute("aria-valuetext")) === "7.00 of 8.00 credits used (88 %)", "the gauge after the change", timeoutMs);
+    await eventually(async () => (await page.getByLabel("Spending limit (credits)").inputValue()) === "8", "the form showing the stored limit", timeoutMs);
     const stored = await t.usage.getCostCenter({ attributionId: managed });
     assert.equal(stored.costCenter?.spendingLimit, 8);
     assert.equal(stored.costCenter?.billingStrategy, CostCenter_BillingStrategy.OTHER);
@@ -163,15 +153,15 @@ describe("the dashboard manages teams (Chromium)", { skip: browser.skip }, () =>
     await page.getByLabel("Credits", { exact: true }).fill("2");
     await page.getByLabel("Reason").fill("Credit note of Jan 3 given twice");
     await page.getByRole("button", { name: "Subtract credits" }).click();
-    await eventually(async () => requests.length === 1, "the request");
+    await eventually(async () => requests.length === 1, "the request", timeoutMs);
     assert.equal(JSON.parse(requests[0]!).credits, -2);
     const meter = page.getByRole("meter", { name: "Balance against spending limit" });
     await page.getByRole("status").filter({ hasText: "Subtracted 2 credits." }).waitFor();
-    await eventually(async () => (await meter.getAttribute("aria-valuetext")) === "9.00 of 8.00 credits used (113 %)", "the balance raised by 2");
+    await eventually(async () => (await meter.getAttribute("aria-valuetext")) === "9.00 of 8.00 credits used (113 %)", "the balance raised by 2", timeoutMs);
     assert.equal((await t.usage.getBalance({ attributionId: managed })).credits, 9);
     await page.screenshot({ path: path.join(artifactsDir, "dashboard-manage.png"), fullPage: true });
     await page.setViewportSize(phone);
-    await assertNoPageScroll(page);
+    await assertNoPageScroll(page, timeoutMs);
     await page.screenshot({ path: path.join(artifactsDir, "dashboard-manage-390.png"), fullPage: true });
     await page.setViewportSize(desktop);
   });
@@ -188,19 +178,3 @@ describe("the dashboard manages teams (Chromium)", { skip: browser.skip }, () =>
     assert.deepEqual(problems, []);
   });
 });
-
-/** Nothing is wider than the screen: wide tables scroll inside their card, not the page. */
-async function assertNoPageScroll(page: Page): Promise<void> {
-  await eventually(
-    async () => (await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")) === true,
-    "a page no wider than the screen",
-  );
-}
-
-async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}

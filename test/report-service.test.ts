@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { Code, createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { LedgerEntry_Kind, ReportService } from "../src/gen/usage/v1/report_pb.js";
 import { CostCenter_BillingStrategy } from "../src/gen/usage/v1/usage_pb.js";
@@ -11,18 +11,9 @@ import { TallyError } from "../src/domain/tally-error.js";
 import { ReportService as ReportServiceImpl } from "../src/services/report-service.js";
 import { listCostCenterHistory } from "../src/store/cost-centers.js";
 import { bookInstanceUsage, teamId, userId } from "./support/ledger-fixtures.js";
-import { startTestTally, type TestTally } from "./support/test-tally.js";
+import { rejectsConnect, startTestTally, type TestTally } from "./support/test-tally.js";
 
 const day = 24 * 60 * 60 * 1000;
-
-async function rejects(call: Promise<unknown>, code: Code, messagePart: RegExp) {
-  await assert.rejects(call, (error: unknown) => {
-    assert.ok(error instanceof ConnectError, String(error));
-    assert.equal(error.code, code, error.message);
-    assert.match(error.rawMessage, messagePart);
-    return true;
-  });
-}
 
 describe("ReportService", () => {
   let t: TestTally;
@@ -64,13 +55,13 @@ describe("ReportService", () => {
     });
 
     it("rejects a bad attribution id and paging out of range, naming the field", async () => {
-      await rejects(reports.listCostCenterVersions({ attributionId: "team:xyz" }), Code.InvalidArgument, /^attribution_id "team:xyz"/);
-      await rejects(
+      await rejectsConnect(reports.listCostCenterVersions({ attributionId: "team:xyz" }), Code.InvalidArgument, /^attribution_id "team:xyz"/);
+      await rejectsConnect(
         reports.listCostCenterVersions({ attributionId: teamId(), pagination: { perPage: 1001n } }),
         Code.InvalidArgument,
         /pagination.per_page 1001 must be between 0 and 1000/,
       );
-      await rejects(
+      await rejectsConnect(
         reports.listCostCenterVersions({ attributionId: teamId(), pagination: { page: -1n } }),
         Code.InvalidArgument,
         /pagination.page -1 must not be negative/,
@@ -176,19 +167,19 @@ describe("ReportService", () => {
 
     it("rejects bad ids, users and ranges, naming the field", async () => {
       const now = t.clock.now();
-      await rejects(reports.listDailyUsage({ attributionId: "org:x" }), Code.InvalidArgument, /unknown kind "org"/);
-      await rejects(reports.listDailyUsage({ attributionId: teamId(), userId: "bob" }), Code.InvalidArgument, /^user_id "bob"/);
-      await rejects(
+      await rejectsConnect(reports.listDailyUsage({ attributionId: "org:x" }), Code.InvalidArgument, /unknown kind "org"/);
+      await rejectsConnect(reports.listDailyUsage({ attributionId: teamId(), userId: "bob" }), Code.InvalidArgument, /^user_id "bob"/);
+      await rejectsConnect(
         reports.listDailyUsage({ attributionId: teamId(), from: timestampFromDate(new Date(now.getTime() + day)) }),
         Code.InvalidArgument,
         /must not be after to/,
       );
-      await rejects(
+      await rejectsConnect(
         reports.listDailyUsage({ attributionId: teamId(), from: timestampFromDate(new Date(now.getTime() - 301 * day)) }),
         Code.InvalidArgument,
         /longer than 300 days/,
       );
-      await rejects(
+      await rejectsConnect(
         reports.listDailyUsage({ attributionId: teamId(), to: { seconds: 1n, nanos: -1 } }),
         Code.InvalidArgument,
         /^to nanos -1/,

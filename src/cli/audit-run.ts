@@ -4,31 +4,24 @@ import { AuditService, type AuditEntry } from "../gen/usage/v1/audit_pb.js";
 import type { AuditLsOptions } from "./audit.js";
 import { parseWholeNumber } from "./arguments.js";
 import { clientFor } from "./client.js";
-import { exitQuietlyOnClosedPipe, formatTable, truncate, write } from "./output.js";
-
-/** Entries per ListAuditEntries call. */
-const pageSize = 1000;
+import { truncate } from "./output.js";
+import { printPagedListing } from "./paged-listing.js";
 
 export async function listAudit(attributionId: string | undefined, options: AuditLsOptions): Promise<void> {
   const limit = parseWholeNumber(options.limit, "--limit", { min: 0, max: Number.MAX_SAFE_INTEGER });
   const client = clientFor(AuditService, options);
-  exitQuietlyOnClosedPipe();
-  const rows: string[][] = [];
-  let pageToken = "";
-  let seen = 0;
-  do {
-    const wanted = limit === 0 ? pageSize : Math.min(pageSize, limit - seen);
-    const page = await client.listAuditEntries({ attributionId: attributionId ?? "", pageSize: wanted, pageToken });
-    for (const entry of page.entries) {
-      if (options.json) await write(JSON.stringify(jsonView(entry)) + "\n");
-      else rows.push(tableRow(entry));
-    }
-    seen += page.entries.length;
-    pageToken = page.nextPageToken;
-  } while (pageToken !== "" && (limit === 0 || seen < limit));
-  if (!options.json) {
-    await write(rows.length === 0 ? "no audit entries\n" : formatTable(["TIME", "ACTOR", "CALL", "ATTRIBUTION", "OUTCOME", "DETAILS"], rows));
-  }
+  await printPagedListing({
+    fetchPage: async (pageSize, pageToken) => {
+      const page = await client.listAuditEntries({ attributionId: attributionId ?? "", pageSize, pageToken });
+      return { items: page.entries, nextPageToken: page.nextPageToken };
+    },
+    limit,
+    json: options.json,
+    jsonView,
+    header: ["TIME", "ACTOR", "CALL", "ATTRIBUTION", "OUTCOME", "DETAILS"],
+    tableRow,
+    emptyText: "no audit entries",
+  });
 }
 
 function iso(entry: AuditEntry): string {

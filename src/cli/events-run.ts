@@ -4,11 +4,9 @@ import { Delivery_Status, DeliveryAttempt_Outcome, EventService, type Delivery, 
 import { parseWholeNumber } from "./arguments.js";
 import { clientFor } from "./client.js";
 import type { EventsLsOptions } from "./events.js";
-import { exitQuietlyOnClosedPipe, formatTable, truncate, write } from "./output.js";
+import { truncate, write } from "./output.js";
+import { printPagedListing } from "./paged-listing.js";
 import type { ServerOptions } from "./remote.js";
-
-/** Events per ListEvents call. */
-const pageSize = 1000;
 
 const statusNames: Record<Delivery_Status, string> = {
   [Delivery_Status.UNSPECIFIED]: "unknown",
@@ -29,29 +27,24 @@ const outcomeNames: Record<DeliveryAttempt_Outcome, string> = {
 export async function listEvents(options: EventsLsOptions): Promise<void> {
   const limit = parseWholeNumber(options.limit, "--limit", { min: 0, max: Number.MAX_SAFE_INTEGER });
   const client = clientFor(EventService, options);
-  exitQuietlyOnClosedPipe();
-  const rows: string[][] = [];
-  let pageToken = "";
-  let seen = 0;
-  do {
-    const wanted = limit === 0 ? pageSize : Math.min(pageSize, limit - seen);
-    const page = await client.listEvents({
-      attributionId: options.attribution ?? "",
-      type: options.type ?? "",
-      endpointId: options.endpoint ?? "",
-      pageSize: wanted,
-      pageToken,
-    });
-    for (const event of page.events) {
-      if (options.json) await write(JSON.stringify(jsonView(event)) + "\n");
-      else rows.push(tableRow(event));
-    }
-    seen += page.events.length;
-    pageToken = page.nextPageToken;
-  } while (pageToken !== "" && (limit === 0 || seen < limit));
-  if (!options.json) {
-    await write(rows.length === 0 ? "no events\n" : formatTable(["TIME", "EVENT ID", "TYPE", "ATTRIBUTION", "DELIVERIES"], rows));
-  }
+  await printPagedListing({
+    fetchPage: async (pageSize, pageToken) => {
+      const page = await client.listEvents({
+        attributionId: options.attribution ?? "",
+        type: options.type ?? "",
+        endpointId: options.endpoint ?? "",
+        pageSize,
+        pageToken,
+      });
+      return { items: page.events, nextPageToken: page.nextPageToken };
+    },
+    limit,
+    json: options.json,
+    jsonView,
+    header: ["TIME", "EVENT ID", "TYPE", "ATTRIBUTION", "DELIVERIES"],
+    tableRow,
+    emptyText: "no events",
+  });
 }
 
 export async function redeliverEvent(eventId: string, options: ServerOptions & { endpoint?: string }): Promise<void> {

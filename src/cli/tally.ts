@@ -4,7 +4,8 @@
 // Registering the commands must stay cheap (`tally --help` starts in well under 150 ms compiled): a
 // command's file imports only commander and light helpers at its top, and loads what it needs to run
 // (protobuf, Connect, the database, the configuration schema) in its action, with `await import(...)`
-// (often from a <command>-run.ts beside it). test/cli-start.test.ts fails otherwise.
+// (often from a <command>-run.ts beside it). test/cli-start.test.ts fails otherwise. Compiled, cli/ is
+// one bundle with commander inside (scripts/bundle-cli.mjs), so --help reads a handful of files.
 import fs from "node:fs";
 import { Command } from "commander";
 import { accountCommand } from "./account.js";

@@ -50,18 +50,7 @@ async function showPage(
     order: order === "asc" ? ListUsageRequest_Ordering.ASCENDING : ListUsageRequest_Ordering.DESCENDING,
     pagination: { page: BigInt(page), perPage: BigInt(perPage) },
   });
-  const rows = response.usageEntries.map((entry) => {
-    const metadata = parseMetadata(entry.metadata);
-    return [
-      isoTime(entry),
-      String(entry.credits),
-      entry.draft ? "draft" : "final",
-      entry.workspaceInstanceId,
-      stringField(metadata, "workspaceClass"),
-      stringField(metadata, "userId"),
-      truncate(entry.description, 50),
-    ];
-  });
+  const rows = response.usageEntries.map((entry) => tableRow(usageRow(entry)));
   const total = Number(response.pagination?.total ?? 0n);
   const totalPages = Number(response.pagination?.totalPages ?? 0n);
   const summary = pageSummary(page, totalPages, total);
@@ -70,8 +59,8 @@ async function showPage(
 }
 
 
-/** One exported line, whatever the entry's kind. */
-interface ExportRow {
+/** One listed entry, whatever its kind: a line of the table, the CSV or the JSON Lines. */
+interface EntryRow {
   readonly id: string;
   readonly attributionId: string;
   readonly effectiveMs: number;
@@ -96,7 +85,7 @@ async function exportAll(
   if (options.csv) await write(csvRow(csvHeader));
   // Credit notes and invoices are few: read them all first, then merge them into the usage stream in order.
   const payments = kind === "workspace_instance" ? [] : await paymentsOf(reports, query, kind);
-  const comesFirst = (a: ExportRow, b: ExportRow) => (query.order === "asc" ? a.effectiveMs <= b.effectiveMs : a.effectiveMs >= b.effectiveMs);
+  const comesFirst = (a: EntryRow, b: EntryRow) => (query.order === "asc" ? a.effectiveMs <= b.effectiveMs : a.effectiveMs >= b.effectiveMs);
   let next = 0;
   const writeEntry = async (entry: Usage) => {
     const row = usageRow(entry);
@@ -119,8 +108,8 @@ async function paymentsOf(
   reports: ReturnType<typeof clientFor<typeof ReportService>>,
   query: Parameters<typeof exportUsage>[1],
   kind: EntryKind,
-): Promise<ExportRow[]> {
-  const rows: ExportRow[] = [];
+): Promise<EntryRow[]> {
+  const rows: EntryRow[] = [];
   for (let page = 1; ; page++) {
     const response = await reports.listCreditNotesAndInvoices({
       attributionId: query.attributionId,
@@ -140,36 +129,46 @@ async function paymentsOf(
   return query.order === "asc" ? rows : rows.reverse();
 }
 
-function usageRow(entry: Usage): ExportRow {
+function usageRow(entry: Usage): EntryRow {
+  const kind = entry.kind === Usage_Kind.WORKSPACE_INSTANCE ? "workspace_instance" : "invoice";
+  return entryRow(entry, String(entry.credits), kind, entry.workspaceInstanceId);
+}
+
+function paymentRow(entry: LedgerEntry): EntryRow {
+  return entryRow(entry, creditsText(entry.creditCents), entry.kind === LedgerEntry_Kind.CREDIT_NOTE ? "credit_note" : "invoice", "");
+}
+
+/** The fields a usage entry and a credit note or invoice share, with the ones they spell differently. */
+function entryRow(entry: Usage | LedgerEntry, credits: string, kind: EntryRow["kind"], workspaceInstanceId: string): EntryRow {
   return {
     id: entry.id,
     attributionId: entry.attributionId,
+    // The server always sends it (the column is NOT NULL).
     effectiveMs: entry.effectiveTime ? timestampDate(entry.effectiveTime).getTime() : 0,
-    credits: String(entry.credits),
-    kind: entry.kind === Usage_Kind.WORKSPACE_INSTANCE ? "workspace_instance" : "invoice",
+    credits,
+    kind,
     draft: entry.draft,
-    workspaceInstanceId: entry.workspaceInstanceId,
+    workspaceInstanceId,
     description: entry.description,
     metadata: parseMetadata(entry.metadata),
   };
 }
 
-function paymentRow(entry: LedgerEntry): ExportRow {
-  return {
-    id: entry.id,
-    attributionId: entry.attributionId,
-    effectiveMs: entry.effectiveTime ? timestampDate(entry.effectiveTime).getTime() : 0,
-    credits: creditsText(entry.creditCents),
-    kind: entry.kind === LedgerEntry_Kind.CREDIT_NOTE ? "credit_note" : "invoice",
-    draft: entry.draft,
-    workspaceInstanceId: "",
-    description: entry.description,
-    metadata: parseMetadata(entry.metadata),
-  };
+/** A line of the table of one page (usage only). */
+function tableRow(row: EntryRow): string[] {
+  return [
+    new Date(row.effectiveMs).toISOString(),
+    row.credits,
+    row.draft ? "draft" : "final",
+    row.workspaceInstanceId,
+    stringField(row.metadata, "workspaceClass"),
+    stringField(row.metadata, "userId"),
+    truncate(row.description, 50),
+  ];
 }
 
 /** Seconds from the instance's start to its end (a draft's: to its effective time, when it was booked). */
-function runtimeSeconds(row: ExportRow): string {
+function runtimeSeconds(row: EntryRow): string {
   if (row.kind !== "workspace_instance") return "";
   const start = Date.parse(stringField(row.metadata, "startTime"));
   if (Number.isNaN(start)) return "0";
@@ -195,7 +194,7 @@ const csvHeader = [
   "metadata",
 ];
 
-async function writeCsvRow(row: ExportRow): Promise<void> {
+async function writeCsvRow(row: EntryRow): Promise<void> {
   await write(
     csvRow([
       row.id,
@@ -216,7 +215,7 @@ async function writeCsvRow(row: ExportRow): Promise<void> {
   );
 }
 
-async function writeJsonRow(row: ExportRow): Promise<void> {
+async function writeJsonRow(row: EntryRow): Promise<void> {
   const runtime = runtimeSeconds(row);
   const line = {
     id: row.id,
@@ -246,10 +245,6 @@ function progressBar(shown: boolean): ExportProgress {
     advance: (count) => bar.increment(count),
     stop: () => bar.stop(),
   };
-}
-
-function isoTime(entry: Usage): string {
-  return entry.effectiveTime ? timestampDate(entry.effectiveTime).toISOString() : "";
 }
 
 function parseMetadata(text: string): Record<string, unknown> {

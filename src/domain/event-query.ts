@@ -2,12 +2,11 @@
 import { isAccountEventType, accountEventTypes, type AccountEventType } from "./account-event.js";
 import { parseAttributionId } from "./attribution-id.js";
 import { parseEndpointId } from "./event-endpoint.js";
+import { parseKeysetPage } from "./keyset-page.js";
 import { invalidArgument } from "./tally-error.js";
 
 export const eventPageSizeMax = 1000;
 export const eventPageSizeDefault = 50;
-/** Event sequence numbers are int8: a token beyond it was never returned. */
-const eventSeqMax = 9_223_372_036_854_775_807n;
 
 export interface EventPageQuery {
   readonly attributionId: string | undefined;
@@ -30,21 +29,12 @@ export function parseEventPageQuery(input: {
     throw invalidArgument(`type ${JSON.stringify(input.type)} is not an event type; expected one of ${accountEventTypes.join(", ")}`);
   }
   const endpointId = input.endpointId === "" ? undefined : parseEndpointId(input.endpointId);
-  if (!Number.isInteger(input.pageSize) || input.pageSize < 0 || input.pageSize > eventPageSizeMax) {
-    throw invalidArgument(`page_size ${input.pageSize} must be between 0 and ${eventPageSizeMax}`);
-  }
-  let beforeSeq: bigint | undefined;
-  if (input.pageToken !== "") {
-    if (!/^[1-9][0-9]{0,18}$/.test(input.pageToken) || BigInt(input.pageToken) > eventSeqMax) {
-      throw invalidArgument(`page_token ${JSON.stringify(input.pageToken)} is not a token this server returned`);
-    }
-    beforeSeq = BigInt(input.pageToken);
-  }
+  const page = parseKeysetPage(input, { pageSizeMax: eventPageSizeMax, pageSizeDefault: eventPageSizeDefault });
   return {
     attributionId,
     type: input.type === "" ? undefined : input.type,
     endpointId,
-    beforeSeq,
-    pageSize: input.pageSize === 0 ? eventPageSizeDefault : input.pageSize,
+    beforeSeq: page.beforeKey,
+    pageSize: page.pageSize,
   };
 }

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import type { DescService } from "@bufbuild/protobuf";
-import { createClient, type Client } from "@connectrpc/connect";
+import { ConnectError, createClient, type Client, type Code } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { startTally, type Tally } from "../../src/app.js";
 import { loadConfig, type TallyConfig } from "../../src/config.js";
@@ -115,6 +115,16 @@ export async function rejects(call: Promise<unknown>, code: number, messagePart?
   await assert.rejects(call, (error: { code: number; details: string }) => {
     assert.equal(error.code, code, `expected code ${code}, got ${error.code}: ${error.details}`);
     if (messagePart) assert.match(error.details, messagePart);
+    return true;
+  });
+}
+
+/** Asserts that a Connect client's call fails with `code` and a message matching `messagePart`. */
+export async function rejectsConnect(call: Promise<unknown>, code: Code, messagePart: RegExp): Promise<void> {
+  await assert.rejects(call, (error: unknown) => {
+    assert.ok(error instanceof ConnectError, String(error));
+    assert.equal(error.code, code, error.message);
+    assert.match(error.rawMessage, messagePart);
     return true;
   });
 }

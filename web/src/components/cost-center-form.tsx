@@ -6,6 +6,7 @@ import { accountClient, actionKey, describeError, reportClient, usageClient } fr
 import { formatCredits } from "../format.js";
 import { useRemote } from "../use-remote.js";
 import { CostCenter_BillingStrategy as Strategy } from "../../../src/gen/usage/v1/usage_pb.js";
+import { ConfirmDialog } from "./confirm-dialog.js";
 import { ErrorBox } from "./error-box.js";
 import { Loading } from "./loading.js";
 import { strategyName } from "./overview-card.js";
@@ -171,24 +172,19 @@ function LimitForm(props: { attributionId: string; current: Current; onEdit: () 
         </div>
       </div>
       {review ? (
-        <div class="confirm" role="alertdialog" aria-labelledby="confirm-title" aria-describedby="confirm-lines">
-          <p id="confirm-title" class="confirm__title">
-            Confirm the change
-          </p>
-          <ul id="confirm-lines" class="confirm__lines">
-            {review.lines.map((line) => (
-              <li key={line}>{line}</li>
-            ))}
-          </ul>
-          <div class="form-actions">
-            <button type="button" class="button button--primary" disabled={status.kind === "busy"} onClick={() => void confirm()}>
-              {status.kind === "busy" ? "Saving…" : "Confirm change"}
-            </button>
-            <button type="button" class="button" disabled={status.kind === "busy"} onClick={() => setReview(undefined)}>
-              Cancel
-            </button>
-          </div>
-        </div>
+        <ConfirmDialog
+          id="confirm"
+          title="Confirm the change"
+          confirmLabel="Confirm change"
+          busyLabel="Saving…"
+          busy={status.kind === "busy"}
+          onConfirm={() => void confirm()}
+          onCancel={() => setReview(undefined)}
+        >
+          {review.lines.map((line) => (
+            <li key={line}>{line}</li>
+          ))}
+        </ConfirmDialog>
       ) : (
         <div class="form-actions">
           <button class="button button--primary" type="submit">

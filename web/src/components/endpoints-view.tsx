@@ -8,6 +8,7 @@ import { Endpoint_Source, type Endpoint } from "../../../src/gen/usage/v1/event_
 import { actionKey, describeError, eventClient } from "../api.js";
 import { formatUtc } from "../format.js";
 import { useRemote } from "../use-remote.js";
+import { ConfirmDialog } from "./confirm-dialog.js";
 import { ErrorBox } from "./error-box.js";
 import { EventsTable } from "./events-table.js";
 import { Loading } from "./loading.js";
@@ -214,40 +215,31 @@ function EndpointList(props: {
         </div>
       )}
       {pending && (
-        <div class="confirm" role="alertdialog" aria-labelledby="endpoint-confirm-title" aria-describedby="endpoint-confirm-lines">
-          <p id="endpoint-confirm-title" class="confirm__title">
-            {pending.action === "remove" ? "Remove this endpoint?" : "Rotate this endpoint's secret?"}
-          </p>
-          <ul id="endpoint-confirm-lines" class="confirm__lines">
-            <li>
-              <span class="mono">{pending.endpoint.url}</span>
-            </li>
-            {pending.action === "remove" ? (
-              <>
-                <li>Tally stops delivering to it; its {Number(pending.endpoint.pendingDeliveries)} pending deliveries are canceled.</li>
-                <li>Its events and delivery attempts stay listed.</li>
-              </>
-            ) : (
-              <>
-                <li>A new secret is made and shown once.</li>
-                <li>The current secret stays valid for 24 hours: deliveries carry a signature with each, so the receiver can switch over.</li>
-              </>
-            )}
-          </ul>
-          <div class="form-actions">
-            <button
-              type="button"
-              class={`button ${pending.action === "remove" ? "button--danger" : "button--primary"}`}
-              disabled={status.kind === "busy"}
-              onClick={() => void confirm()}
-            >
-              {status.kind === "busy" ? (pending.action === "remove" ? "Removing…" : "Rotating…") : pending.action === "remove" ? "Remove endpoint" : "Rotate secret"}
-            </button>
-            <button type="button" class="button" disabled={status.kind === "busy"} onClick={() => setPending(undefined)}>
-              Cancel
-            </button>
-          </div>
-        </div>
+        <ConfirmDialog
+          id="endpoint-confirm"
+          title={pending.action === "remove" ? "Remove this endpoint?" : "Rotate this endpoint's secret?"}
+          confirmLabel={pending.action === "remove" ? "Remove endpoint" : "Rotate secret"}
+          busyLabel={pending.action === "remove" ? "Removing…" : "Rotating…"}
+          busy={status.kind === "busy"}
+          danger={pending.action === "remove"}
+          onConfirm={() => void confirm()}
+          onCancel={() => setPending(undefined)}
+        >
+          <li>
+            <span class="mono">{pending.endpoint.url}</span>
+          </li>
+          {pending.action === "remove" ? (
+            <>
+              <li>Tally stops delivering to it; its {Number(pending.endpoint.pendingDeliveries)} pending deliveries are canceled.</li>
+              <li>Its events and delivery attempts stay listed.</li>
+            </>
+          ) : (
+            <>
+              <li>A new secret is made and shown once.</li>
+              <li>The current secret stays valid for 24 hours: deliveries carry a signature with each, so the receiver can switch over.</li>
+            </>
+          )}
+        </ConfirmDialog>
       )}
       <p class={`form-status form-status--${status.kind}`} role="status" aria-live="polite">
         {status.message ?? ""}
