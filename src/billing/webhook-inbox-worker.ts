@@ -5,6 +5,7 @@
 import type { Clock } from "../domain/clock.js";
 import { InvoiceWithoutLinesError } from "../domain/stripe-billing.js";
 import type { Logger } from "../logger.js";
+import { WakeableLoop } from "../wakeable-loop.js";
 import { backoffDelayMs, type Backoff } from "../retry.js";
 import { DuplicateCustomerError, ForeignCustomerError, StripeObjectMissingError, type BillingService } from "../services/billing-service.js";
 import type { Database } from "../store/database.js";
@@ -95,16 +96,19 @@ export interface InboxWorkerDeps {
 export type ProcessOutcome = "processed" | "retry" | "failed" | "idle";
 
 export class InboxWorker {
-  private running: Promise<void> | undefined;
-  private stopped = true;
+  private readonly poller: WakeableLoop;
   /** Set by `stop`: a drain in progress finishes its current event and returns. */
   private closing = false;
-  private wakeUp: (() => void) | undefined;
-  /** A wake-up that came while draining: drain again before sleeping. */
-  private wokenWhileBusy = false;
   private inFlight = 0;
 
-  constructor(private readonly deps: InboxWorkerDeps) {}
+  constructor(private readonly deps: InboxWorkerDeps) {
+    this.poller = new WakeableLoop({
+      drain: () => this.drain(),
+      pollIntervalMs: deps.pollIntervalMs ?? inboxPollIntervalMs,
+      logger: deps.logger,
+      failureMessage: "the webhook inbox worker failed; trying again",
+    });
+  }
 
   /** Claims and handles one due event. */
   async processNext(): Promise<ProcessOutcome> {
@@ -160,42 +164,17 @@ export class InboxWorker {
   }
 
   wake(): void {
-    if (this.wakeUp) this.wakeUp();
-    else this.wokenWhileBusy = true;
+    this.poller.wake();
   }
 
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
+    if (!this.poller.stopped) return;
     this.closing = false;
-    this.running = this.loop();
+    this.poller.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
     this.closing = true;
-    this.wake();
-    await this.running;
-  }
-
-  private async loop(): Promise<void> {
-    while (!this.stopped) {
-      this.wokenWhileBusy = false;
-      try {
-        await this.drain();
-      } catch (error) {
-        this.deps.logger.error({ err: error }, "the webhook inbox worker failed; trying again");
-      }
-      if (this.stopped) break;
-      if (this.wokenWhileBusy) continue;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.deps.pollIntervalMs ?? inboxPollIntervalMs);
-        this.wakeUp = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wakeUp = undefined;
-    }
+    await this.poller.stop();
   }
 }

@@ -8,6 +8,7 @@ import { deliveryAttemptsMax, deliveryRetryDelayMs } from "../domain/event-endpo
 import type { Logger } from "../logger.js";
 import type { Database } from "../store/database.js";
 import { systemClock } from "../system-clock.js";
+import { WakeableLoop } from "../wakeable-loop.js";
 import {
   claimDueDeliveries,
   countClaimableDeliveries,
@@ -49,14 +50,18 @@ export interface AttemptResult {
 }
 
 export class EventDispatcher {
-  private running: Promise<void> | undefined;
-  private stopped = true;
-  private wakeUp: (() => void) | undefined;
-  private wokenWhileBusy = false;
+  private readonly poller: WakeableLoop;
   /** Drains running (the loop's, and settle's in tests). */
   private busy = 0;
 
-  constructor(private readonly deps: EventDispatcherDeps) {}
+  constructor(private readonly deps: EventDispatcherDeps) {
+    this.poller = new WakeableLoop({
+      drain: () => this.drain(),
+      pollIntervalMs: deps.pollIntervalMs ?? deliveryPollIntervalMs,
+      logger: deps.logger,
+      failureMessage: "the event dispatcher failed; trying again",
+    });
+  }
 
   /** A claim lasts this long: the timeout, the acknowledgement, and room for a slow event loop. */
   get leaseMs(): number {
@@ -74,7 +79,7 @@ export class EventDispatcher {
     let exhausted = false;
     this.busy += 1;
     try {
-      while (!this.stopped) {
+      while (!this.poller.stopped) {
         if (!exhausted && inFlight.size < deliveryInFlightMax) {
           const now = this.deps.clock.now();
           const claimed = await claimDueDeliveries(this.deps.db, now, new Date(now.getTime() + this.leaseMs), deliveryInFlightMax - inFlight.size);
@@ -173,41 +178,15 @@ export class EventDispatcher {
   }
 
   wake(): void {
-    if (this.wakeUp) this.wakeUp();
-    else this.wokenWhileBusy = true;
+    this.poller.wake();
   }
 
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.running = this.loop();
+    this.poller.start();
   }
 
   /** Stops claiming; deliveries in flight finish (each within the timeout). */
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.wake();
-    await this.running;
-  }
-
-  private async loop(): Promise<void> {
-    while (!this.stopped) {
-      this.wokenWhileBusy = false;
-      try {
-        await this.drain();
-      } catch (error) {
-        this.deps.logger.error({ err: error }, "the event dispatcher failed; trying again");
-      }
-      if (this.stopped) break;
-      if (this.wokenWhileBusy) continue;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.deps.pollIntervalMs ?? deliveryPollIntervalMs);
-        this.wakeUp = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wakeUp = undefined;
-    }
+    await this.poller.stop();
   }
 }
