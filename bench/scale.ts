@@ -119,7 +119,7 @@ async function measureSize(size: number): Promise<SizeFigures> {
       await Promise.all(Array.from({ length: inFlight }, worker));
     });
     const ingestCpuMs = (await cpu.read()) - mark;
-    progress(`${size}: ingested in ${Math.round(ingestMs)} ms`);
+    if (!reused) progress(`${size}: ingested in ${Math.round(ingestMs)} ms`);
     mark = await cpu.read();
     const ioBefore = reused ? undefined : await database.ioSnapshot();
     const reconcileMs = reused ? NaN : await timed(async () => {
@@ -132,7 +132,7 @@ async function measureSize(size: number): Promise<SizeFigures> {
     if (reconcileIo) progress(`${size}: reconcile I/O ${reconcileIo}`);
     database.built();
 
-    progress(`${size}: reconciled in ${Math.round(reconcileMs)} ms`);
+    if (!reused) progress(`${size}: reconciled in ${Math.round(reconcileMs)} ms`);
     const listUsage = {} as SizeFigures["listUsage"];
     let bigEntries = 0;
     let smallEntries = 0;
@@ -454,9 +454,14 @@ async function spawnServer(env: Record<string, string>): Promise<{ url: string; 
 
 function printSize(f: SizeFigures) {
   const n = (value: number) => Math.round(value).toLocaleString("en");
-  const ms = (value: number) => value.toFixed(1);
-  const mb = (bytes: number | undefined) => ((bytes ?? 0) / 1048576).toFixed(1);
   console.log(`\n== ${n(f.size)} instances (${kind}; load average ${loadAverage()})`);
+  if (Number.isNaN(f.ingestMs)) console.log("ingest, reconcile, raw INSERT: not measured (BENCH_KEEP_DIR: a data directory built by an earlier run)");
+  else printWrites(f);
+  printReads(f);
+}
+
+function printWrites(f: SizeFigures) {
+  const n = (value: number) => Math.round(value).toLocaleString("en");
   console.log(`ingest     ${n(f.ingestRate)} instances/s (${n(f.ingestMs)} ms), ratio to raw INSERT ${(f.ingestRate / f.baselineRate).toFixed(2)}`);
   console.log(`reconcile  ${n(f.reconcileRate)} instances/s (${n(f.reconcileMs)} ms), ratio to raw INSERT ${(f.reconcileRate / f.baselineRate).toFixed(2)}`);
   console.log(`raw INSERT ${n(f.baselineRate)} rows/s`);
@@ -466,6 +471,12 @@ function printSize(f: SizeFigures) {
       `raw INSERT ${n(perCpu(f.baselineCpuMs))} (database only); ratios ${(perCpu(f.ingestCpuMs) / perCpu(f.baselineCpuMs)).toFixed(2)} and ` +
       `${(perCpu(f.reconcileCpuMs) / perCpu(f.baselineCpuMs)).toFixed(2)}`,
   );
+}
+
+function printReads(f: SizeFigures) {
+  const n = (value: number) => Math.round(value).toLocaleString("en");
+  const ms = (value: number) => value.toFixed(1);
+  const mb = (bytes: number | undefined) => ((bytes ?? 0) / 1048576).toFixed(1);
   for (const [label, key, entries] of [
     ["big team  ", "big", f.bigEntries],
     ["small team", "small", f.smallEntries],
@@ -511,6 +522,7 @@ function printGrowth(results: SizeFigures[]) {
     ["ledger run after ingest", (f) => f.afterIngestRunMs],
   ];
   for (const [label, value] of rows) {
+    if (Number.isNaN(value(results[0]!))) continue;
     const steps: string[] = [];
     for (let i = 1; i < results.length; i++) {
       const a = results[i - 1]!;
