@@ -104,22 +104,19 @@ interface DayTotal {
  * (a complement edge shares its day with the stored totals) and drops days whose entries sum to 0.
  */
 async function dailyCounts(db: Database, query: UsageFilter): Promise<DayTotal[]> {
-  const plan = planRange(query.from, query.to);
-  const parts: SQL[] = [];
-  if (plan.totalsDays) {
-    parts.push(sql`
+  const parts = rangeParts(
+    query,
+    (days) => sql`
       SELECT d.day, sum(d.entries) AS entries, sum(d.credit_cents) AS credit_cents
       FROM usage_daily_totals d
       WHERE d.attribution_id = ${query.attributionId} AND d.user_scope = ${query.userId ?? allUsersScope}
-        AND d.day >= ${plan.totalsDays.first}::date AND d.day <= ${plan.totalsDays.last}::date
-      GROUP BY d.day`);
-  }
-  const edge = (interval: Interval, sign: 1 | -1) => sql`
+        AND d.day >= ${days.first}::date AND d.day <= ${days.last}::date
+      GROUP BY d.day`,
+    (interval, sign) => sql`
       SELECT ${utcDay(interval.from)}::date AS day, ${sign}::int8 * count(*) AS entries, ${sign}::int8 * coalesce(sum(${usage.creditCents}), 0) AS credit_cents
       FROM ${usage}
-      WHERE ${workspaceUsageFilter({ ...query, ...interval })}`;
-  for (const interval of plan.add) parts.push(edge(interval, 1));
-  for (const interval of plan.subtract) parts.push(edge(interval, -1));
+      WHERE ${workspaceUsageFilter({ ...query, ...interval })}`,
+  );
   if (parts.length === 0) return [];
   const [row] = rowsOf<{ days: string | null }>(
     await db.execute(sql`
@@ -148,24 +145,38 @@ export type UsageFilter = Pick<UsageQuery, "attributionId" | "from" | "to" | "us
  * Without `byClass`, workspace_class is '' throughout.
  */
 export function rangeTotals(query: UsageFilter, options: { byClass: boolean }): SQL | undefined {
-  const plan = planRange(query.from, query.to);
-  const parts: SQL[] = [];
-  if (plan.totalsDays) {
-    parts.push(sql`
+  const parts = rangeParts(
+    query,
+    (days) => sql`
       SELECT d.day, ${options.byClass ? sql`d.workspace_class` : sql`''`} AS workspace_class, d.entries, d.credit_cents
       FROM usage_daily_totals d
       WHERE d.attribution_id = ${query.attributionId} AND d.user_scope = ${query.userId ?? allUsersScope}
-        AND d.day >= ${plan.totalsDays.first}::date AND d.day <= ${plan.totalsDays.last}::date`);
-  }
-  const edge = (interval: Interval, sign: 1 | -1) => sql`
+        AND d.day >= ${days.first}::date AND d.day <= ${days.last}::date`,
+    (interval, sign) => sql`
       SELECT ${utcDay(interval.from)}::date AS day,
         ${options.byClass ? sql`coalesce(${usage.metadata} ->> 'workspaceClass', '')` : sql`''`} AS workspace_class,
         ${sign}::int8 AS entries, ${sign}::int8 * ${usage.creditCents} AS credit_cents
       FROM ${usage}
-      WHERE ${workspaceUsageFilter({ ...query, ...interval })}`;
-  for (const interval of plan.add) parts.push(edge(interval, 1));
-  for (const interval of plan.subtract) parts.push(edge(interval, -1));
+      WHERE ${workspaceUsageFilter({ ...query, ...interval })}`,
+  );
   return parts.length === 0 ? undefined : sql.join(parts, sql` UNION ALL `);
+}
+
+/**
+ * The parts of a range's usage (planRange): a read of the stored daily totals of its whole days, and
+ * one read of the ledger per edge interval, added (+1) or subtracted (-1).
+ */
+function rangeParts(
+  query: UsageFilter,
+  totals: (days: { first: string; last: string }) => SQL,
+  edge: (interval: Interval, sign: 1 | -1) => SQL,
+): SQL[] {
+  const plan = planRange(query.from, query.to);
+  return [
+    ...(plan.totalsDays ? [totals(plan.totalsDays)] : []),
+    ...plan.add.map((interval) => edge(interval, 1)),
+    ...plan.subtract.map((interval) => edge(interval, -1)),
+  ];
 }
 
 /**
