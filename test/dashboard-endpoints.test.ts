@@ -85,6 +85,8 @@ describe("the dashboard manages webhook endpoints (Chromium)", { skip: browser.s
     await usage.addUsageCreditNote({ attributionId: team, credits, description });
     const arrived = () => receiver.requests.slice(before).find((request) => request.payload.type === "credit_note.added" && request.body.includes(description));
     await receiver.waitFor(() => arrived() !== undefined);
+    // …and its answer recorded: a delivery still in flight would be canceled by a removal.
+    await t.tally.events.dispatcher.settle(timeoutMs);
     return arrived()!.webhookId;
   }
 
@@ -175,9 +177,12 @@ describe("the dashboard manages webhook endpoints (Chromium)", { skip: browser.s
     await page.screenshot({ path: path.join(artifactsDir, "dashboard-endpoints-390.png"), fullPage: true });
     await page.setViewportSize(desktop);
 
-    receiver.behaviour = () => ({ status: 204 });
+    // The receiver answers slowly, so the page's first reload after the click shows the delivery
+    // pending: the table must follow it to the end on its own (it once stopped at that first reload).
+    receiver.behaviour = () => ({ status: 204, delayMs: 1500 });
     await row.getByRole("button", { name: "Redeliver" }).click();
     await row.getByRole("status").filter({ hasText: "Redelivery scheduled." }).waitFor();
+    await row.getByText("Pending", { exact: true }).waitFor();
     // The table follows the redelivery until it is delivered: no reload needed.
     await row.getByText("Delivered", { exact: true }).waitFor();
     await row.getByText(/^\d+ attempts, last: HTTP 204 in \d+ ms$/).waitFor();
