@@ -12,12 +12,16 @@
 //   npm run bench:scale -- --skip-1m                                                      (10k and 100k only)
 //   Options (environment): BENCH_SIZES (10000,100000,1000000), BENCH_SAMPLES (40 calls per latency),
 //   BENCH_SERVER_NODE_ARGS (node flags for the server, e.g. --cpu-prof),
+//   BENCH_ORDER (stop: instances reported in the order they stopped, as the platform reports them
+//   and as Gitpod mode reads them, ORDER BY stoppingTime; random: stop times in no order, as a
+//   shuffled file import would send them, the worst case for the reconcile's reads; default stop),
 //   BENCH_KEEP_DIR (embedded PGlite only: keep each size's data directory in <dir>/<size> and, when
 //   a later run finds one built there, reuse it: no ingest, reconcile or raw INSERT, only the
 //   queries, RSS and table sizes; to iterate on reads at 1M without rebuilding it. Delete the
 //   directory when done, or when the schema changes).
 //
 // Data: stopped instances end at times spread over the last 290 days (5 minutes to 3 hours each),
+// reported in the order they stopped (within an hour of it; BENCH_ORDER=random: in no order),
 // plus 1,000 running instances (a fixed number at every size: how many workspaces run at once does
 // not grow with history), 4 workspace classes, 10 users per team (200 in the big one).
 import { execFile, spawn } from "node:child_process";
@@ -55,6 +59,7 @@ const classes = ["g1-standard", "g1-large", "g1-xlarge", "unpriced"];
 const postgresUrl = process.env.DATABASE_URL;
 const kind = postgresUrl ? "PostgreSQL" : "embedded PGlite";
 const keepDir = postgresUrl ? undefined : process.env.BENCH_KEEP_DIR;
+const order = process.env.BENCH_ORDER === "random" ? "random" : "stop";
 
 interface SizeFigures {
   size: number;
@@ -81,7 +86,7 @@ interface SizeFigures {
 }
 
 async function main() {
-  console.log(`bench:scale on ${kind}, sizes ${sizes.join(", ")}; ${os.cpus().length} cores, load average ${loadAverage()}`);
+  console.log(`bench:scale on ${kind}, sizes ${sizes.join(", ")}, ${order}-order ingest; ${os.cpus().length} cores, load average ${loadAverage()}`);
   await promisify(execFile)("npm", ["run", "build"], { cwd: root });
   const results: SizeFigures[] = [];
   for (const size of sizes) {
@@ -239,7 +244,14 @@ class Dataset {
       const team = random() < 0.1 ? 0 : 1 + Math.floor(random() * (teamCount - 1));
       const users = this.users[team]!;
       const running = i < runningCount;
-      const stopMs = this.now - Math.floor(random() * 290 * dayMs) - 60_000;
+      // The same draw either way, so both orders hold the same instances but for their stop times:
+      // in stop order instance i stops at its share of the 290 days, give or take an hour.
+      const draw = random();
+      const stoppedShare = (i - runningCount) / Math.max(1, this.size - runningCount);
+      const stopMs =
+        order === "random"
+          ? this.now - Math.floor(draw * 290 * dayMs) - 60_000
+          : this.now - Math.floor((1 - stoppedShare) * (290 * dayMs - 3600_000)) - Math.floor(draw * 3600_000) - 60_000;
       const startedMs = running ? this.now - Math.floor(random() * 10 * 3600_000) : stopMs - 300_000 - Math.floor(random() * 3 * 3600_000);
       batch.push(
         create(WorkspaceInstanceSchema, {
