@@ -20,6 +20,9 @@ export function serveCommand(): Command {
       if (options.local && !env.TALLY_API_TOKENS && !env.TALLY_AUTH && !env.TALLY_CONFIG) env.TALLY_AUTH = "off";
       if (options.port !== undefined) env.PORT = options.port;
       if (options.dataDir !== undefined) env.TALLY_DATA_DIR = options.dataDir;
+      // Before the server's modules load: they are part of the start's burst of allocations.
+      const { holdYoungGenerationDuringStart } = await import("../start-heap.js");
+      const releaseYoungGeneration = holdYoungGenerationDuringStart();
       // Loaded here, not at the top: the other commands start faster without the server, the database
       // and the configuration schema.
       const { startTally } = await import("../app.js");
@@ -30,6 +33,7 @@ export function serveCommand(): Command {
         const config = loadConfig(env);
         shutdownGraceMs = config.shutdownGraceMs;
         tally = await startTally(config);
+        releaseYoungGeneration();
       } catch (error) {
         if (error instanceof ConfigError || error instanceof TallyError) {
           process.stderr.write(`tally: ${error.message}\n`);

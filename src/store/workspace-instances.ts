@@ -69,7 +69,7 @@ export async function getInstance(db: Database, id: string): Promise<WorkspaceIn
   return row ? toInstance(row) : undefined;
 }
 
-/** The position after the last candidate of a page; the next page starts after it. */
+/** The position after the last instance a page read (a candidate or one passed over); the next page starts after it. */
 export interface CandidateCursor {
   readonly time: Date | undefined;
   readonly id: string;
@@ -102,10 +102,18 @@ export interface CandidatePage {
 }
 
 const stopTime = sql`coalesce(wi.stopping_time, wi.stopped_time)`;
-/** Stopped instances whose entry is final need nothing more; overlapping windows meet them again. */
-const notFinal = sql`NOT EXISTS (SELECT 1 FROM usage f WHERE f.source_key = 'instance:' || wi.id::text AND NOT f.draft)`;
-/** Running instances with an entry have a draft, which the drafts stream (run first) took care of. */
-const noEntry = sql`NOT EXISTS (SELECT 1 FROM usage f WHERE f.source_key = 'instance:' || wi.id::text)`;
+
+/**
+ * Which scanned instances a stream passes over, by the entry joined to each (an instance has at most
+ * one: usage_source_key_idx is unique). Stopped instances whose entry is final need nothing more
+ * (overlapping windows meet them again); running instances with an entry have a draft, which the
+ * drafts stream (run first) took care of.
+ */
+const passesOver: Record<Exclude<CandidateStream, "drafts">, (row: CandidateRow) => boolean> = {
+  stopped: (row) => row.entry_id !== null && row.entry_draft === false,
+  running: (row) => row.entry_id !== null,
+  reportedStopped: (row) => row.entry_id !== null && row.entry_draft === false,
+};
 
 export async function candidatePage(
   db: Database,
@@ -123,30 +131,31 @@ export async function candidatePage(
     case "drafts":
       return draftsPage(db, after, pageSize);
     case "stopped":
-      where = sql`${stopTime} >= ${from}::timestamptz AND ${stopTime} < ${to}::timestamptz AND ${notFinal}${
+      where = sql`${stopTime} >= ${from}::timestamptz AND ${stopTime} < ${to}::timestamptz${
         after ? sql` AND (${stopTime}, wi.id) > (${after.time!.toISOString()}::timestamptz, ${after.id}::uuid)` : sql``
       }`;
       orderBy = sql`${stopTime}, wi.id`;
       cursorTime = stopTime;
       break;
     case "running":
-      where = sql`wi.stopping_time IS NULL AND wi.stopped_time IS NULL AND wi.started_time >= ${window.runningSince.toISOString()}::timestamptz
-        AND ${noEntry}${
+      where = sql`wi.stopping_time IS NULL AND wi.stopped_time IS NULL AND wi.started_time >= ${window.runningSince.toISOString()}::timestamptz${
         after ? sql` AND wi.id > ${after.id}::uuid` : sql``
       }`;
       orderBy = sql`wi.id`;
       break;
     case "reportedStopped":
       where = sql`wi.reported_at >= ${from}::timestamptz AND wi.reported_at < ${to}::timestamptz
-        AND ${stopTime} IS NOT NULL AND NOT (${stopTime} >= ${from}::timestamptz AND ${stopTime} < ${to}::timestamptz)
-        AND ${notFinal}${
+        AND ${stopTime} IS NOT NULL AND NOT (${stopTime} >= ${from}::timestamptz AND ${stopTime} < ${to}::timestamptz)${
           after ? sql` AND (wi.reported_at, wi.id) > (${after.time!.toISOString()}::timestamptz, ${after.id}::uuid)` : sql``
         }`;
       orderBy = sql`wi.reported_at, wi.id`;
       cursorTime = sql`wi.reported_at`;
       break;
   }
-  // The page is cut from the instances first (ordered index scan, LIMIT), then joined to the ledger.
+  // The page is cut from the instances first (ordered index scan, LIMIT), then joined to the ledger;
+  // those the stream passes over are dropped after the join, not filtered in the scan: a statement
+  // reads at most a page of instances however many of the window's are final (a window holding a
+  // bulk import of a million instances already booked took one statement past statement_timeout).
   const query = sql`
     SELECT p.*, u.id AS entry_id, u.attribution_id AS entry_attribution_id, u.credit_cents AS entry_credit_cents,
       u.draft AS entry_draft, u.effective_time AS entry_effective_time,
@@ -162,7 +171,7 @@ export async function candidatePage(
     ORDER BY ${cursorTime ? sql`p.cursor_time, p.id` : sql`p.id`}`;
   const result = await readPage(db, query);
   const rows = rowsOf<CandidateRow>(result);
-  const candidates = rows.map(toCandidate);
+  const candidates = rows.filter((row) => !passesOver[stream](row)).map(toCandidate);
   const last = rows[rows.length - 1];
   return {
     candidates,
