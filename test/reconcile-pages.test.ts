@@ -1,4 +1,4 @@
-// A reconcile page reads at most a page of instances, however many of them a stream passes over:
+// A reconcile page reads a bounded number of instances, however many of them a stream passes over:
 // a window full of instances already booked (a bulk import checked once more by the next ledger
 // run) is walked page by page, never in one statement that scans the whole window looking for a
 // page of instances still to book (at 1M instances that statement outran statement_timeout).
@@ -9,7 +9,7 @@ import { sql } from "drizzle-orm";
 import { buildPriceTable } from "../src/domain/pricing.js";
 import { UsageReconciler } from "../src/services/usage-reconciler.js";
 import { rowsOf } from "../src/store/raw-result.js";
-import { candidatePage, type CandidateCursor, type CandidateStream, type CandidateWindow } from "../src/store/workspace-instances.js";
+import { candidatePage, candidateScanPagesMax, type CandidateCursor, type CandidateStream, type CandidateWindow } from "../src/store/workspace-instances.js";
 import { teamId } from "./support/ledger-fixtures.js";
 import { instanceClient, instanceReport, type InstanceClient, type InstanceSpec } from "./support/instances.js";
 import { startTestTally, type TestTally } from "./support/test-tally.js";
@@ -18,6 +18,8 @@ const minute = 60_000;
 const hour = 60 * minute;
 const prices = { small: 0.5 };
 const pageSize = 4;
+/** How many instances one statement reads at most. */
+const scanLimit = pageSize * candidateScanPagesMax;
 
 describe("reconcile pages", () => {
   let t: TestTally;
@@ -62,45 +64,50 @@ describe("reconcile pages", () => {
     return rowsOf(result);
   }
 
-  it("walks a window of booked instances page by page, offering none, and books only the new ones among them", async () => {
-    // 10 instances stopped in the last hour, booked: final entries.
+  it("walks a window of booked instances a bounded scan at a time, offering none, and books only the new ones among them", async () => {
+    // 90 instances stopped in the last 100 minutes, a minute apart, booked: final entries.
     const stoppedSpec = (index: number): InstanceSpec => ({
       attributionId: team,
       workspaceClass: "small",
-      startedTime: at(-2 * hour),
-      stoppingTime: at(-hour + index * minute),
-      stoppedTime: at(-hour + index * minute),
+      startedTime: at(-3 * hour),
+      stoppingTime: at(-100 * minute + index * minute),
+      stoppedTime: at(-100 * minute + index * minute),
     });
-    const booked = await report(Array.from({ length: 10 }, (_, index) => stoppedSpec(index)));
-    const window: CandidateWindow = { from: at(-3 * hour), to: at(0), runningSince: at(-24 * hour) };
+    const booked = await report(Array.from({ length: 90 }, (_, index) => stoppedSpec(index)));
+    const window: CandidateWindow = { from: at(-4 * hour), to: at(0), runningSince: at(-24 * hour) };
     const first = await reconciler.reconcile(window.from, window.to);
-    assert.equal(first.inserted, 10);
+    assert.equal(first.inserted, 90);
     assert.ok((await entriesOf(booked)).every((entry) => !entry.draft));
 
-    // Each page reads `pageSize` instances and offers none of them: 10 booked instances are 3 pages.
-    assert.deepEqual(await walk("stopped", window), [0, 0, 0]);
+    // A statement reads at most scanLimit instances and offers none of them: 90 are 3 statements.
+    const statements = Array<number>(Math.ceil(90 / scanLimit)).fill(0);
+    assert.deepEqual(await walk("stopped", window), statements);
     // Reported in this window, stopped before it.
-    assert.deepEqual(await walk("reportedStopped", { ...window, from: at(-minute), to: at(minute) }), [0, 0, 0]);
+    assert.deepEqual(await walk("reportedStopped", { ...window, from: at(-minute), to: at(minute) }), statements);
 
-    // New instances stopped between the booked ones: only they are offered, on the pages that read them.
-    const late = await report([stoppedSpec(2.5), stoppedSpec(7.5)]);
+    // New instances stopped between the booked ones: two alone, six side by side (more than a page).
+    const late = await report([stoppedSpec(2.5), stoppedSpec(77.5)]);
+    const together = await report(Array.from({ length: 6 }, (_, index) => stoppedSpec(50.1 + index / 10)));
     const offered = await walk("stopped", window);
-    // 12 instances: three full pages, then an empty one that ends the stream.
-    assert.equal(offered.length, 4);
+    assert.ok(
+      offered.every((n) => n <= pageSize),
+      `${JSON.stringify(offered)}`,
+    );
     assert.equal(
       offered.reduce((sum, n) => sum + n, 0),
-      2,
+      8,
     );
     const before = await entriesOf(booked);
     const second = await reconciler.reconcile(window.from, window.to);
-    assert.equal(second.inserted, 2);
-    assert.equal(second.considered, 2);
+    assert.equal(second.inserted, 8);
+    assert.equal(second.considered, 8);
     assert.deepEqual(await entriesOf(booked), before);
-    // 62.5 and 67.5 minutes at 0.5 credits a minute.
+    assert.equal((await entriesOf(together)).filter((entry) => !entry.draft).length, 6);
+    // 82.5 and 157.5 minutes at 0.5 credits a minute.
     const lateEntries = await entriesOf(late);
     assert.deepEqual(lateEntries.map((entry) => [entry.draft, entry.credit_cents]).sort(), [
-      [false, "3125"],
-      [false, "3375"],
+      [false, "4125"],
+      [false, "7875"],
     ]);
 
     const third = await reconciler.reconcile(window.from, window.to);
@@ -110,14 +117,14 @@ describe("reconcile pages", () => {
 
   it("passes over running instances that have drafts, page by page, and still finds one that has none", async () => {
     const runningSpec = (index: number): InstanceSpec => ({ attributionId: team, workspaceClass: "small", startedTime: at(-hour + index * minute) });
-    const running = await report(Array.from({ length: 9 }, (_, index) => runningSpec(index)));
+    const running = await report(Array.from({ length: 45 }, (_, index) => runningSpec(index / 2)));
     const window: CandidateWindow = { from: at(-minute), to: at(0), runningSince: at(-24 * hour) };
     const first = await reconciler.reconcile(window.from, window.to);
-    assert.equal(first.inserted, 9);
+    assert.equal(first.inserted, 45);
     assert.ok((await entriesOf(running)).every((entry) => entry.draft));
-    assert.deepEqual(await walk("running", window), [0, 0, 0]);
+    assert.deepEqual(await walk("running", window), Array<number>(Math.ceil(45 / scanLimit)).fill(0));
 
-    const [fresh] = await report([runningSpec(4.5)]);
+    const [fresh] = await report([runningSpec(4.25)]);
     assert.equal(
       (await walk("running", window)).reduce((sum, n) => sum + n, 0),
       1,

@@ -109,10 +109,13 @@ const stopTime = sql`coalesce(wi.stopping_time, wi.stopped_time)`;
  * (overlapping windows meet them again); running instances with an entry have a draft, which the
  * drafts stream (run first) took care of.
  */
-const passesOver: Record<Exclude<CandidateStream, "drafts">, (row: CandidateRow) => boolean> = {
-  stopped: (row) => row.entry_id !== null && row.entry_draft === false,
-  running: (row) => row.entry_id !== null,
-  reportedStopped: (row) => row.entry_id !== null && row.entry_draft === false,
+/** A page reads at most this many pages of instances looking for a page of candidates. */
+export const candidateScanPagesMax = 10;
+
+const passedOver: Record<Exclude<CandidateStream, "drafts">, SQL> = {
+  stopped: sql`u.id IS NOT NULL AND NOT u.draft`,
+  running: sql`u.id IS NOT NULL`,
+  reportedStopped: sql`u.id IS NOT NULL AND NOT u.draft`,
 };
 
 export async function candidatePage(
@@ -153,29 +156,43 @@ export async function candidatePage(
       break;
   }
   // The page is cut from the instances first (ordered index scan, LIMIT), then joined to the ledger;
-  // those the stream passes over are dropped after the join, not filtered in the scan: a statement
-  // reads at most a page of instances however many of the window's are final (a window holding a
-  // bulk import of a million instances already booked took one statement past statement_timeout).
+  // those the stream passes over are dropped after the join, not filtered in the scan, so a statement
+  // reads at most `candidateScanPagesMax` pages of instances however many of the window's are booked
+  // (a window holding a bulk import of a million booked instances took one statement past
+  // statement_timeout).
+  // Rows are pulled only until a page of candidates is found, so a window of instances to book reads
+  // a page (and one more row). The last instance read comes back even when passed over: its position
+  // is the next cursor.
+  const order = cursorTime ? sql`p.cursor_time, p.id` : sql`p.id`;
+  const scanLimit = pageSize * candidateScanPagesMax;
   const query = sql`
-    SELECT p.*, u.id AS entry_id, u.attribution_id AS entry_attribution_id, u.credit_cents AS entry_credit_cents,
-      u.draft AS entry_draft, u.effective_time AS entry_effective_time,
-      u.metadata ->> 'workspaceClass' AS entry_workspace_class, u.metadata ->> 'userId' AS entry_user_id
-    FROM (
-      SELECT wi.*, ${cursorTime ?? sql`NULL::timestamptz`} AS cursor_time
-      FROM workspace_instances wi
-      WHERE wi.started_time IS NOT NULL AND wi.attribution_id IS NOT NULL AND ${where}
-      ORDER BY ${orderBy}
-      LIMIT ${pageSize}
-    ) p
-    LEFT JOIN usage u ON u.source_key = 'instance:' || p.id::text
-    ORDER BY ${cursorTime ? sql`p.cursor_time, p.id` : sql`p.id`}`;
+    SELECT j.* FROM (
+      SELECT p.*, u.id AS entry_id, u.attribution_id AS entry_attribution_id, u.credit_cents AS entry_credit_cents,
+        u.draft AS entry_draft, u.effective_time AS entry_effective_time,
+        u.metadata ->> 'workspaceClass' AS entry_workspace_class, u.metadata ->> 'userId' AS entry_user_id,
+        ${passedOver[stream]} AS passed_over, row_number() OVER w AS scanned, lead(p.id) OVER w IS NULL AS scanned_last
+      FROM (
+        SELECT wi.*, ${cursorTime ?? sql`NULL::timestamptz`} AS cursor_time
+        FROM workspace_instances wi
+        WHERE wi.started_time IS NOT NULL AND wi.attribution_id IS NOT NULL AND ${where}
+        ORDER BY ${orderBy}
+        LIMIT ${scanLimit}
+      ) p
+      LEFT JOIN usage u ON u.source_key = 'instance:' || p.id::text
+      WINDOW w AS (ORDER BY ${order})
+    ) j
+    WHERE NOT j.passed_over OR j.scanned_last
+    ORDER BY ${cursorTime ? sql`j.cursor_time, j.id` : sql`j.id`}
+    LIMIT ${pageSize}`;
   const result = await readPage(db, query);
-  const rows = rowsOf<CandidateRow>(result);
-  const candidates = rows.filter((row) => !passesOver[stream](row)).map(toCandidate);
+  const rows = rowsOf<CandidateRow & { passed_over: boolean; scanned: bigint | string | number; scanned_last: boolean }>(result);
+  const candidates = rows.filter((row) => !row.passed_over).map(toCandidate);
   const last = rows[rows.length - 1];
+  // More may follow the last row unless it is the last of the window: read, and short of the limit.
+  const more = last !== undefined && (!last.scanned_last || Number(last.scanned) === scanLimit);
   return {
     candidates,
-    next: last && rows.length === pageSize ? { time: last.cursor_time ? toDate(last.cursor_time) : undefined, id: last.id } : undefined,
+    next: more ? { time: last.cursor_time ? toDate(last.cursor_time) : undefined, id: last.id } : undefined,
   };
 }
 
