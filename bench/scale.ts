@@ -126,18 +126,23 @@ async function measureSize(size: number): Promise<SizeFigures> {
     const ingestCpuMs = (await cpu.read()) - mark;
     if (!reused) progress(`${size}: ingested in ${Math.round(ingestMs)} ms`);
     mark = await cpu.read();
+    const serverMark = cpuMsOf(server.pid);
     const ioBefore = reused ? undefined : await database.ioSnapshot();
     const reconcileMs = reused ? NaN : await timed(async () => {
       await usageApi.reconcileUsage({ from: timestampFromDate(new Date(now - 300 * dayMs)), to: timestampFromDate(new Date(Date.now() + 1000)) });
     });
     const reconciledAt = Date.now();
     const reconcileCpuMs = (await cpu.read()) - mark;
+    const reconcileServerCpuMs = cpuMsOf(server.pid) - serverMark;
     await cpu.close();
     const reconcileIo = ioBefore === undefined ? undefined : ioDelta(ioBefore, (await database.ioSnapshot())!, size);
     if (reconcileIo) progress(`${size}: reconcile I/O ${reconcileIo}`);
     database.built();
 
-    if (!reused) progress(`${size}: reconciled in ${Math.round(reconcileMs)} ms`);
+    if (!reused) {
+      const perInstance = (ms: number) => `${((ms * 1000) / size).toFixed(1)} µs`;
+      progress(`${size}: reconciled in ${Math.round(reconcileMs)} ms; CPU per instance ${perInstance(reconcileCpuMs)}, of which the server ${perInstance(reconcileServerCpuMs)}`);
+    }
     const listUsage = {} as SizeFigures["listUsage"];
     let bigEntries = 0;
     let smallEntries = 0;
