@@ -103,15 +103,15 @@ export interface CandidatePage {
 
 const stopTime = sql`coalesce(wi.stopping_time, wi.stopped_time)`;
 
+/** A page reads at most this many pages of instances looking for a page of candidates. */
+export const candidateScanPagesMax = 10;
+
 /**
  * Which scanned instances a stream passes over, by the entry joined to each (an instance has at most
  * one: usage_source_key_idx is unique). Stopped instances whose entry is final need nothing more
  * (overlapping windows meet them again); running instances with an entry have a draft, which the
  * drafts stream (run first) took care of.
  */
-/** A page reads at most this many pages of instances looking for a page of candidates. */
-export const candidateScanPagesMax = 10;
-
 const passedOver: Record<Exclude<CandidateStream, "drafts">, SQL> = {
   stopped: sql`u.id IS NOT NULL AND NOT u.draft`,
   running: sql`u.id IS NOT NULL`,
@@ -155,14 +155,13 @@ export async function candidatePage(
       cursorTime = sql`wi.reported_at`;
       break;
   }
-  // The page is cut from the instances first (ordered index scan, LIMIT), then joined to the ledger;
-  // those the stream passes over are dropped after the join, not filtered in the scan, so a statement
+  // The page is cut from the instances first (ordered index scan, LIMIT), then joined to the ledger.
+  // Those the stream passes over are dropped after the join, not filtered in the scan, so a statement
   // reads at most `candidateScanPagesMax` pages of instances however many of the window's are booked
   // (a window holding a bulk import of a million booked instances took one statement past
-  // statement_timeout).
-  // Rows are pulled only until a page of candidates is found, so a window of instances to book reads
-  // a page (and one more row). The last instance read comes back even when passed over: its position
-  // is the next cursor.
+  // statement_timeout). Rows are pulled only until a page of candidates is found, so a window of
+  // instances to book reads a page (and one row more). The last instance read comes back even when
+  // passed over: its position is the next cursor.
   const order = cursorTime ? sql`p.cursor_time, p.id` : sql`p.id`;
   const scanLimit = pageSize * candidateScanPagesMax;
   const query = sql`
