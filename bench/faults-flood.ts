@@ -21,9 +21,10 @@ const baselineSeconds = Number(process.env.FLOOD_BASELINE_SECONDS ?? 10);
 const load = () => os.loadavg().map((value) => value.toFixed(2)).join(" ");
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-bench-flood-"));
-// FLOOD_SERVER_NODE_OPTIONS: node options for the server alone (e.g. --cpu-prof to see what blocks).
-const serverNodeOptions: Record<string, string> = process.env.FLOOD_SERVER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.FLOOD_SERVER_NODE_OPTIONS } : {};
-const tally = await spawnTally({ TALLY_JOBS: "off", TALLY_DATA_DIR: dataDir, DATABASE_URL: "", ...serverNodeOptions }, 180_000);
+// FLOOD_SERVER_NODE_OPTIONS: node flags for the server alone, on its command line (e.g. "--cpu-prof
+// --cpu-prof-dir=prof" to see what blocks; node refuses --cpu-prof in NODE_OPTIONS).
+const serverNodeArgs = (process.env.FLOOD_SERVER_NODE_OPTIONS ?? "").split(" ").filter(Boolean);
+const tally = await spawnTally({ TALLY_JOBS: "off", TALLY_DATA_DIR: dataDir, DATABASE_URL: "" }, 180_000, undefined, undefined, serverNodeArgs);
 try {
   const baseline = await probeHealthz(tally.url, baselineSeconds * 1000);
   console.log(`/healthz without a flood (${baselineSeconds} s): ${baseline.answers} answers, ${baseline.failures} failed${baseline.failures ? ` ${JSON.stringify(baseline.failureReasons)}` : ""}, p50 ${baseline.p50Ms.toFixed(1)} ms, p99 ${baseline.p99Ms.toFixed(1)} ms; load average ${load()}`);

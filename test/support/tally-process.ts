@@ -18,9 +18,10 @@ export interface TallyProcess {
 /**
  * Starts `tally serve` on a free port and waits until it logs that it is serving. `entry` is the
  * program: bin/tally.mjs (the source through tsx) unless a test runs the compiled dist/cli/tally.js.
+ * `nodeArgs`: flags for node itself (e.g. --cpu-prof, which NODE_OPTIONS does not allow).
  */
-export async function spawnTally(env: Record<string, string>, startTimeoutMs = 30_000, entry = tallyBin, cwd?: string): Promise<TallyProcess> {
-  const child = spawn(process.execPath, [entry, "serve"], {
+export async function spawnTally(env: Record<string, string>, startTimeoutMs = 30_000, entry = tallyBin, cwd?: string, nodeArgs: readonly string[] = []): Promise<TallyProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, entry, "serve"], {
     cwd,
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", ...(env.TALLY_API_TOKENS === undefined ? { TALLY_AUTH: "off" } : {}), ...env },
     stdio: ["ignore", "pipe", "pipe"],
