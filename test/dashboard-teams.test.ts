@@ -43,10 +43,11 @@ describe("the dashboard manages teams (Chromium)", { skip: browser.skip }, () =>
     await events.addEndpoint({ url: "http://127.0.0.1:9/tally-hook", eventTypes: ["limit.warning", "limit.reached", "credit_note.added"] });
     // Team n has used n credits; team 7 has a limit of 1000 (the others the default, 0: reached).
     await t.usage.setCostCenter({ costCenter: { attributionId: managed, spendingLimit: 1000, billingStrategy: CostCenter_BillingStrategy.OTHER } });
-    await bookInstanceUsage(
-      t.tally.database.db,
-      teams.map((attributionId, i) => ({ attributionId, creditCents: BigInt((i + 1) * 100), effectiveTime: t.clock.now() })),
-    );
+    // And one team the search must leave out, so the list's total tells when the search has applied.
+    await bookInstanceUsage(t.tally.database.db, [
+      ...teams.map((attributionId, i) => ({ attributionId, creditCents: BigInt((i + 1) * 100), effectiveTime: t.clock.now() })),
+      { attributionId: teamId(), creditCents: 100_000n, effectiveTime: t.clock.now() },
+    ]);
     ({ context, page, profileDir } = await openChromium({
       executablePath: chromiumPath,
       profilePrefix: "tally-chromium-teams-",
@@ -69,6 +70,9 @@ describe("the dashboard manages teams (Chromium)", { skip: browser.skip }, () =>
 
   it("lists the teams: searched, sorted and paged by the server, with status and defaults", async () => {
     await page.goto(`${t.tally.url}/`);
+    await page.getByTestId("teams-total").filter({ hasText: /^26 attribution ids/ }).waitFor();
+    // The search applies a moment after the last key (and goes back to page 1): wait for it before
+    // paging, or it lands after the click on "Next" and the list is on page 1 again.
     await page.getByLabel("Search").fill(prefix.toUpperCase());
     await page.getByTestId("teams-total").filter({ hasText: /^25 attribution ids/ }).waitFor();
     await eventually(async () => (await rows().count()) === 20, "20 rows on the first page", timeoutMs);
