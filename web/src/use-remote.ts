@@ -25,6 +25,11 @@ export function useRemote<T>(load: (signal: AbortSignal) => Promise<T>, deps: re
     return () => controller.abort();
     // `load` is a new closure on every render; `deps` say when it loads something else.
   }, [...deps, generation]);
-  const reload = useCallback(() => setGeneration((g) => g + 1), []);
+  // Loading from the reload's own render on: a caller that reloads and then reads `loading` and `data`
+  // (to follow a change until it settles) never takes the data from before the reload as the answer.
+  const reload = useCallback(() => {
+    setState((previous) => ({ ...previous, loading: true }));
+    setGeneration((g) => g + 1);
+  }, []);
   return { data: state.data, error: state.error, loading: state.loading, reload };
 }

@@ -1,7 +1,7 @@
 // Account events newest first (EventService.ListEvents), of one attribution id or to one endpoint,
 // each with its deliveries: status, every attempt (outcome, response code, latency, time) and a
 // Redeliver button (RedeliverEvent). Older ones on demand.
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { actionKey, describeError, eventClient } from "../api.js";
 import { formatUtc, formatUtcSeconds } from "../format.js";
 import { useRemote } from "../use-remote.js";
@@ -38,8 +38,6 @@ export interface EventsTableProps {
 export function EventsTable({ attributionId = "", endpointId = "", version, title = "Account events and deliveries", emptyText = "No account events yet." }: EventsTableProps) {
   const [tokens, setTokens] = useState<string[]>([""]);
   const [pollsLeft, setPollsLeft] = useState(0);
-  /** The data shown when Redeliver was clicked: it predates the redelivery, so it says nothing about it. */
-  const dataBeforeRedelivery = useRef<unknown>(undefined);
   const pages = useRemote(
     (signal) => Promise.all(tokens.map((pageToken) => eventClient.listEvents({ attributionId, endpointId, pageSize, pageToken }, { signal }))),
     [attributionId, endpointId, version, tokens.length],
@@ -49,9 +47,9 @@ export function EventsTable({ attributionId = "", endpointId = "", version, titl
   const anyPending = events.some((event) => event.deliveries.some((delivery) => delivery.status === Delivery_Status.PENDING));
   // A redelivery is worked by the server a moment later: follow it until nothing shown is pending.
   useEffect(() => {
-    // The reload a redelivery starts sets `loading` only in its own effect, so the first run after the
-    // click still sees the old data (the delivery Failed or Delivered): wait for the reloaded data.
-    if (pollsLeft <= 0 || pages.loading || pages.data === dataBeforeRedelivery.current) return;
+    // `reload` marks the table loading at once, so the data from before the click (the delivery Failed
+    // or Delivered) is never taken for the end of the redelivery.
+    if (pollsLeft <= 0 || pages.loading) return;
     if (!anyPending) {
       setPollsLeft(0);
       return;
@@ -61,9 +59,8 @@ export function EventsTable({ attributionId = "", endpointId = "", version, titl
       pages.reload();
     }, pendingPollMs);
     return () => clearTimeout(timer);
-  }, [pollsLeft, pages.loading, pages.data, anyPending]);
+  }, [pollsLeft, pages.loading, anyPending]);
   const redelivered = () => {
-    dataBeforeRedelivery.current = pages.data;
     setPollsLeft(pendingPollsMax);
     pages.reload();
   };
