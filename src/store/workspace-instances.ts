@@ -112,10 +112,11 @@ export const candidateScanPagesMax = 10;
  * (overlapping windows meet them again); running instances with an entry have a draft, which the
  * drafts stream (run first) took care of.
  */
+const finalEntry = sql`u.id IS NOT NULL AND NOT u.draft`;
 const passedOver: Record<Exclude<CandidateStream, "drafts">, SQL> = {
-  stopped: sql`u.id IS NOT NULL AND NOT u.draft`,
+  stopped: finalEntry,
   running: sql`u.id IS NOT NULL`,
-  reportedStopped: sql`u.id IS NOT NULL AND NOT u.draft`,
+  reportedStopped: finalEntry,
 };
 
 export async function candidatePage(
