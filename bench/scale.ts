@@ -87,6 +87,19 @@ interface SizeFigures {
 
 async function main() {
   console.log(`bench:scale on ${kind}, sizes ${sizes.join(", ")}, ${order}-order ingest; ${os.cpus().length} cores, load average ${loadAverage()}`);
+  // At 1M the reconcile's randomly written indexes outgrow PostgreSQL's default buffers: the
+  // figures depend on these settings as much as on Tally (README, "The ledger at scale").
+  if (postgresUrl) {
+    await withPg(postgresUrl, async (c) => {
+      const [settings] = (
+        await c.query(`SELECT current_setting('server_version') AS version, current_setting('shared_buffers') AS shared_buffers,
+          current_setting('max_wal_size') AS max_wal_size, current_setting('wal_compression') AS wal_compression`)
+      ).rows as Array<Record<string, string>>;
+      console.log(
+        `PostgreSQL ${settings!.version}: shared_buffers ${settings!.shared_buffers}, max_wal_size ${settings!.max_wal_size}, wal_compression ${settings!.wal_compression}`,
+      );
+    });
+  }
   await promisify(execFile)("npm", ["run", "build"], { cwd: root });
   const results: SizeFigures[] = [];
   for (const size of sizes) {
