@@ -1,6 +1,7 @@
 // Benchmark: the ledger at 10k, 100k and 1M workspace instances (1,000 teams, one holding 10 %),
 // each size on a fresh database with the server in its own process (the compiled build, as
-// `npm start` runs it). Per size it prints ingestion and reconcile rates and their ratio to a raw
+// `npm start` runs it). On PostgreSQL it first prints the server's shared_buffers and WAL settings,
+// which the 1M figures depend on. Per size it prints ingestion and reconcile rates and their ratio to a raw
 // multi-row INSERT of the same rows measured in the same run, ListUsage first/last page p50 and p99
 // for the big team and a small one, GetBalance p50, a ledger run with nothing new, the server's
 // resident memory and the table sizes; then the growth exponents between sizes. ListUsage's CPU is
