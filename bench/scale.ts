@@ -313,7 +313,7 @@ interface BenchDatabase {
   drop(): Promise<void>;
 }
 
-const tablesOfInterest = ["usage", "usage_daily_totals", "workspace_instances", "balances"];
+const tablesOfInterest = ["usage", "usage_daily_totals", "usage_user_monthly_totals", "workspace_instances", "balances"];
 const sizesQuery = `SELECT relname AS name, pg_total_relation_size(oid)::int8 AS bytes FROM pg_class
   WHERE relname IN (${tablesOfInterest.map((t) => `'${t}'`).join(", ")})`;
 

@@ -49,7 +49,7 @@ async function dailyTotalsConsistent(handle: DatabaseHandle): Promise<void> {
     await handle.db.execute(sql`
       SELECT l.attribution_id, l.sum::text AS ledger, coalesce(t.sum, 0)::text AS totals
       FROM (SELECT attribution_id, sum(credit_cents) AS sum FROM usage WHERE kind = 'workspaceinstance' GROUP BY attribution_id) l
-      LEFT JOIN (SELECT attribution_id, sum(credit_cents) AS sum FROM usage_daily_totals WHERE user_scope = '' GROUP BY attribution_id) t
+      LEFT JOIN (SELECT attribution_id, sum(credit_cents) AS sum FROM usage_daily_totals GROUP BY attribution_id) t
         ON t.attribution_id = l.attribution_id
       WHERE l.sum IS DISTINCT FROM coalesce(t.sum, 0)`),
   );

@@ -11,6 +11,7 @@ import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { sql } from "drizzle-orm";
 import fc from "fast-check";
+import { ManualClock } from "../src/domain/clock.js";
 import { sourceKeys } from "../src/domain/ledger-entry.js";
 import { ReportService } from "../src/gen/usage/v1/report_pb.js";
 import { ListUsageRequest_Ordering } from "../src/gen/usage/v1/usage_pb.js";
@@ -49,7 +50,8 @@ const op: fc.Arbitrary<Op> = fc.oneof(
       team,
       user,
       cls,
-      backMs: fc.integer({ min: -day, max: 5 * day }),
+      // Mostly the last days; some weeks back, so a user's entries span two UTC months.
+      backMs: fc.oneof({ weight: 3, arbitrary: fc.integer({ min: -day, max: 5 * day }) }, { weight: 1, arbitrary: fc.integer({ min: -day, max: 40 * day }) }),
       cents: fc.integer({ min: 0, max: 50_000 }),
       draft: fc.boolean(),
       count: fc.integer({ min: 1, max: 4 }),
@@ -76,8 +78,9 @@ interface Query {
 const query: fc.Arbitrary<Query> = fc.record({
   team,
   user: fc.integer({ min: 0, max: 3 }), // 2, 3: no filter
-  fromBackMs: fc.option(fc.integer({ min: -day, max: 6 * day }), { freq: 5 }),
-  spanMs: fc.oneof(fc.integer({ min: 0, max: 7 * day }), fc.constantFrom(0, day, 2 * day, 7 * day)),
+  fromBackMs: fc.option(fc.oneof(fc.integer({ min: -day, max: 6 * day }), fc.integer({ min: -day, max: 45 * day })), { freq: 5 }),
+  // Up to a week, or up to 45 days: whole UTC months (a user's totals) and their edges.
+  spanMs: fc.oneof(fc.integer({ min: 0, max: 7 * day }), fc.constantFrom(0, day, 2 * day, 7 * day), fc.integer({ min: 0, max: 45 * day })),
   ascending: fc.boolean(),
   perPage: fc.integer({ min: 1, max: 6 }),
   page: fc.integer({ min: 0, max: 12 }),
@@ -95,7 +98,11 @@ describe("ListUsage and daily usage against a plain SQL oracle", () => {
   let instances: InstanceClient;
   let reports: Client<typeof ReportService>;
   before(async () => {
-    t = await startTestTally({ env: { TALLY_CREDITS_PER_MINUTE_BY_WORKSPACE_CLASS: JSON.stringify({ "g1-standard": 1 / 6, "g1-large": 0.5 }) } });
+    t = await startTestTally({
+      // Early in a month: the ledger's weeks span the UTC month before it too.
+      clock: new ManualClock(new Date("2026-03-03T06:00:00Z")),
+      env: { TALLY_CREDITS_PER_MINUTE_BY_WORKSPACE_CLASS: JSON.stringify({ "g1-standard": 1 / 6, "g1-large": 0.5 }) },
+    });
     instances = instanceClient(t);
     reports = createClient(ReportService, createGrpcTransport({ baseUrl: t.tally.url }));
   });
@@ -232,17 +239,27 @@ describe("ListUsage and daily usage against a plain SQL oracle", () => {
           }
         }
 
-        // The stored totals are the ledger grouped by attribution id, user scope, day and class.
+        // The stored totals are the ledger grouped by attribution id, day and class (all users), and
+        // by attribution id, user and month (entries that name a user).
         const mismatches = rowsOf<Record<string, unknown>>(
           await db.execute(sql`
             WITH truth AS (
-              SELECT attribution_id, scope AS user_scope, (effective_time AT TIME ZONE 'UTC')::date AS day,
+              SELECT attribution_id, '' AS user_id, (effective_time AT TIME ZONE 'UTC')::date AS day,
                 coalesce(metadata ->> 'workspaceClass', '') AS workspace_class, count(*)::int8 AS entries, sum(credit_cents)::int8 AS credit_cents
-              FROM usage, LATERAL (SELECT '' AS scope UNION ALL SELECT metadata ->> 'userId' WHERE coalesce(metadata ->> 'userId', '') <> '') s
+              FROM usage
               WHERE kind = 'workspaceinstance' AND attribution_id IN (${teams[0]!}, ${teams[1]!})
               GROUP BY 1, 2, 3, 4
+              UNION ALL
+              SELECT attribution_id, metadata ->> 'userId', date_trunc('month', effective_time AT TIME ZONE 'UTC')::date, '',
+                count(*)::int8, sum(credit_cents)::int8
+              FROM usage
+              WHERE kind = 'workspaceinstance' AND attribution_id IN (${teams[0]!}, ${teams[1]!}) AND coalesce(metadata ->> 'userId', '') <> ''
+              GROUP BY 1, 2, 3, 4
             ), stored AS (
-              SELECT attribution_id, user_scope, day, workspace_class, entries, credit_cents FROM usage_daily_totals
+              SELECT attribution_id, '' AS user_id, day, workspace_class, entries, credit_cents FROM usage_daily_totals
+              WHERE attribution_id IN (${teams[0]!}, ${teams[1]!}) AND (entries <> 0 OR credit_cents <> 0)
+              UNION ALL
+              SELECT attribution_id, user_id, month, '', entries, credit_cents FROM usage_user_monthly_totals
               WHERE attribution_id IN (${teams[0]!}, ${teams[1]!}) AND (entries <> 0 OR credit_cents <> 0)
             )
             (SELECT 'missing' AS what, * FROM truth EXCEPT SELECT 'missing', * FROM stored)

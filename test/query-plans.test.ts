@@ -30,7 +30,7 @@ const now = new Date("2026-06-01T12:00:00Z");
 const team = (i: number) => `team:00000000-0000-4000-8000-${String(i).padStart(12, "0")}`;
 const user = (i: number) => `00000000-0000-4000-9000-${String(i).padStart(12, "0")}`;
 /** Tables big enough that reading them whole, or sorting a slice of them, is a plan gone wrong. */
-const bigTables = ["usage", "workspace_instances", "usage_daily_totals", "balances", "cost_centers"];
+const bigTables = ["usage", "workspace_instances", "usage_daily_totals", "usage_user_monthly_totals", "balances", "cost_centers"];
 
 interface PlanNode {
   "Node Type": string;
@@ -111,19 +111,23 @@ describe("query plans without statistics", () => {
     assertPlans(await plansOf(() => getCurrentCostCenter(db, team(7))), ["cost_centers_attribution_id_version_pk"]);
   });
 
-  it("ListUsage reads daily totals and walks the listing index from the page's day, first page and late page, with and without user", async () => {
+  it("ListUsage reads daily (one user's monthly) totals and walks the listing index from the page's day (month), first page and late page, with and without user", async () => {
     for (const page of [1, 70]) {
       assertPlans(await plansOf(() => listUsage(db, usageQuery({ page }))), ["usage_daily_totals_pkey", "usage_instance_listing_idx"], { noSort: true });
       assertPlans(await plansOf(() => listUsage(db, usageQuery({ page, order: "ascending" }))), ["usage_daily_totals_pkey", "usage_instance_listing_idx"], { noSort: true });
     }
-    assertPlans(await plansOf(() => listUsage(db, usageQuery({ page: 2, perPage: 5, userId: user(3) }))), ["usage_daily_totals_pkey", "usage_instance_user_listing_idx"], {
-      noSort: true,
-    });
+    for (const order of ["descending", "ascending"] as const) {
+      assertPlans(await plansOf(() => listUsage(db, usageQuery({ page: 2, perPage: 5, userId: user(3), order }))), ["usage_user_monthly_totals_pkey", "usage_instance_user_listing_idx"], {
+        noSort: true,
+      });
+    }
   });
 
   it("daily usage reads daily totals and the listing index for the edges", async () => {
     const query = { attributionId: team(0), from: new Date(now.getTime() - 100.5 * day), to: now, userId: undefined };
     assertPlans(await plansOf(() => sumDailyUsage(db, query, 10_000)), ["usage_daily_totals_pkey", "usage_instance_listing_idx"]);
+    // One user's: that user's entries of the range, from the user listing index.
+    assertPlans(await plansOf(() => sumDailyUsage(db, { ...query, userId: user(3) }, 10_000)), ["usage_instance_user_listing_idx"]);
   });
 
   it("credit notes and invoices come from their own index", async () => {
@@ -203,7 +207,7 @@ describe("query plans without statistics", () => {
  * off for these tables, so nothing gathers statistics behind the test's back.
  */
 async function load(db: Database): Promise<void> {
-  for (const table of ["usage", "workspace_instances", "usage_daily_totals", "balances", "cost_centers"]) {
+  for (const table of ["usage", "workspace_instances", "usage_daily_totals", "usage_user_monthly_totals", "balances", "cost_centers"]) {
     await db.execute(sql.raw(`ALTER TABLE ${table} SET (autovacuum_enabled = false)`));
   }
   const nowText = now.toISOString();
@@ -227,11 +231,17 @@ async function load(db: Database): Promise<void> {
       '${nowText}'::timestamptz - (i % 290) * interval '1 day', false, '{}', '${nowText}', '${nowText}'
     FROM generate_series(1, ${rows / 20}) AS i`));
   await db.execute(sql.raw(`
-    INSERT INTO usage_daily_totals (attribution_id, user_scope, day, workspace_class, entries, credit_cents)
-    SELECT attribution_id, s.scope, (effective_time AT TIME ZONE 'UTC')::date, coalesce(metadata ->> 'workspaceClass', ''), count(*), sum(credit_cents)
-    FROM usage, LATERAL (SELECT '' AS scope UNION ALL SELECT metadata ->> 'userId') s
+    INSERT INTO usage_daily_totals (attribution_id, day, workspace_class, entries, credit_cents)
+    SELECT attribution_id, (effective_time AT TIME ZONE 'UTC')::date, coalesce(metadata ->> 'workspaceClass', ''), count(*), sum(credit_cents)
+    FROM usage
     WHERE kind = 'workspaceinstance'
-    GROUP BY 1, 2, 3, 4`));
+    GROUP BY 1, 2, 3`));
+  await db.execute(sql.raw(`
+    INSERT INTO usage_user_monthly_totals (attribution_id, user_id, month, entries, credit_cents)
+    SELECT attribution_id, metadata ->> 'userId', date_trunc('month', effective_time AT TIME ZONE 'UTC')::date, count(*), sum(credit_cents)
+    FROM usage
+    WHERE kind = 'workspaceinstance' AND metadata ->> 'userId' IS NOT NULL
+    GROUP BY 1, 2, 3`));
   await db.execute(sql.raw(`
     INSERT INTO balances (attribution_id, balance_cents, updated_at)
     SELECT attribution_id, sum(credit_cents), '${nowText}' FROM usage GROUP BY attribution_id`));

@@ -30,35 +30,57 @@ describe("ledger totals", () => {
     });
   });
 
-  describe("daily totals deltas", () => {
-    it("counts a new entry for all users and for its user, in its UTC day and class", () => {
-      assert.deepEqual(totalsDeltas([{ after: entry() }]), [
-        { attributionId: "team:a", userScope: "", day: "2026-03-10", workspaceClass: "g1", entries: 1n, creditCents: 100n },
-        { attributionId: "team:a", userScope: "u1", day: "2026-03-10", workspaceClass: "g1", entries: 1n, creditCents: 100n },
-      ]);
+  describe("totals deltas", () => {
+    it("counts a new entry in its UTC day and class for all users, and in its UTC month for its user", () => {
+      assert.deepEqual(totalsDeltas([{ after: entry() }]), {
+        daily: [{ attributionId: "team:a", day: "2026-03-10", workspaceClass: "g1", entries: 1n, creditCents: 100n }],
+        userMonthly: [{ attributionId: "team:a", userId: "u1", month: "2026-03-01", entries: 1n, creditCents: 100n }],
+      });
     });
 
     it("moves a draft that grows past midnight from one day to the next, and keeps only non-zero changes", () => {
       const deltas = totalsDeltas([
-        { before: entry({ effectiveTime: at("2026-03-10T23:59:00Z"), userId: null }), after: entry({ effectiveTime: at("2026-03-11T00:01:00Z"), creditCents: 130n, userId: null }) },
+        { before: entry({ effectiveTime: at("2026-03-10T23:59:00Z") }), after: entry({ effectiveTime: at("2026-03-11T00:01:00Z"), creditCents: 130n }) },
         { before: entry({ creditCents: 40n, userId: null }), after: entry({ creditCents: 40n, userId: null, effectiveTime: at("2026-03-10T11:00:00Z") }) },
       ]);
-      assert.deepEqual(deltas, [
-        { attributionId: "team:a", userScope: "", day: "2026-03-10", workspaceClass: "g1", entries: -1n, creditCents: -100n },
-        { attributionId: "team:a", userScope: "", day: "2026-03-11", workspaceClass: "g1", entries: 1n, creditCents: 130n },
-      ]);
+      assert.deepEqual(deltas, {
+        daily: [
+          { attributionId: "team:a", day: "2026-03-10", workspaceClass: "g1", entries: -1n, creditCents: -100n },
+          { attributionId: "team:a", day: "2026-03-11", workspaceClass: "g1", entries: 1n, creditCents: 130n },
+        ],
+        // The same month: the user's row moves by the difference only.
+        userMonthly: [{ attributionId: "team:a", userId: "u1", month: "2026-03-01", entries: 0n, creditCents: 30n }],
+      });
     });
 
-    it("ignores credit notes and invoices, and files a missing class under ''", () => {
-      assert.deepEqual(totalsDeltas([{ after: entry({ kind: "invoice" }) }, { after: entry({ kind: "creditnote" }) }]), []);
-      assert.equal(totalsDeltas([{ after: entry({ workspaceClass: null, userId: null }) }])[0]!.workspaceClass, "");
+    it("moves a draft across the end of a month from the user's one month to the next, and sorts each kind by key", () => {
+      const deltas = totalsDeltas([
+        { after: entry({ userId: "u2", attributionId: "team:b" }) },
+        { before: entry({ effectiveTime: at("2026-03-31T23:59:00Z") }), after: entry({ effectiveTime: at("2026-04-01T00:01:00Z") }) },
+      ]);
+      assert.deepEqual(deltas.userMonthly, [
+        { attributionId: "team:a", userId: "u1", month: "2026-03-01", entries: -1n, creditCents: -100n },
+        { attributionId: "team:a", userId: "u1", month: "2026-04-01", entries: 1n, creditCents: 100n },
+        { attributionId: "team:b", userId: "u2", month: "2026-03-01", entries: 1n, creditCents: 100n },
+      ]);
+      assert.deepEqual(
+        deltas.daily.map((d) => `${d.attributionId} ${d.day}`),
+        ["team:a 2026-03-31", "team:a 2026-04-01", "team:b 2026-03-10"],
+      );
+    });
+
+    it("ignores credit notes and invoices, files a missing class under '', and keeps no user row without a user", () => {
+      assert.deepEqual(totalsDeltas([{ after: entry({ kind: "invoice" }) }, { after: entry({ kind: "creditnote" }) }]), { daily: [], userMonthly: [] });
+      const deltas = totalsDeltas([{ after: entry({ workspaceClass: null, userId: null }) }]);
+      assert.equal(deltas.daily[0]!.workspaceClass, "");
+      assert.deepEqual(deltas.userMonthly, []);
     });
   });
 
   describe("range plan", () => {
     it("reads whole days from the totals and nothing from the ledger when the range is day-aligned", () => {
       assert.deepEqual(planRange(at("2026-03-01T00:00:00Z"), at("2026-03-04T00:00:00Z")), {
-        totalsDays: { first: "2026-03-01", last: "2026-03-03" },
+        totalsPeriods: { first: "2026-03-01", last: "2026-03-03" },
         add: [],
         subtract: [],
       });
@@ -66,19 +88,19 @@ describe("ledger totals", () => {
 
     it("adds a short edge from the ledger and subtracts the rest of a long one from its day's total", () => {
       const plan = planRange(at("2026-03-01T20:00:00Z"), at("2026-03-05T15:00:00Z"));
-      assert.deepEqual(plan.totalsDays, { first: "2026-03-02", last: "2026-03-05" });
+      assert.deepEqual(plan.totalsPeriods, { first: "2026-03-02", last: "2026-03-05" });
       assert.deepEqual(plan.add, [{ from: at("2026-03-01T20:00:00Z"), to: at("2026-03-02T00:00:00Z") }]);
       assert.deepEqual(plan.subtract, [{ from: at("2026-03-05T15:00:00Z"), to: at("2026-03-06T00:00:00Z") }]);
     });
 
     it("handles a range inside one day either way", () => {
       assert.deepEqual(planRange(at("2026-03-01T10:00:00Z"), at("2026-03-01T12:00:00Z")), {
-        totalsDays: undefined,
+        totalsPeriods: undefined,
         add: [{ from: at("2026-03-01T10:00:00Z"), to: at("2026-03-01T12:00:00Z") }],
         subtract: [],
       });
       assert.deepEqual(planRange(at("2026-03-01T01:00:00Z"), at("2026-03-01T23:00:00Z")), {
-        totalsDays: { first: "2026-03-01", last: "2026-03-01" },
+        totalsPeriods: { first: "2026-03-01", last: "2026-03-01" },
         add: [],
         subtract: [
           { from: at("2026-03-01T00:00:00Z"), to: at("2026-03-01T01:00:00Z") },
@@ -87,27 +109,47 @@ describe("ledger totals", () => {
       });
     });
 
+    it("plans by UTC months: whole months from the totals, short edges added, long edges by complement", () => {
+      const plan = planRange(at("2026-01-20T00:00:00Z"), at("2026-04-25T00:00:00Z"), "month");
+      // January: 12 of 31 days inside (added); April: 24 of 30 inside (its total minus the rest).
+      assert.deepEqual(plan.totalsPeriods, { first: "2026-02-01", last: "2026-04-01" });
+      assert.deepEqual(plan.add, [{ from: at("2026-01-20T00:00:00Z"), to: at("2026-02-01T00:00:00Z") }]);
+      assert.deepEqual(plan.subtract, [{ from: at("2026-04-25T00:00:00Z"), to: at("2026-05-01T00:00:00Z") }]);
+      assert.deepEqual(planRange(at("2026-02-01T00:00:00Z"), at("2026-03-01T00:00:00Z"), "month"), {
+        totalsPeriods: { first: "2026-02-01", last: "2026-02-01" },
+        add: [],
+        subtract: [],
+      });
+      // Across a year's end, with one whole month between the edges.
+      const across = planRange(at("2025-11-30T00:00:00Z"), at("2026-01-02T00:00:00Z"), "month");
+      assert.deepEqual(across.totalsPeriods, { first: "2025-12-01", last: "2025-12-01" });
+      assert.deepEqual(across.add, [
+        { from: at("2025-11-30T00:00:00Z"), to: at("2025-12-01T00:00:00Z") },
+        { from: at("2026-01-01T00:00:00Z"), to: at("2026-01-02T00:00:00Z") },
+      ]);
+    });
+
     it("plans nothing for an empty range", () => {
-      assert.deepEqual(planRange(at("2026-03-01T10:00:00Z"), at("2026-03-01T10:00:00Z")), { totalsDays: undefined, add: [], subtract: [] });
+      assert.deepEqual(planRange(at("2026-03-01T10:00:00Z"), at("2026-03-01T10:00:00Z")), { totalsPeriods: undefined, add: [], subtract: [] });
     });
   });
 
   describe("locating a page", () => {
-    const days = [
-      { day: "2026-03-01", entries: 3 },
-      { day: "2026-03-02", entries: 0 },
-      { day: "2026-03-03", entries: 2 },
+    const periods = [
+      { period: "2026-03-01", entries: 3 },
+      { period: "2026-03-02", entries: 0 },
+      { period: "2026-03-03", entries: 2 },
     ];
 
-    it("finds the day an offset falls in and the entries before it, in either order", () => {
-      assert.deepEqual(locateOffset(days, 0, "ascending"), { day: "2026-03-01", before: 0 });
-      assert.deepEqual(locateOffset(days, 3, "ascending"), { day: "2026-03-03", before: 3 });
-      assert.deepEqual(locateOffset(days, 1, "descending"), { day: "2026-03-03", before: 0 });
-      assert.deepEqual(locateOffset(days, 2, "descending"), { day: "2026-03-01", before: 2 });
+    it("finds the period an offset falls in and the entries before it, in either order", () => {
+      assert.deepEqual(locateOffset(periods, 0, "ascending"), { period: "2026-03-01", before: 0 });
+      assert.deepEqual(locateOffset(periods, 3, "ascending"), { period: "2026-03-03", before: 3 });
+      assert.deepEqual(locateOffset(periods, 1, "descending"), { period: "2026-03-03", before: 0 });
+      assert.deepEqual(locateOffset(periods, 2, "descending"), { period: "2026-03-01", before: 2 });
     });
 
     it("says there is nothing at or past the end", () => {
-      assert.equal(locateOffset(days, 5, "descending"), undefined);
+      assert.equal(locateOffset(periods, 5, "descending"), undefined);
       assert.equal(locateOffset([], 0, "ascending"), undefined);
     });
   });

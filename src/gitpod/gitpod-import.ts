@@ -2,7 +2,7 @@
 // Tally, then verifies it. What is copied:
 // - every cost-center version (d_b_cost_center, oldest first: versions 1..n, the newest is current);
 // - every usage entry (d_b_usage, drafts included, ids kept), through the ledger store, so balances
-//   and daily totals move in the same transaction as the entries (one transaction per page);
+//   and usage totals move in the same transaction as the entries (one transaction per page);
 // - the Stripe customer of each attribution id (Tally keeps one: the newest, as the existing component
 //   uses; older ones are listed, not dropped silently).
 // Idempotent and resumable: a page commits whole or not at all, and entries whose id Tally already

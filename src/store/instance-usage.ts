@@ -1,17 +1,17 @@
 // Applies a reconciliation plan to the ledger in the caller's transaction: new entries, draft updates,
-// and what they move (balances and daily totals), all in ONE statement with one array parameter per
+// and what they move (balances and usage totals), all in ONE statement with one array parameter per
 // column (unnest): a reconcile page costs one round trip, and the entries never travel back to Tally.
 //
 // Correctness does not depend on what the plan saw still being true: inserts skip source keys that
 // exist (one entry per instance, even with two replicas at once), and a draft is updated only if it
-// still holds what the plan expected. The balances and daily totals move by exactly what was written:
+// still holds what the plan expected. The balances and totals move by exactly what was written:
 // they are summed (int8, exact) from the rows the INSERT and UPDATE return, in the same statement,
 // by the rules of domain/ledger-totals.ts (balanceDeltas, totalsDeltas), which
 // test/ledger-property.test.ts and test/list-usage-oracle.test.ts check against the ledger.
 //
 // Lock order (so concurrent reconciles and cost-center changes do not deadlock): draft rows in id
-// order, then new source keys sorted, then daily totals rows (sorted by key in code-point order, as
-// totalsDeltas sorts them), then balance rows last (sorted as addToBalances sorts them); the
+// order, then new source keys sorted, then daily totals rows, then user monthly totals rows (each
+// sorted by key in code-point order, as totalsDeltas sorts them), then balance rows last (sorted as addToBalances sorts them); the
 // statement's final SELECT reads its sub-statements in that order. Balance rows last: nearly every
 // page moves most teams' balances, so two pages written at once queue on those rows, and only for
 // the end of the statement and the commit. moveLedgerTotals (the Gitpod import's entries) takes the
@@ -23,7 +23,6 @@
 // the ledger job's steady state.
 import assert from "node:assert/strict";
 import { sql } from "drizzle-orm";
-import { allUsersScope } from "../domain/ledger-totals.js";
 import { instanceUsageDescription, type DraftUpdate, type InstanceUsage } from "../domain/reconciliation.js";
 import { boolArray, plainArray, textArray } from "./pg-arrays.js";
 import { rowsOf } from "./raw-result.js";
@@ -46,6 +45,7 @@ interface AppliedRow {
   finalized: bigint | string | number;
   balances: bigint | string | number;
   totals: bigint | string | number;
+  user_totals: bigint | string | number;
   /** [[attribution id, delta as text], ...] or null. */
   moved: Array<[string, string]> | string | null;
 }
@@ -140,28 +140,44 @@ export async function applyInstanceUsage(
         updated_at = excluded.updated_at
       RETURNING 1
     ), totals_moved AS (
-      -- Per (attribution id, user scope, UTC day, workspace class): all users ('') and the entry's user
-      -- (when it names one), as totalsDeltas keys them.
-      INSERT INTO usage_daily_totals (attribution_id, user_scope, day, workspace_class, entries, credit_cents)
-      SELECT k.attribution_id, k.user_scope, k.day, k.workspace_class, sum(k.entries)::int8, sum(k.credit_cents)::int8
+      -- Per (attribution id, UTC day, workspace class), for all users, as totalsDeltas keys them.
+      INSERT INTO usage_daily_totals (attribution_id, day, workspace_class, entries, credit_cents)
+      SELECT k.attribution_id, k.day, k.workspace_class, sum(k.entries)::int8, sum(k.credit_cents)::int8
       FROM (
-        SELECT c.attribution_id, s.user_scope, (c.effective_time AT TIME ZONE 'UTC')::date AS day,
+        SELECT c.attribution_id, (c.effective_time AT TIME ZONE 'UTC')::date AS day,
           coalesce(c.workspace_class, '') AS workspace_class, c.entries, c.credit_cents
         FROM changes c
-        CROSS JOIN LATERAL (SELECT ${allUsersScope}::text AS user_scope UNION ALL SELECT c.user_id WHERE c.user_id <> '') AS s
       ) AS k
-      GROUP BY k.attribution_id, k.user_scope, k.day, k.workspace_class
+      GROUP BY k.attribution_id, k.day, k.workspace_class
       HAVING sum(k.entries) <> 0 OR sum(k.credit_cents) <> 0
-      ORDER BY k.attribution_id COLLATE "C", k.user_scope COLLATE "C", k.day, k.workspace_class COLLATE "C"
-      ON CONFLICT (attribution_id, user_scope, day, workspace_class) DO UPDATE SET
+      ORDER BY k.attribution_id COLLATE "C", k.day, k.workspace_class COLLATE "C"
+      ON CONFLICT (attribution_id, day, workspace_class) DO UPDATE SET
         entries = usage_daily_totals.entries + excluded.entries,
         credit_cents = usage_daily_totals.credit_cents + excluded.credit_cents
+      RETURNING 1
+    ), user_totals_moved AS (
+      -- Per (attribution id, user id, UTC month) for entries that name a user, as totalsDeltas keys them.
+      INSERT INTO usage_user_monthly_totals (attribution_id, user_id, month, entries, credit_cents)
+      SELECT k.attribution_id, k.user_id, k.month, sum(k.entries)::int8, sum(k.credit_cents)::int8
+      FROM (
+        SELECT c.attribution_id, c.user_id, date_trunc('month', c.effective_time AT TIME ZONE 'UTC')::date AS month,
+          c.entries, c.credit_cents
+        FROM changes c
+        WHERE c.user_id <> ''
+      ) AS k
+      GROUP BY k.attribution_id, k.user_id, k.month
+      HAVING sum(k.entries) <> 0 OR sum(k.credit_cents) <> 0
+      ORDER BY k.attribution_id COLLATE "C", k.user_id COLLATE "C", k.month
+      ON CONFLICT (attribution_id, user_id, month) DO UPDATE SET
+        entries = usage_user_monthly_totals.entries + excluded.entries,
+        credit_cents = usage_user_monthly_totals.credit_cents + excluded.credit_cents
       RETURNING 1
     )
     SELECT (SELECT count(*) FROM updated)::int8 AS updated,
       (SELECT count(*) FROM inserted)::int8 AS inserted,
       ((SELECT count(*) FROM updated WHERE NOT draft) + (SELECT count(*) FROM inserted WHERE NOT draft))::int8 AS finalized,
       (SELECT count(*) FROM totals_moved)::int8 AS totals,
+      (SELECT count(*) FROM user_totals_moved)::int8 AS user_totals,
       (SELECT count(*) FROM balances_moved)::int8 AS balances,
       (SELECT json_agg(json_build_array(attribution_id, delta::text)) FROM moved) AS moved`);
   const [row] = rowsOf<AppliedRow>(result);

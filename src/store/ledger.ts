@@ -1,7 +1,7 @@
 // The usage ledger: inserting entries (with their balance change) and querying them.
 import { and, asc, desc, eq, gte, lt, ne, sql, type SQL } from "drizzle-orm";
 import type { LedgerEntry } from "../domain/ledger-entry.js";
-import { allUsersScope, dayMs, locateOffset, planRange, utcDay, type Interval } from "../domain/ledger-totals.js";
+import { locateOffset, periodStart, planRange, shiftPeriod, totalsPeriodOf, utcDay, type Interval, type TotalsPeriod } from "../domain/ledger-totals.js";
 import { pageOffset, type UsageQuery } from "../domain/usage-query.js";
 import type { Database } from "./database.js";
 import { moveLedgerTotals } from "./ledger-totals.js";
@@ -20,7 +20,7 @@ const totalsColumns = {
 };
 
 /**
- * Inserts entries whose source key is new and moves the balances and daily totals by exactly the
+ * Inserts entries whose source key is new and moves the balances and totals by exactly the
  * inserted amounts, in the caller's transaction. Entries whose key exists are left alone (a replay
  * is a result, not an error). Returns the source keys that were inserted.
  */
@@ -58,25 +58,27 @@ export function workspaceUsageFilter(query: UsageFilter): SQL {
 
 /**
  * One page of workspace-instance entries, plus count and sum over all matching entries, on one
- * snapshot. The totals come per day from usage_daily_totals plus the range's partial edge days
- * (rangeTotals); the page is read in index order (usage_instance_listing_idx, or the user one)
- * from the day it starts in, so OFFSET skips at most that day's earlier entries: the cost is set by
- * the page and the range's days, not by the history.
+ * snapshot. The totals come per period (UTC day; UTC month when filtered by user) from the stored
+ * totals plus the range's partial edge periods (rangeParts); the page is read in index order
+ * (usage_instance_listing_idx, or the user one) from the period it starts in, so OFFSET skips at
+ * most that period's earlier entries (a day of the attribution id's, a month of the user's): the
+ * cost is set by the page and the range's periods, not by the history.
  */
 export async function listUsage(db: Database, query: UsageQuery): Promise<UsagePage> {
   return inReadSnapshot(db, async (tx) => {
-    const days = await dailyCounts(tx, query);
-    const total = days.reduce((sum, day) => sum + day.entries, 0);
-    const creditCentsSum = days.reduce((sum, day) => sum + day.creditCents, 0n);
+    const period = totalsPeriodOf(query.userId);
+    const periods = await periodCounts(tx, query, period);
+    const total = periods.reduce((sum, p) => sum + p.entries, 0);
+    const creditCentsSum = periods.reduce((sum, p) => sum + p.creditCents, 0n);
     const offset = pageOffset(query);
-    const start = locateOffset(days, offset, query.order);
+    const start = locateOffset(periods, offset, query.order);
     if (!start) return { entries: [], total, creditCentsSum };
-    const dayBegin = new Date(`${start.day}T00:00:00.000Z`);
-    const dayEnd = new Date(dayBegin.getTime() + dayMs);
+    const periodBegin = new Date(`${start.period}T00:00:00.000Z`);
+    const periodEnd = shiftPeriod(periodBegin, period, 1);
     const bounds =
       query.order === "descending"
-        ? { from: query.from, to: dayEnd < query.to ? dayEnd : query.to }
-        : { from: dayBegin > query.from ? dayBegin : query.from, to: query.to };
+        ? { from: query.from, to: periodEnd < query.to ? periodEnd : query.to }
+        : { from: periodBegin > query.from ? periodBegin : query.from, to: query.to };
     const direction = query.order === "ascending" ? asc : desc;
     const rows = await tx
       .select(entryColumns)
@@ -89,31 +91,39 @@ export async function listUsage(db: Database, query: UsageQuery): Promise<UsageP
   });
 }
 
-interface DayTotal {
-  /** YYYY-MM-DD (UTC). */
-  readonly day: string;
+interface PeriodTotal {
+  /** YYYY-MM-DD of the period's start (UTC). */
+  readonly period: string;
   readonly entries: number;
   readonly creditCents: bigint;
 }
 
 /**
- * Entries and credits per UTC day of the listing's range, days with entries only, as one text
- * value: on PGlite, each row sent back cost about as much CPU as the database's work for it, and a
- * long history has a row per day of the range (up to 300). The stored totals are summed per day in
- * index order (no sort); each edge interval is one count and sum. Tally adds the parts of a day
- * (a complement edge shares its day with the stored totals) and drops days whose entries sum to 0.
+ * Entries and credits per period of the listing's range (days, or months for one user), periods
+ * with entries only, as one text value: on PGlite, each row sent back cost about as much CPU as the
+ * database's work for it, and a long history has a row per day of the range (up to 300). The stored
+ * totals are read in index order (no sort); each edge interval is one count and sum. Tally adds the
+ * parts of a period (a complement edge shares its period with the stored totals) and drops periods
+ * whose entries sum to 0.
  */
-async function dailyCounts(db: Database, query: UsageFilter): Promise<DayTotal[]> {
+async function periodCounts(db: Database, query: UsageFilter, period: TotalsPeriod): Promise<PeriodTotal[]> {
   const parts = rangeParts(
     query,
-    (days) => sql`
+    period,
+    (periods) =>
+      query.userId === undefined
+        ? sql`
       SELECT d.day, sum(d.entries) AS entries, sum(d.credit_cents) AS credit_cents
       FROM usage_daily_totals d
-      WHERE d.attribution_id = ${query.attributionId} AND d.user_scope = ${query.userId ?? allUsersScope}
-        AND d.day >= ${days.first}::date AND d.day <= ${days.last}::date
-      GROUP BY d.day`,
+      WHERE d.attribution_id = ${query.attributionId} AND d.day >= ${periods.first}::date AND d.day <= ${periods.last}::date
+      GROUP BY d.day`
+        : sql`
+      SELECT m.month AS day, m.entries, m.credit_cents
+      FROM usage_user_monthly_totals m
+      WHERE m.attribution_id = ${query.attributionId} AND m.user_id = ${query.userId}
+        AND m.month >= ${periods.first}::date AND m.month <= ${periods.last}::date`,
     (interval, sign) => sql`
-      SELECT ${utcDay(interval.from)}::date AS day, ${sign}::int8 * count(*) AS entries, ${sign}::int8 * coalesce(sum(${usage.creditCents}), 0) AS credit_cents
+      SELECT ${utcDay(periodStart(interval.from, period))}::date AS day, ${sign}::int8 * count(*) AS entries, ${sign}::int8 * coalesce(sum(${usage.creditCents}), 0) AS credit_cents
       FROM ${usage}
       WHERE ${workspaceUsageFilter({ ...query, ...interval })}`,
   );
@@ -123,38 +133,48 @@ async function dailyCounts(db: Database, query: UsageFilter): Promise<DayTotal[]
       SELECT string_agg(to_char(t.day, 'YYYY-MM-DD') || ' ' || t.entries || ' ' || t.credit_cents, ',') AS days
       FROM (${sql.join(parts, sql` UNION ALL `)}) AS t`),
   );
-  const byDay = new Map<string, { entries: bigint; creditCents: bigint }>();
+  const byPeriod = new Map<string, { entries: bigint; creditCents: bigint }>();
   for (const part of row?.days ? row.days.split(",") : []) {
-    const [day, entries, creditCents] = part.split(" ") as [string, string, string];
-    const sums = byDay.get(day) ?? { entries: 0n, creditCents: 0n };
+    const [start, entries, creditCents] = part.split(" ") as [string, string, string];
+    const sums = byPeriod.get(start) ?? { entries: 0n, creditCents: 0n };
     sums.entries += BigInt(entries);
     sums.creditCents += BigInt(creditCents);
-    byDay.set(day, sums);
+    byPeriod.set(start, sums);
   }
-  return [...byDay]
+  return [...byPeriod]
     .filter(([, sums]) => sums.entries !== 0n)
-    .map(([day, sums]) => ({ day, entries: Number(sums.entries), creditCents: sums.creditCents }));
+    .map(([start, sums]) => ({ period: start, entries: Number(sums.entries), creditCents: sums.creditCents }));
 }
 
 export type UsageFilter = Pick<UsageQuery, "attributionId" | "from" | "to" | "userId">;
 
 /**
  * Rows (day, workspace_class, entries, credit_cents) whose sums per day (and class) are the
- * workspace-instance usage of `query`'s range: the stored daily totals of the days planRange names,
- * plus (+1) or minus (-1) the ledger entries of its edge intervals. Undefined for an empty range.
- * Without `byClass`, workspace_class is '' throughout.
+ * workspace-instance usage of `query`'s range. For all users: the stored daily totals of the days
+ * planRange names, plus (+1) or minus (-1) the ledger entries of its edge intervals. For one user,
+ * whose totals are kept per month, not per day: that user's entries of the range, read from the
+ * ledger (usage_instance_user_listing_idx), bounded by what the user did in the range. Undefined
+ * for an empty range. Without `byClass`, workspace_class is '' throughout.
  */
 export function rangeTotals(query: UsageFilter, options: { byClass: boolean }): SQL | undefined {
+  const workspaceClass = options.byClass ? sql`coalesce(${usage.metadata} ->> 'workspaceClass', '')` : sql`''`;
+  if (query.userId !== undefined) {
+    if (query.from >= query.to) return undefined;
+    return sql`
+      SELECT (${usage.effectiveTime} AT TIME ZONE 'UTC')::date AS day, ${workspaceClass} AS workspace_class,
+        1::int8 AS entries, ${usage.creditCents} AS credit_cents
+      FROM ${usage}
+      WHERE ${workspaceUsageFilter(query)}`;
+  }
   const parts = rangeParts(
     query,
+    "day",
     (days) => sql`
       SELECT d.day, ${options.byClass ? sql`d.workspace_class` : sql`''`} AS workspace_class, d.entries, d.credit_cents
       FROM usage_daily_totals d
-      WHERE d.attribution_id = ${query.attributionId} AND d.user_scope = ${query.userId ?? allUsersScope}
-        AND d.day >= ${days.first}::date AND d.day <= ${days.last}::date`,
+      WHERE d.attribution_id = ${query.attributionId} AND d.day >= ${days.first}::date AND d.day <= ${days.last}::date`,
     (interval, sign) => sql`
-      SELECT ${utcDay(interval.from)}::date AS day,
-        ${options.byClass ? sql`coalesce(${usage.metadata} ->> 'workspaceClass', '')` : sql`''`} AS workspace_class,
+      SELECT ${utcDay(interval.from)}::date AS day, ${workspaceClass} AS workspace_class,
         ${sign}::int8 AS entries, ${sign}::int8 * ${usage.creditCents} AS credit_cents
       FROM ${usage}
       WHERE ${workspaceUsageFilter({ ...query, ...interval })}`,
@@ -163,17 +183,18 @@ export function rangeTotals(query: UsageFilter, options: { byClass: boolean }): 
 }
 
 /**
- * The parts of a range's usage (planRange): a read of the stored daily totals of its whole days, and
- * one read of the ledger per edge interval, added (+1) or subtracted (-1).
+ * The parts of a range's usage (planRange by `period`): a read of the stored totals of its whole
+ * periods, and one read of the ledger per edge interval, added (+1) or subtracted (-1).
  */
 function rangeParts(
   query: UsageFilter,
-  totals: (days: { first: string; last: string }) => SQL,
+  period: TotalsPeriod,
+  totals: (periods: { first: string; last: string }) => SQL,
   edge: (interval: Interval, sign: 1 | -1) => SQL,
 ): SQL[] {
-  const plan = planRange(query.from, query.to);
+  const plan = planRange(query.from, query.to, period);
   return [
-    ...(plan.totalsDays ? [totals(plan.totalsDays)] : []),
+    ...(plan.totalsPeriods ? [totals(plan.totalsPeriods)] : []),
     ...plan.add.map((interval) => edge(interval, 1)),
     ...plan.subtract.map((interval) => edge(interval, -1)),
   ];

@@ -77,7 +77,8 @@ export const usage = pgTable(
     index("usage_instance_listing_idx")
       .on(t.attributionId, t.effectiveTime, t.id)
       .where(sql`${t.kind} = 'workspaceinstance'`),
-    // The same, filtered by user id (ListUsage user_id, daily usage user_id). Only entries with a
+    // The same, filtered by user id (ListUsage user_id, daily usage user_id), with no OFFSET beyond
+    // one month of the user's entries (usage_user_monthly_totals). Only entries with a
     // user id: a query without the filter cannot prove that, so it is never planned on this index
     // (without statistics the planner otherwise took it for unfiltered ranges, reading the
     // attribution id's whole history).
@@ -94,21 +95,36 @@ export const usage = pgTable(
 );
 
 /**
- * Workspace-instance usage per attribution id, user scope, UTC day and workspace class (see
+ * Workspace-instance usage per attribution id, UTC day and workspace class, for all users (see
  * domain/ledger-totals.ts), changed in the same transaction as every ledger write, like the balance.
- * user_scope is '' for all users together, else a metadata user id. Rows may fall to 0 entries.
+ * Rows may fall to 0 entries.
  */
 export const usageDailyTotals = pgTable(
   "usage_daily_totals",
   {
     attributionId: text("attribution_id").notNull(),
-    userScope: text("user_scope").notNull(),
     day: date("day", { mode: "string" }).notNull(),
     workspaceClass: text("workspace_class").notNull(),
     entries: bigint("entries", { mode: "bigint" }).notNull(),
     creditCents: bigint("credit_cents", { mode: "bigint" }).notNull(),
   },
-  (t) => [primaryKey({ name: "usage_daily_totals_pkey", columns: [t.attributionId, t.userScope, t.day, t.workspaceClass] })],
+  (t) => [primaryKey({ name: "usage_daily_totals_pkey", columns: [t.attributionId, t.day, t.workspaceClass] })],
+);
+
+/**
+ * Workspace-instance usage per attribution id, metadata user id and UTC month (`month` is its first
+ * day), for ListUsage and the daily usage report filtered by user; kept like usage_daily_totals.
+ */
+export const usageUserMonthlyTotals = pgTable(
+  "usage_user_monthly_totals",
+  {
+    attributionId: text("attribution_id").notNull(),
+    userId: text("user_id").notNull(),
+    month: date("month", { mode: "string" }).notNull(),
+    entries: bigint("entries", { mode: "bigint" }).notNull(),
+    creditCents: bigint("credit_cents", { mode: "bigint" }).notNull(),
+  },
+  (t) => [primaryKey({ name: "usage_user_monthly_totals_pkey", columns: [t.attributionId, t.userId, t.month] })],
 );
 
 // --- Workspace instances and scheduled jobs (issue 3: ingestion, ReconcileUsage, jobs) ---
