@@ -6,7 +6,7 @@ import { pageOffset, type UsageQuery } from "../domain/usage-query.js";
 import type { Database } from "./database.js";
 import { moveLedgerTotals } from "./ledger-totals.js";
 import { rowsOf } from "./raw-result.js";
-import { usage } from "./schema.js";
+import { usage, userListingKey } from "./schema.js";
 import { inReadSnapshot, type Transaction } from "./transactions.js";
 
 /** What an entry's totals depend on (domain/ledger-totals.ts TotalsEntry), as RETURNING columns. */
@@ -43,7 +43,8 @@ export interface UsagePage {
 
 /**
  * Workspace-instance entries of one attribution id in [from, to), of one user if given; the
- * conditions usage_instance_listing_idx and usage_instance_user_listing_idx are made for.
+ * conditions usage_instance_listing_idx and usage_instance_user_listing_idx are made for (the
+ * latter's hashed key, and the ids themselves, which decide).
  */
 export function workspaceUsageFilter(query: UsageFilter): SQL {
   const conditions = [
@@ -52,7 +53,12 @@ export function workspaceUsageFilter(query: UsageFilter): SQL {
     gte(usage.effectiveTime, query.from),
     lt(usage.effectiveTime, query.to),
   ];
-  if (query.userId !== undefined) conditions.push(sql`(${usage.metadata} ->> 'userId') = ${query.userId}`);
+  if (query.userId !== undefined) {
+    conditions.push(
+      sql`${userListingKey(usage.attributionId, sql`(${usage.metadata} ->> 'userId')`)} = ${userListingKey(sql`${query.attributionId}::text`, sql`${query.userId}::text`)}`,
+      sql`(${usage.metadata} ->> 'userId') = ${query.userId}`,
+    );
+  }
   return and(...conditions)!;
 }
 

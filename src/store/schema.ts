@@ -3,7 +3,7 @@
 //
 // Every hot table carries attribution_id so that it can be the distribution key on a distributed
 // Postgres; credits are integer credit cents (bigint).
-import { sql } from "drizzle-orm";
+import { sql, type SQL, type SQLWrapper } from "drizzle-orm";
 import {
   bigint,
   boolean,
@@ -52,6 +52,14 @@ export const balances = pgTable("balances", {
   updatedAt: timestamptz("updated_at").notNull(),
 });
 
+/**
+ * The key of usage_instance_user_listing_idx: a 64-bit hash of an attribution id and a user id. The
+ * index and every query on it must spell it the same way (the planner matches the expression).
+ */
+export function userListingKey(attributionId: SQLWrapper, userId: SQLWrapper): SQL {
+  return sql`hashtextextended(${attributionId} || '/' || ${userId}, 0)`;
+}
+
 /** The ledger. Entries are immutable except drafts, which grow until final. */
 export const usage = pgTable(
   "usage",
@@ -78,12 +86,15 @@ export const usage = pgTable(
       .on(t.attributionId, t.effectiveTime, t.id)
       .where(sql`${t.kind} = 'workspaceinstance'`),
     // The same, filtered by user id (ListUsage user_id, daily usage user_id), with no OFFSET beyond
-    // one month of the user's entries (usage_user_monthly_totals). Only entries with a
-    // user id: a query without the filter cannot prove that, so it is never planned on this index
-    // (without statistics the planner otherwise took it for unfiltered ranges, reading the
-    // attribution id's whole history).
+    // one month of the user's entries (usage_user_monthly_totals). Keyed by a 64-bit hash of the
+    // attribution id and user id (userListingKey) instead of their 78 characters of text: the index
+    // takes a third of the space, so the pages where reconcile writes (one per team and user) stay in
+    // shared buffers at millions of entries. A query names the key and the ids themselves, so a
+    // collision costs a filtered row, never a wrong answer. Only entries with a user id: a query
+    // without the filter cannot prove that, so it is never planned on this index (without statistics
+    // the planner otherwise took it for unfiltered ranges, reading the attribution id's whole history).
     index("usage_instance_user_listing_idx")
-      .on(t.attributionId, sql`(${t.metadata} ->> 'userId')`, t.effectiveTime, t.id)
+      .on(userListingKey(t.attributionId, sql`(${t.metadata} ->> 'userId')`), t.effectiveTime, t.id)
       .where(sql`${t.kind} = 'workspaceinstance' AND (${t.metadata} ->> 'userId') IS NOT NULL`),
     index("usage_drafts_idx").on(t.workspaceInstanceId).where(sql`${t.draft}`),
     // Dashboard and CLI: an attribution id's credit notes and invoices without scanning its usage.
