@@ -50,12 +50,21 @@ pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
     explained.add(key);
     const values = (first as { values?: unknown[] }).values ?? (Array.isArray(args[1]) ? (args[1] as unknown[]) : undefined);
     const run = (text: string, v?: unknown[]) => (originalQuery as (...a: unknown[]) => Promise<{ rows: Array<Record<string, string>> }>).call(this, text, v);
-    const inTx = /^INSERT|^UPDATE|^WITH/.test(key);
+    const writes = /^INSERT|^UPDATE|^WITH/.test(key);
     const chain = (async () => {
-      if (inTx) await run("SAVEPOINT explain_it");
+      // A write is explained in a savepoint when the statement runs in a transaction, else in a
+      // transaction of its own (reconcile's page write runs alone when no event endpoint
+      // subscribes); either way it is rolled back.
+      let undo: string | undefined;
+      if (writes) {
+        undo = await run("SAVEPOINT explain_it").then(
+          () => "ROLLBACK TO SAVEPOINT explain_it",
+          () => run("BEGIN").then(() => "ROLLBACK"),
+        );
+      }
       const { rows } = await run(`EXPLAIN (ANALYZE, BUFFERS) ${text}`, values);
       console.log(`\n--- EXPLAIN ${key}\n${rows.map((r) => r["QUERY PLAN"]).join("\n")}`);
-      if (inTx) await run("ROLLBACK TO SAVEPOINT explain_it");
+      if (undo) await run(undo);
     })();
     return chain.then(() => (originalQuery as (...a: unknown[]) => unknown).apply(this, args)) as never;
   }

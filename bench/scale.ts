@@ -1,12 +1,13 @@
 // Benchmark: the ledger at 10k, 100k and 1M workspace instances (1,000 teams, one holding 10 %),
 // each size on a fresh database with the server in its own process (the compiled build, as
 // `npm start` runs it). On PostgreSQL it first prints the server's shared_buffers and WAL settings,
-// which the 1M figures depend on. Per size it prints ingestion and reconcile rates and their ratio to a raw
-// multi-row INSERT of the same rows measured in the same run, ListUsage first/last page p50 and p99
-// for the big team and a small one, GetBalance p50, a ledger run with nothing new, the server's
-// resident memory and the table sizes; then the growth exponents between sizes. ListUsage's CPU is
-// per call: the server process (with PGlite in it) plus, on PostgreSQL, the database's processes;
-// it moves less with the machine's load than the latencies do.
+// which the 1M figures depend on. Per size it prints ingestion and reconcile rates and their ratio
+// to a raw multi-row INSERT of the same rows measured in the same run, ListUsage first/last page p50
+// and p99 for the big team, a small one and one user of the big team (user_id), GetBalance p50, a
+// ledger run with nothing new, the server's resident memory and the table sizes; then the growth
+// exponents between sizes. ListUsage's CPU is per call: the server process (with PGlite in it)
+// plus, on PostgreSQL, the database's processes; it moves less with the machine's load than the
+// latencies do.
 //
 //   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench:scale        (PostgreSQL)
 //   npm run bench:scale                                                                   (embedded PGlite)
@@ -73,7 +74,7 @@ interface SizeFigures {
   ingestMs: number;
   reconcileMs: number;
   baselineRate: number;
-  listUsage: Record<"bigFirst" | "bigLast" | "smallFirst" | "smallLast", { p50: number; p99: number; page: number; blocks: number | undefined; cpuMs: number }>;
+  listUsage: Record<"bigFirst" | "bigLast" | "smallFirst" | "smallLast" | "userFirst" | "userLast", { p50: number; p99: number; page: number; blocks: number | undefined; cpuMs: number }>;
   balanceP50: number;
   ledgerRunMs: number;
   /** A ledger run whose window (the last 6 minutes) holds every instance the ingest just reported. */
@@ -84,6 +85,8 @@ interface SizeFigures {
   reconcileIo: string | undefined;
   bigEntries: number;
   smallEntries: number;
+  /** One user's entries in the big team (ListUsage with user_id). */
+  userEntries: number;
 }
 
 async function main() {
@@ -158,20 +161,23 @@ async function measureSize(size: number): Promise<SizeFigures> {
       progress(`${size}: reconciled in ${Math.round(reconcileMs)} ms; CPU per instance ${perInstance(reconcileCpuMs)}, of which the server ${perInstance(reconcileServerCpuMs)}`);
     }
     const listUsage = {} as SizeFigures["listUsage"];
-    let bigEntries = 0;
-    let smallEntries = 0;
+    const entriesOf = { big: 0, small: 0, user: 0 };
     const queryCpu = await database.cpuMeter(server.pid);
-    for (const [name, team] of [["big", data.teams[0]!], ["small", data.teams[1]!]] as const) {
-      const first = await usageApi.listUsage({ attributionId: team, pagination: { perPage: 50n, page: 1n } });
+    const listings = [
+      ["big", data.teams[0]!, ""],
+      ["small", data.teams[1]!, ""],
+      ["user", data.teams[0]!, data.userOf(0, 0)],
+    ] as const;
+    for (const [name, team, userId] of listings) {
+      const first = await usageApi.listUsage({ attributionId: team, userId, pagination: { perPage: 50n, page: 1n } });
       const lastPage = Math.max(1, Number(first.pagination?.totalPages ?? 1n));
-      if (name === "big") bigEntries = Number(first.pagination?.total ?? 0n);
-      else smallEntries = Number(first.pagination?.total ?? 0n);
+      entriesOf[name] = Number(first.pagination?.total ?? 0n);
       for (const [which, page] of [["First", 1], ["Last", lastPage]] as const) {
         const latencies: number[] = [];
         const blocksBefore = await database.blocksTouched();
         const cpuBefore = await queryCpu.read();
         for (let i = 0; i < samples; i++) {
-          latencies.push(await timed(() => usageApi.listUsage({ attributionId: team, pagination: { perPage: 50n, page: BigInt(page) } })));
+          latencies.push(await timed(() => usageApi.listUsage({ attributionId: team, userId, pagination: { perPage: 50n, page: BigInt(page) } })));
         }
         const cpuMs = ((await queryCpu.read()) - cpuBefore) / samples;
         const blocksAfter = await database.blocksTouched();
@@ -227,8 +233,9 @@ async function measureSize(size: number): Promise<SizeFigures> {
       rss,
       tables,
       reconcileIo,
-      bigEntries,
-      smallEntries,
+      bigEntries: entriesOf.big,
+      smallEntries: entriesOf.small,
+      userEntries: entriesOf.user,
     };
   } finally {
     if (server) await server.stop();
@@ -244,6 +251,11 @@ class Dataset {
   readonly teams: string[];
   readonly batchCount: number;
   private readonly users: string[][];
+
+  /** The `index`th user of team `team`. */
+  userOf(team: number, index: number): string {
+    return this.users[team]![index]!;
+  }
 
   constructor(
     readonly size: number,
@@ -511,6 +523,7 @@ function printReads(f: SizeFigures) {
   for (const [label, key, entries] of [
     ["big team  ", "big", f.bigEntries],
     ["small team", "small", f.smallEntries],
+    ["one user of the big team", "user", f.userEntries],
   ] as const) {
     const first = f.listUsage[`${key}First`];
     const last = f.listUsage[`${key}Last`];
@@ -538,6 +551,8 @@ function printGrowth(results: SizeFigures[]) {
     ["ListUsage big last p50", (f) => f.listUsage.bigLast.p50],
     ["ListUsage small first p50", (f) => f.listUsage.smallFirst.p50],
     ["ListUsage small last p50", (f) => f.listUsage.smallLast.p50],
+    ["ListUsage user first p50", (f) => f.listUsage.userFirst.p50],
+    ["ListUsage user last p50", (f) => f.listUsage.userLast.p50],
     ["ListUsage big first CPU", (f) => f.listUsage.bigFirst.cpuMs],
     ["ListUsage big last CPU", (f) => f.listUsage.bigLast.cpuMs],
     ["ListUsage small first CPU", (f) => f.listUsage.smallFirst.cpuMs],
