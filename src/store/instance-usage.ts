@@ -11,16 +11,16 @@
 //
 // Lock order (so concurrent reconciles and cost-center changes do not deadlock): draft rows in id
 // order, then new source keys sorted, then daily totals rows, then user monthly totals rows (each
-// sorted by key in code-point order, as totalsDeltas sorts them), then balance rows last (sorted as addToBalances sorts them); the
-// statement's final SELECT reads its sub-statements in that order. Balance rows last: nearly every
-// page moves most teams' balances, so two pages written at once queue on those rows, and only for
-// the end of the statement and the commit. moveLedgerTotals (the Gitpod import's entries) takes the
-// same order; writers that lock a balance row first (credit notes, cost centers) hold no totals rows.
-// The drafts are updated in the order of a sorted subquery, which the planner follows with a nested
-// loop over the primary key. Should it ever choose another plan, the worst case is a deadlock that
-// PostgreSQL detects and inTransaction retries; an explicit SELECT ... FOR UPDATE first would make
-// the order certain, but it writes every draft twice (a lock is a tuple change), halving the speed of
-// the ledger job's steady state.
+// sorted by key in code-point order, as totalsDeltas sorts them), then balance rows last (sorted as
+// addToBalances sorts them); the statement's final SELECT reads its sub-statements in that order.
+// Balance rows last: nearly every page moves most teams' balances, so two pages written at once
+// queue on those rows, and only for the end of the statement and the commit. moveLedgerTotals (the
+// Gitpod import's entries) takes the same order; writers that lock a balance row first (credit
+// notes, cost centers) hold no totals rows. The drafts are updated in the order of a sorted
+// subquery, which the planner follows with a nested loop over the primary key. Should it ever choose
+// another plan, the worst case is a deadlock that PostgreSQL detects and inTransaction retries; an
+// explicit SELECT ... FOR UPDATE first would make the order certain, but it writes every draft twice
+// (a lock is a tuple change), halving the speed of the ledger job's steady state.
 import assert from "node:assert/strict";
 import { sql } from "drizzle-orm";
 import { instanceUsageDescription, type DraftUpdate, type InstanceUsage } from "../domain/reconciliation.js";
