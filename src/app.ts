@@ -269,7 +269,7 @@ function buildUsage(
     }),
     ledger: new LedgerService({ db, clock, balances, events }),
     instances: new WorkspaceInstanceService({ db, clock }),
-    // Two pages written while the next is read, where the database runs transactions side by side.
+    // Two writes in flight while the next page is read, where the database runs transactions side by side.
     reconciler: new UsageReconciler({
       db,
       clock,

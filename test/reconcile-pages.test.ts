@@ -115,6 +115,38 @@ describe("reconcile pages", () => {
     assert.equal(third.considered, 0);
   });
 
+  it("gathers the plans of consecutive pages into writes of at most writeSize entries, each stream written on its own", async () => {
+    const other = teamId();
+    const gathering = new UsageReconciler({ db: t.tally.database.db, clock: t.clock, prices: buildPriceTable(prices), pageSize, writeSize: 10 });
+    // 25 stopped a minute apart (7 pages of 4), 3 running: 12 + 12 + 1 stopped, then the 3 running.
+    const stopped = await report(
+      Array.from({ length: 25 }, (_, index) => ({
+        attributionId: other,
+        workspaceClass: "small",
+        startedTime: at(-3 * hour),
+        stoppingTime: at(-50 * minute + index * minute),
+        stoppedTime: at(-50 * minute + index * minute),
+      })),
+    );
+    const running = await report(Array.from({ length: 3 }, () => ({ attributionId: other, workspaceClass: "small", startedTime: at(-hour) })));
+    const summary = await gathering.reconcile(at(-hour), at(0));
+    assert.equal(summary.inserted, 28);
+    assert.equal(summary.writes, 4);
+    assert.equal((await entriesOf(stopped)).filter((entry) => !entry.draft).length, 25);
+    assert.equal((await entriesOf(running)).filter((entry) => entry.draft).length, 3);
+    // Each entry moved the balance once: 25 stopped after 130 to 154 minutes, 3 running for an hour.
+    const entries = [...(await entriesOf(stopped)), ...(await entriesOf(running))];
+    const ledgerCents = entries.reduce((sum, entry) => sum + BigInt(entry.credit_cents), 0n);
+    const balance = rowsOf<{ balance_cents: string }>(
+      await t.tally.database.db.execute(sql`SELECT balance_cents::text AS balance_cents FROM balances WHERE attribution_id = ${other}`),
+    );
+    assert.equal(BigInt(balance[0]!.balance_cents), ledgerCents);
+    // Nothing new: reads only.
+    const again = await gathering.reconcile(at(-hour), at(0));
+    assert.equal(again.writes, 0);
+    assert.equal(again.inserted + again.updated, 0);
+  });
+
   it("passes over running instances that have drafts, page by page, and still finds one that has none", async () => {
     const runningSpec = (index: number): InstanceSpec => ({ attributionId: team, workspaceClass: "small", startedTime: at(-hour + index * minute) });
     const running = await report(Array.from({ length: 45 }, (_, index) => runningSpec(index / 2)));

@@ -19,6 +19,7 @@ export function ledgerJob(reconciler: UsageReconciler, intervalMs: number): Sche
         unchanged: summary.unchanged,
         lostRaces: summary.lostRaces,
         pages: summary.pages,
+        writes: summary.writes,
         ...(summary.source === undefined ? {} : { source: summary.source }),
       };
     },
