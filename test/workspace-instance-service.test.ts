@@ -6,7 +6,7 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Health, HealthCheckResponse_ServingStatus } from "../src/gen/health/v1/health_pb.js";
 import { teamId } from "./support/ledger-fixtures.js";
-import { fromTs, instanceClient, instanceReport, ts, type InstanceClient } from "./support/instances.js";
+import { fromTs, instanceClient, instanceReport, ts, type InstanceClient, type WireTimestamp } from "./support/instances.js";
 import { grpcStatus, rejects, startTestTally, type TestTally } from "./support/test-tally.js";
 
 const minute = 60_000;
@@ -63,6 +63,24 @@ describe("WorkspaceInstanceService over gRPC", () => {
     assert.equal(stored.stoppingTime, null);
     assert.equal(stored.contextUrl, "https://github.com/gitpod-io/gitpod");
     assert.equal(stored.userName, "Ada");
+  });
+
+  it("stores every reported time to the millisecond, from 1970 to 24 hours ahead", async () => {
+    // Times travel to the database as Unix milliseconds (pg-arrays.ts epochMsArray): any rounding
+    // would show in the odd milliseconds, at the epoch, or at the latest time accepted.
+    const now = t.clock.now().getTime();
+    const times = [0, 1, 999, 1_001, 86_400_000 - 1, now - 1, now + 7, now + 24 * 60 * minute - 999];
+    const reports = times
+      .filter((ms) => ms + 999 - now <= 24 * 60 * minute)
+      .map((ms) => instanceReport({ creationTime: new Date(ms), startedTime: new Date(ms), stoppingTime: new Date(ms + 1), stoppedTime: new Date(ms + 999) }));
+    await api.upsertWorkspaceInstances({ instances: reports });
+    for (const report of reports) {
+      const stored = await api.getWorkspaceInstance({ id: report.id });
+      for (const field of ["creationTime", "startedTime", "stoppingTime", "stoppedTime"] as const) {
+        const sent = fromTs(report[field] as WireTimestamp)!.toISOString();
+        assert.equal(fromTs(stored[field])?.toISOString(), sent, `${field} of the report sent at ${sent}`);
+      }
+    }
   });
 
   it("answers NOT_FOUND for an unknown instance and INVALID_ARGUMENT for a bad id", async () => {

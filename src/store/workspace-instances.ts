@@ -7,7 +7,7 @@ import { eq, sql, type SQL } from "drizzle-orm";
 import type { ExistingInstanceEntry, ReconciliationCandidate } from "../domain/reconciliation.js";
 import type { InstanceReport, WorkspaceInstance, WorkspaceType } from "../domain/workspace-instance.js";
 import type { Database } from "./database.js";
-import { plainArray, textArray } from "./pg-arrays.js";
+import { epochMsArray, epochMsTime, plainArray, textArray } from "./pg-arrays.js";
 import { affectedRows, rowsOf } from "./raw-result.js";
 import { inTransaction } from "./transactions.js";
 import { workspaceInstances } from "./schema.js";
@@ -19,7 +19,7 @@ import { workspaceInstances } from "./schema.js";
  */
 export async function upsertInstances(db: Database, reports: readonly InstanceReport[], now: Date): Promise<number> {
   if (reports.length === 0) return 0;
-  const iso = (time: Date | undefined) => time?.toISOString() ?? null;
+  const times = (pick: (report: InstanceReport) => Date | undefined) => epochMsArray(reports.map(pick));
   // One array literal per column (pg-arrays.ts): PostgreSQL parses arrays faster than it takes a JSON
   // document apart, and the statement's size does not grow with the batch (no per-row parameters).
   const plain = (pick: (report: InstanceReport) => string | null | undefined) => plainArray(reports.map(pick));
@@ -32,15 +32,15 @@ export async function upsertInstances(db: Database, reports: readonly InstanceRe
       creation_time, started_time, stopping_time, stopped_time,
       project_id, context_url, user_name, user_avatar_url, reported_at)
     SELECT x.id, x.attribution_id, x.workspace_id, x.user_id, coalesce(x.workspace_class, ''), x.workspace_type,
-      x.creation_time, x.started_time, x.stopping_time, x.stopped_time,
+      ${epochMsTime(sql`x.creation_time`)}, ${epochMsTime(sql`x.started_time`)}, ${epochMsTime(sql`x.stopping_time`)}, ${epochMsTime(sql`x.stopped_time`)},
       coalesce(x.project_id, ''), coalesce(x.context_url, ''), coalesce(x.user_name, ''), coalesce(x.user_avatar_url, ''),
       ${now.toISOString()}::timestamptz
     FROM unnest(
       ${plain((r) => r.id)}::uuid[], ${text((r) => r.attributionId)}::text[], ${text((r) => r.workspaceId)}::text[],
       ${plain((r) => r.userId)}::uuid[], ${text((r) => r.workspaceClass)}::text[],
-      ${text((r) => r.workspaceType)}::text[], ${plain((r) => iso(r.creationTime))}::timestamptz[],
-      ${plain((r) => iso(r.startedTime))}::timestamptz[], ${plain((r) => iso(r.stoppingTime))}::timestamptz[],
-      ${plain((r) => iso(r.stoppedTime))}::timestamptz[], ${text((r) => r.projectId)}::text[],
+      ${text((r) => r.workspaceType)}::text[], ${times((r) => r.creationTime)}::float8[],
+      ${times((r) => r.startedTime)}::float8[], ${times((r) => r.stoppingTime)}::float8[],
+      ${times((r) => r.stoppedTime)}::float8[], ${text((r) => r.projectId)}::text[],
       ${text((r) => r.contextUrl)}::text[], ${text((r) => r.userName)}::text[],
       ${text((r) => r.userAvatarUrl)}::text[]
     ) AS x(id, attribution_id, workspace_id, user_id, workspace_class, workspace_type,
