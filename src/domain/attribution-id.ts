@@ -16,22 +16,23 @@ export const attributionIdLengthMax = 128;
 /** Parses an attribution id or throws InvalidArgument naming the value and the rule it breaks. */
 export function parseAttributionId(value: string, field = "attribution_id"): AttributionId {
   if (value === "") throw invalidArgument(`${field} is required`);
-  const shown = JSON.stringify(value.length > attributionIdLengthMax ? value.slice(0, attributionIdLengthMax) + "…" : value);
+  // Quoted only for a message (parsed once per ingested instance).
+  const shown = () => JSON.stringify(value.length > attributionIdLengthMax ? value.slice(0, attributionIdLengthMax) + "…" : value);
   if (value.length > attributionIdLengthMax) {
-    throw invalidArgument(`${field} ${shown} is longer than ${attributionIdLengthMax} characters`);
+    throw invalidArgument(`${field} ${shown()} is longer than ${attributionIdLengthMax} characters`);
   }
   const colon = value.indexOf(":");
   if (colon < 0) {
-    throw invalidArgument(`${field} ${shown} has no colon: expected "team:<uuid>" or "user:<uuid>"`);
+    throw invalidArgument(`${field} ${shown()} has no colon: expected "team:<uuid>" or "user:<uuid>"`);
   }
   const kind = value.slice(0, colon);
   if (kind !== "team" && kind !== "user") {
-    throw invalidArgument(`${field} ${shown}: unknown kind ${JSON.stringify(kind)}, expected "team" or "user"`);
+    throw invalidArgument(`${field} ${shown()}: unknown kind ${JSON.stringify(kind)}, expected "team" or "user"`);
   }
   const uuid = value.slice(colon + 1);
   const why = explainNotUuid(uuid);
   if (why !== undefined) {
-    throw invalidArgument(`${field} ${shown}: the part after "${kind}:" ${why}`);
+    throw invalidArgument(`${field} ${shown()}: the part after "${kind}:" ${why}`);
   }
   const canonical = uuid.toLowerCase();
   return { kind, uuid: canonical, text: `${kind}:${canonical}` };

@@ -111,30 +111,13 @@ export function validateInstanceReport(input: InstanceReportInput, prefix: strin
     }
     workspaceType = input.workspaceType as WorkspaceType;
   }
-  const times = {
-    creation_time: input.creationTime,
-    started_time: input.startedTime,
-    stopping_time: input.stoppingTime,
-    stopped_time: input.stoppedTime,
-  };
-  for (const [name, time] of Object.entries(times)) {
-    if (time !== undefined && time < reportedTimeEarliest) {
-      throw invalidArgument(`${field(name)} ${time.toISOString()} is before 1970-01-01T00:00:00Z`);
-    }
-    if (time !== undefined && time.getTime() - now.getTime() > reportedTimeAheadMsMax) {
-      throw invalidArgument(
-        `${field(name)} ${time.toISOString()} is more than 24 hours ahead of the current time ${now.toISOString()}`,
-      );
-    }
-  }
-  if (input.startedTime !== undefined) {
-    for (const name of ["stopping_time", "stopped_time"] as const) {
-      const time = times[name];
-      if (time !== undefined && time < input.startedTime) {
-        throw invalidArgument(`${field(name)} ${time.toISOString()} must not be before started_time ${input.startedTime.toISOString()}`);
-      }
-    }
-  }
+  // One call per time, no collection of them: this runs for every ingested instance.
+  checkReportedTime(input.creationTime, "creation_time", prefix, now);
+  checkReportedTime(input.startedTime, "started_time", prefix, now);
+  checkReportedTime(input.stoppingTime, "stopping_time", prefix, now);
+  checkReportedTime(input.stoppedTime, "stopped_time", prefix, now);
+  checkNotBeforeStart(input.stoppingTime, "stopping_time", input.startedTime, prefix);
+  checkNotBeforeStart(input.stoppedTime, "stopped_time", input.startedTime, prefix);
   return {
     id,
     workspaceId,
@@ -176,6 +159,22 @@ function mergeReport(earlier: InstanceReport, later: InstanceReport): InstanceRe
 }
 
 /** "" becomes undefined (not reported); otherwise checks length and characters. */
+function checkReportedTime(time: Date | undefined, name: string, prefix: string, now: Date): void {
+  if (time === undefined) return;
+  if (time.getTime() < reportedTimeEarliest.getTime()) {
+    throw invalidArgument(`${prefix}.${name} ${time.toISOString()} is before 1970-01-01T00:00:00Z`);
+  }
+  if (time.getTime() - now.getTime() > reportedTimeAheadMsMax) {
+    throw invalidArgument(`${prefix}.${name} ${time.toISOString()} is more than 24 hours ahead of the current time ${now.toISOString()}`);
+  }
+}
+
+function checkNotBeforeStart(time: Date | undefined, name: string, started: Date | undefined, prefix: string): void {
+  if (time !== undefined && started !== undefined && time.getTime() < started.getTime()) {
+    throw invalidArgument(`${prefix}.${name} ${time.toISOString()} must not be before started_time ${started.toISOString()}`);
+  }
+}
+
 function text(value: string, field: string, lengthMax: number): string | undefined {
   if (value === "") return undefined;
   if (value.length > lengthMax) throw invalidArgument(`${field} is ${value.length} characters long, at most ${lengthMax} allowed`);
