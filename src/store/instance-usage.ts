@@ -24,7 +24,7 @@
 import assert from "node:assert/strict";
 import { sql } from "drizzle-orm";
 import { instanceUsageDescription, type DraftUpdate, type InstanceUsage } from "../domain/reconciliation.js";
-import { boolArray, plainArray, textArray } from "./pg-arrays.js";
+import { boolArray, epochMsArray, epochMsTime, plainArray, textArray } from "./pg-arrays.js";
 import { rowsOf } from "./raw-result.js";
 import { uuidV7 } from "./uuid-v7.js";
 import type { Database } from "./database.js";
@@ -70,20 +70,23 @@ export async function applyInstanceUsage(
     sql`ARRAY(SELECT m.value FROM jsonb_array_elements(${JSON.stringify(items.map(pick))}::jsonb) WITH ORDINALITY AS m(value, n) ORDER BY m.n)`;
   const result = await tx.execute(sql`
     WITH planned_updates AS (
-      SELECT * FROM unnest(
+      SELECT r.id, r.expected_attribution_id, r.expected_credit_cents, ${epochMsTime(sql`r.expected_effective_ms`)} AS expected_effective_time,
+        r.expected_workspace_class, r.expected_user_id, r.attribution_id, r.credit_cents, ${epochMsTime(sql`r.effective_ms`)} AS effective_time,
+        r.draft, r.metadata
+      FROM unnest(
         ${plain(updates, (u) => u.entryId)}::uuid[],
         ${text(updates, (u) => u.expected.attributionId)}::text[],
         ${plain(updates, (u) => u.expected.creditCents.toString())}::int8[],
-        ${plain(updates, (u) => u.expected.effectiveTime.toISOString())}::timestamptz[],
+        ${epochMsArray(updates.map((u) => u.expected.effectiveTime))}::float8[],
         ${text(updates, (u) => u.expected.workspaceClass)}::text[],
         ${text(updates, (u) => u.expected.userId)}::text[],
         ${text(updates, (u) => u.next.attributionId)}::text[],
         ${plain(updates, (u) => u.next.creditCents.toString())}::int8[],
-        ${plain(updates, (u) => u.next.effectiveTime.toISOString())}::timestamptz[],
+        ${epochMsArray(updates.map((u) => u.next.effectiveTime))}::float8[],
         ${bools(updates, (u) => u.next.draft)}::bool[],
         ${jsonArray(updates, (u) => u.next.metadata)}
-      ) AS r(id, expected_attribution_id, expected_credit_cents, expected_effective_time, expected_workspace_class,
-        expected_user_id, attribution_id, credit_cents, effective_time, draft, metadata)
+      ) AS r(id, expected_attribution_id, expected_credit_cents, expected_effective_ms, expected_workspace_class,
+        expected_user_id, attribution_id, credit_cents, effective_ms, draft, metadata)
       ORDER BY r.id
     ), updated AS (
       UPDATE usage AS u SET
@@ -104,7 +107,7 @@ export async function applyInstanceUsage(
       INSERT INTO usage (id, attribution_id, source_key, kind, description, credit_cents, effective_time,
         workspace_instance_id, draft, metadata, created_at, updated_at)
       SELECT x.id, x.attribution_id, x.source_key, 'workspaceinstance', ${instanceUsageDescription},
-        x.credit_cents, x.effective_time, x.workspace_instance_id, x.draft, x.metadata,
+        x.credit_cents, ${epochMsTime(sql`x.effective_ms`)}, x.workspace_instance_id, x.draft, x.metadata,
         ${nowText}::timestamptz, ${nowText}::timestamptz
       FROM unnest(
         ${plain(inserts, () => uuidV7(now))}::uuid[],
@@ -112,10 +115,10 @@ export async function applyInstanceUsage(
         ${text(inserts, (i) => i.attributionId)}::text[],
         ${plain(inserts, (i) => i.workspaceInstanceId)}::uuid[],
         ${plain(inserts, (i) => i.creditCents.toString())}::int8[],
-        ${plain(inserts, (i) => i.effectiveTime.toISOString())}::timestamptz[],
+        ${epochMsArray(inserts.map((i) => i.effectiveTime))}::float8[],
         ${bools(inserts, (i) => i.draft)}::bool[],
         ${jsonArray(inserts, (i) => i.metadata)}
-      ) AS x(id, source_key, attribution_id, workspace_instance_id, credit_cents, effective_time, draft, metadata)
+      ) AS x(id, source_key, attribution_id, workspace_instance_id, credit_cents, effective_ms, draft, metadata)
       ORDER BY x.source_key
       ON CONFLICT (source_key) DO NOTHING
       RETURNING attribution_id, credit_cents, effective_time, metadata ->> 'workspaceClass' AS workspace_class,

@@ -37,6 +37,30 @@ export function epochMsTime(column: SQL): SQL {
   return sql`(timestamptz 'epoch' + ${column} * interval '1 millisecond')`;
 }
 
+/**
+ * The exact microseconds of a float8 of Unix seconds as date_part('epoch', t) gives it (the int8
+ * microseconds divided by 10^6, correctly rounded). For |seconds| < 2^32 (1833 to 2106) the float
+ * is within 0.24 µs of the time and the product within another 0.25 µs, so rounding recovers the
+ * integer; reported times are held to 1970 .. a day past now (workspace-instance.ts).
+ */
+export function epochMicros(seconds: number): number {
+  return Math.round(seconds * 1e6);
+}
+
+/**
+ * The Date of a time read as date_part('epoch', t): milliseconds rounded down, as the driver's own
+ * timestamptz parser does.
+ */
+export function dateFromEpochSeconds(seconds: number): Date {
+  return new Date(Math.floor(epochMicros(seconds) / 1000));
+}
+
+/** An exact timestamptz literal (ISO 8601, UTC, microseconds) of Unix microseconds. */
+export function timestamptzLiteral(micros: number): string {
+  const ms = Math.floor(micros / 1000);
+  return `${new Date(ms).toISOString().slice(0, -1)}${String(micros - ms * 1000).padStart(3, "0")}Z`;
+}
+
 export function boolArray(values: readonly boolean[]): string {
   return `{${values.map((value) => (value ? "t" : "f")).join(",")}}`;
 }

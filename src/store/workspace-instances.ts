@@ -7,7 +7,7 @@ import { eq, sql, type SQL } from "drizzle-orm";
 import type { ExistingInstanceEntry, ReconciliationCandidate } from "../domain/reconciliation.js";
 import type { InstanceReport, WorkspaceInstance, WorkspaceType } from "../domain/workspace-instance.js";
 import type { Database } from "./database.js";
-import { epochMsArray, epochMsTime, plainArray, textArray } from "./pg-arrays.js";
+import { dateFromEpochSeconds, epochMicros, epochMsArray, epochMsTime, plainArray, textArray, timestamptzLiteral } from "./pg-arrays.js";
 import { affectedRows, rowsOf } from "./raw-result.js";
 import { inTransaction } from "./transactions.js";
 import { workspaceInstances } from "./schema.js";
@@ -71,7 +71,8 @@ export async function getInstance(db: Database, id: string): Promise<WorkspaceIn
 
 /** The position after the last instance a page read (a candidate or one passed over); the next page starts after it. */
 export interface CandidateCursor {
-  readonly time: Date | undefined;
+  /** The stream's time of that instance, to the microsecond, as a timestamptz literal. */
+  readonly time: string | undefined;
   readonly id: string;
 }
 
@@ -136,7 +137,7 @@ export async function candidatePage(
       return draftsPage(db, after, pageSize);
     case "stopped":
       where = sql`${stopTime} >= ${from}::timestamptz AND ${stopTime} < ${to}::timestamptz${
-        after ? sql` AND (${stopTime}, wi.id) > (${after.time!.toISOString()}::timestamptz, ${after.id}::uuid)` : sql``
+        after ? sql` AND (${stopTime}, wi.id) > (${after.time!}::timestamptz, ${after.id}::uuid)` : sql``
       }`;
       orderBy = sql`${stopTime}, wi.id`;
       cursorTime = stopTime;
@@ -150,7 +151,7 @@ export async function candidatePage(
     case "reportedStopped":
       where = sql`wi.reported_at >= ${from}::timestamptz AND wi.reported_at < ${to}::timestamptz
         AND ${stopTime} IS NOT NULL AND NOT (${stopTime} >= ${from}::timestamptz AND ${stopTime} < ${to}::timestamptz)${
-          after ? sql` AND (wi.reported_at, wi.id) > (${after.time!.toISOString()}::timestamptz, ${after.id}::uuid)` : sql``
+          after ? sql` AND (wi.reported_at, wi.id) > (${after.time!}::timestamptz, ${after.id}::uuid)` : sql``
         }`;
       orderBy = sql`wi.reported_at, wi.id`;
       cursorTime = sql`wi.reported_at`;
@@ -166,11 +167,15 @@ export async function candidatePage(
   const order = cursorTime ? sql`p.cursor_time, p.id` : sql`p.id`;
   const scanLimit = pageSize * candidateScanPagesMax;
   const query = sql`
-    SELECT j.* FROM (
+    SELECT ${candidateInstanceColumns("j")}, date_part('epoch', j.cursor_time) AS cursor_time,
+      j.entry_id, j.entry_attribution_id, j.entry_credit_cents, j.entry_draft,
+      date_part('epoch', j.entry_effective_time) AS entry_effective_time, j.entry_workspace_class, j.entry_user_id,
+      j.passed_over, j.scanned, j.scanned_last
+    FROM (
       SELECT p.*, u.id AS entry_id, u.attribution_id AS entry_attribution_id, u.credit_cents AS entry_credit_cents,
         u.draft AS entry_draft, u.effective_time AS entry_effective_time,
         u.metadata ->> 'workspaceClass' AS entry_workspace_class, u.metadata ->> 'userId' AS entry_user_id,
-        ${passedOver[stream]} AS passed_over, row_number() OVER w AS scanned, lead(p.id) OVER w IS NULL AS scanned_last
+        ${passedOver[stream]} AS passed_over, (row_number() OVER w)::int4 AS scanned, lead(p.id) OVER w IS NULL AS scanned_last
       FROM (
         SELECT wi.*, ${cursorTime ?? sql`NULL::timestamptz`} AS cursor_time
         FROM workspace_instances wi
@@ -185,14 +190,14 @@ export async function candidatePage(
     ORDER BY ${cursorTime ? sql`j.cursor_time, j.id` : sql`j.id`}
     LIMIT ${pageSize}`;
   const result = await readPage(db, query);
-  const rows = rowsOf<CandidateRow & { passed_over: boolean; scanned: bigint | string | number; scanned_last: boolean }>(result);
+  const rows = rowsOf<CandidateRow & { passed_over: boolean; scanned: number; scanned_last: boolean }>(result);
   const candidates = rows.filter((row) => !row.passed_over).map(toCandidate);
   const last = rows[rows.length - 1];
   // More may follow the last row unless it is the last of the window: read, and short of the limit.
   const more = last !== undefined && (!last.scanned_last || Number(last.scanned) === scanLimit);
   return {
     candidates,
-    next: more ? { time: last.cursor_time ? toDate(last.cursor_time) : undefined, id: last.id } : undefined,
+    next: more ? { time: last.cursor_time === null ? undefined : timestamptzLiteral(epochMicros(last.cursor_time)), id: last.id } : undefined,
   };
 }
 
@@ -204,9 +209,9 @@ export async function candidatePage(
  */
 async function draftsPage(db: Database, after: CandidateCursor | undefined, pageSize: number): Promise<CandidatePage> {
   const result = await readPage(db, sql`
-    SELECT wi.*, NULL::timestamptz AS cursor_time, d.workspace_instance_id AS draft_instance_id,
+    SELECT ${candidateInstanceColumns("wi")}, NULL::float8 AS cursor_time, d.workspace_instance_id AS draft_instance_id,
       d.id AS entry_id, d.attribution_id AS entry_attribution_id, d.credit_cents AS entry_credit_cents,
-      d.draft AS entry_draft, d.effective_time AS entry_effective_time,
+      d.draft AS entry_draft, date_part('epoch', d.effective_time) AS entry_effective_time,
       d.workspace_class AS entry_workspace_class, d.user_id AS entry_user_id
     FROM (
       SELECT id, workspace_instance_id, attribution_id, credit_cents, draft, effective_time,
@@ -242,6 +247,21 @@ async function readPage(db: Database, query: SQL): Promise<unknown> {
   });
 }
 
+/**
+ * The instance columns of a candidate row from the table or subquery `alias`, its times as float8
+ * Unix seconds: the driver reads a number where a timestamptz costs it a Date parsed from text
+ * (0.7 µs each, six per row), and dateFromEpochSeconds recovers the exact time.
+ */
+function candidateInstanceColumns(alias: string): SQL {
+  const time = (column: string) => `date_part('epoch', ${alias}.${column}) AS ${column}`;
+  return sql.raw(
+    `${alias}.id, ${alias}.attribution_id, ${alias}.workspace_id, ${alias}.user_id, ${alias}.workspace_class, ${alias}.workspace_type, ` +
+      `${time("creation_time")}, ${time("started_time")}, ${time("stopping_time")}, ${time("stopped_time")}, ` +
+      `${alias}.project_id, ${alias}.context_url, ${alias}.user_name, ${alias}.user_avatar_url`,
+  );
+}
+
+/** A candidate row's instance columns, times in Unix seconds (candidateInstanceColumns). */
 interface InstanceRow {
   id: string;
   attribution_id: string | null;
@@ -249,10 +269,10 @@ interface InstanceRow {
   user_id: string | null;
   workspace_class: string;
   workspace_type: string | null;
-  creation_time: Date | string | null;
-  started_time: Date | string | null;
-  stopping_time: Date | string | null;
-  stopped_time: Date | string | null;
+  creation_time: number | null;
+  started_time: number | null;
+  stopping_time: number | null;
+  stopped_time: number | null;
   project_id: string;
   context_url: string;
   user_name: string;
@@ -260,12 +280,12 @@ interface InstanceRow {
 }
 
 interface CandidateRow extends InstanceRow {
-  cursor_time: Date | string | null;
+  cursor_time: number | null;
   entry_id: string | null;
   entry_attribution_id: string | null;
   entry_credit_cents: bigint | string | number | null;
   entry_draft: boolean | null;
-  entry_effective_time: Date | string | null;
+  entry_effective_time: number | null;
   entry_workspace_class: string | null;
   entry_user_id: string | null;
 }
@@ -279,7 +299,7 @@ function toCandidate(row: CandidateRow): ReconciliationCandidate {
           attributionId: row.entry_attribution_id!,
           creditCents: BigInt(row.entry_credit_cents!),
           draft: row.entry_draft!,
-          effectiveTime: toDate(row.entry_effective_time!),
+          effectiveTime: dateFromEpochSeconds(row.entry_effective_time!),
           workspaceClass: row.entry_workspace_class,
           userId: row.entry_user_id,
         };
@@ -291,10 +311,10 @@ function toCandidate(row: CandidateRow): ReconciliationCandidate {
       userId: row.user_id ?? undefined,
       workspaceClass: row.workspace_class,
       workspaceType: (row.workspace_type as WorkspaceType | null) ?? undefined,
-      creationTime: optionalDate(row.creation_time),
-      startedTime: optionalDate(row.started_time),
-      stoppingTime: optionalDate(row.stopping_time),
-      stoppedTime: optionalDate(row.stopped_time),
+      creationTime: optionalEpochDate(row.creation_time),
+      startedTime: optionalEpochDate(row.started_time),
+      stoppingTime: optionalEpochDate(row.stopping_time),
+      stoppedTime: optionalEpochDate(row.stopped_time),
       projectId: row.project_id,
       contextUrl: row.context_url,
       userName: row.user_name,
@@ -328,6 +348,6 @@ function toDate(value: Date | string): Date {
   return value instanceof Date ? value : new Date(value);
 }
 
-function optionalDate(value: Date | string | null): Date | undefined {
-  return value === null ? undefined : toDate(value);
+function optionalEpochDate(seconds: number | null): Date | undefined {
+  return seconds === null ? undefined : dateFromEpochSeconds(seconds);
 }
