@@ -264,6 +264,21 @@ export const configKeys = {
     default: String(32 * 1024 * 1024),
     meaning: "request bytes received and not yet answered on one HTTP/2 connection; the stream that goes beyond is reset",
   }),
+  httpStreamWindowBytes: key({
+    env: "TALLY_HTTP2_STREAM_WINDOW_BYTES",
+    file: "http.streamWindowBytes",
+    kind: integer(65_535, 2 ** 31 - 1, "bytes"),
+    default: String(1024 * 1024),
+    meaning:
+      "HTTP/2 flow-control window of each stream: request bytes a client may send before Tally has read them; a whole batch of instances fits, so its upload does not wait on a busy server",
+  }),
+  httpConnectionWindowBytes: key({
+    env: "TALLY_HTTP2_CONNECTION_WINDOW_BYTES",
+    file: "http.connectionWindowBytes",
+    kind: integer(65_535, 2 ** 31 - 1, "bytes"),
+    default: String(4 * 1024 * 1024),
+    meaning: "HTTP/2 flow-control window of each connection: request bytes of all its streams sent before Tally has read them",
+  }),
   httpHeadersTimeoutMs: key({
     env: "TALLY_HTTP_HEADERS_TIMEOUT",
     file: "http.headersTimeout",
@@ -420,6 +435,8 @@ function derive(settings: ConfigSettings): TallyConfig {
       maxConcurrentStreams: settings.httpMaxConcurrentStreams,
       maxStreams: settings.httpMaxStreams,
       connectionBufferedBytesMax: settings.httpConnectionBufferedBytesMax,
+      streamWindowBytes: settings.httpStreamWindowBytes,
+      connectionWindowBytes: settings.httpConnectionWindowBytes,
       headersTimeoutMs: settings.httpHeadersTimeoutMs,
       requestTimeoutMs: settings.httpRequestTimeoutMs,
       idleTimeoutMs: settings.httpIdleTimeoutMs,

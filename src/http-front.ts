@@ -31,6 +31,15 @@ export interface HttpLimits {
   readonly maxStreams: number;
   /** Request bytes read but not yet answered, summed over one connection's streams. */
   readonly connectionBufferedBytesMax: number;
+  /**
+   * HTTP/2 flow-control windows (request bytes a client may send ahead of Tally reading them), per
+   * stream and per connection. At HTTP/2's default of 64 KiB a client uploading a 400 KB batch
+   * waits for a WINDOW_UPDATE every 64 KiB, and the server sends none while its event loop is busy
+   * with another call: with two batches in flight, ingestion took 20-25 % longer
+   * (bench:scale, three runs each at 50,000 instances).
+   */
+  readonly streamWindowBytes: number;
+  readonly connectionWindowBytes: number;
   /** Headers (HTTP/1.1) and the first bytes of any connection must arrive within this. */
   readonly headersTimeoutMs: number;
   /** A request's body must have arrived whole within this (client-streaming RPCs excepted). */
@@ -44,6 +53,8 @@ export const defaultHttpLimits: HttpLimits = {
   maxConcurrentStreams: 100,
   maxStreams: 500,
   connectionBufferedBytesMax: 32 * 1024 * 1024,
+  streamWindowBytes: 1024 * 1024,
+  connectionWindowBytes: 4 * 1024 * 1024,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   idleTimeoutMs: 60_000,
@@ -175,7 +186,7 @@ export async function listen(handler: RequestHandler, port: number, host: string
   };
 
   const h2 = http2.createServer({
-    settings: { maxConcurrentStreams: limits.maxConcurrentStreams },
+    settings: { maxConcurrentStreams: limits.maxConcurrentStreams, initialWindowSize: limits.streamWindowBytes },
     // Streams opened beyond maxConcurrentStreams are refused by nghttp2; this many end the session.
     maxSessionRejectedStreams: 100,
     maxSessionInvalidFrames: 100,
@@ -248,6 +259,8 @@ export async function listen(handler: RequestHandler, port: number, host: string
   h2.on("session", (session) => watchSession(session));
 
   function watchSession(session: http2.ServerHttp2Session): void {
+    // The connection's window is not a SETTINGS value: it grows by a WINDOW_UPDATE from 64 KiB.
+    if (limits.connectionWindowBytes > 65_535) session.setLocalWindowSize(limits.connectionWindowBytes);
     const state: SessionState = { streams: 0, throttled: false, restored: () => state.streams === 0 && startIdle() };
     sessions.set(session, state);
     // Connected while all streams are taken: held to none from the start (nghttp2 refuses any stream

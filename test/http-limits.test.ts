@@ -53,6 +53,19 @@ describe("bounded resources per peer", () => {
     await t?.stop();
   });
 
+  it("grants each stream a 1 MiB and each connection a 4 MiB flow-control window, so a batch uploads without waiting for a busy server", async () => {
+    const session = http2.connect(t.tally.url);
+    try {
+      await new Promise((resolve) => session.once("remoteSettings", resolve));
+      assert.equal(session.remoteSettings.initialWindowSize, 1024 * 1024);
+      // The connection's window grows by a WINDOW_UPDATE, which follows the SETTINGS.
+      for (let i = 0; i < 100 && session.state.remoteWindowSize !== 4 * 1024 * 1024; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.equal(session.state.remoteWindowSize, 4 * 1024 * 1024);
+    } finally {
+      session.close();
+    }
+  });
+
   it("answers a 9 MB message RESOURCE_EXHAUSTED and resets its upload at once", async () => {
     const session = http2.connect(t.tally.url);
     try {
