@@ -8,6 +8,7 @@
 //   time, else the stopped time, else `now`.
 // - Instances without a started time or an attribution id are not booked.
 // - A final entry is never changed; a draft is rewritten only when something it shows changed.
+import { isoTime } from "./iso-time.js";
 import { sourceKeys } from "./ledger-entry.js";
 import { priceOf, usageCents, type PriceTable } from "./pricing.js";
 import type { WorkspaceInstance } from "./workspace-instance.js";
@@ -106,7 +107,7 @@ export function instanceUsage(instance: WorkspaceInstance, prices: PriceTable, n
 }
 
 export function usageMetadata(instance: WorkspaceInstance): WorkspaceInstanceUsageMetadata {
-  const iso = (time: Date | undefined) => time?.toISOString() ?? "";
+  const iso = (time: Date | undefined) => (time === undefined ? "" : isoTime(time));
   return {
     workspaceId: instance.workspaceId,
     workspaceType: instance.workspaceType ?? "regular",

@@ -43,6 +43,8 @@ interface AppliedRow {
   inserted: bigint | string | number;
   updated: bigint | string | number;
   finalized: bigint | string | number;
+  // Not read: selecting each data-modifying CTE's count is what orders their execution (the lock
+  // order above); a CTE nobody reads still runs, but last, after the balances.
   balances: bigint | string | number;
   totals: bigint | string | number;
   user_totals: bigint | string | number;

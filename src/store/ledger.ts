@@ -1,4 +1,5 @@
 // The usage ledger: inserting entries (with their balance change) and querying them.
+import assert from "node:assert/strict";
 import { and, asc, desc, eq, gte, lt, ne, sql, type SQL } from "drizzle-orm";
 import type { LedgerEntry } from "../domain/ledger-entry.js";
 import { locateOffset, periodStart, planRange, shiftPeriod, totalsPeriodOf, utcDay, type Interval, type TotalsPeriod } from "../domain/ledger-totals.js";
@@ -116,18 +117,22 @@ async function periodCounts(db: Database, query: UsageFilter, period: TotalsPeri
   const parts = rangeParts(
     query,
     period,
-    (periods) =>
-      query.userId === undefined
-        ? sql`
+    (periods) => {
+      if (period === "day") {
+        return sql`
       SELECT d.day, sum(d.entries) AS entries, sum(d.credit_cents) AS credit_cents
       FROM usage_daily_totals d
       WHERE d.attribution_id = ${query.attributionId} AND d.day >= ${periods.first}::date AND d.day <= ${periods.last}::date
-      GROUP BY d.day`
-        : sql`
+      GROUP BY d.day`;
+      }
+      // Months are kept per user only (totalsPeriodOf).
+      assert(query.userId !== undefined, "monthly totals are read for one user");
+      return sql`
       SELECT m.month AS day, m.entries, m.credit_cents
       FROM usage_user_monthly_totals m
       WHERE m.attribution_id = ${query.attributionId} AND m.user_id = ${query.userId}
-        AND m.month >= ${periods.first}::date AND m.month <= ${periods.last}::date`,
+        AND m.month >= ${periods.first}::date AND m.month <= ${periods.last}::date`;
+    },
     (interval, sign) => sql`
       SELECT ${utcDay(periodStart(interval.from, period))}::date AS day, ${sign}::int8 * count(*) AS entries, ${sign}::int8 * coalesce(sum(${usage.creditCents}), 0) AS credit_cents
       FROM ${usage}
