@@ -24,7 +24,7 @@ import { AuditService as AuditServiceDesc, file_usage_v1_audit } from "./gen/usa
 import { auditServiceImpl } from "./rpc/audit-service.js";
 import { CostCenterService } from "./services/cost-center-service.js";
 import { LedgerService } from "./services/ledger-service.js";
-import { UsageReconciler } from "./services/usage-reconciler.js";
+import { reconcilePageSizeMax, reconcileWriteSizeMax, UsageReconciler } from "./services/usage-reconciler.js";
 import { WorkspaceInstanceService } from "./services/workspace-instance-service.js";
 import { JobScheduler, type ScheduledJob } from "./jobs/job-scheduler.js";
 import { ledgerJob } from "./jobs/ledger-job.js";
@@ -275,6 +275,10 @@ function buildUsage(
       clock,
       prices: config.priceTable,
       writesInFlight: Math.min(2, database.concurrentTransactionsMax),
+      // Pages gathered into writes of 4,000 entries on PostgreSQL. PGlite keeps one page a write: it
+      // is 9 % faster with 4,000, but a statement of 4,000 entries grows its WASM memory, which never
+      // shrinks, by about 65 MB (bench:scale at 100k: server RSS 343 MB instead of 276 MB).
+      writeSize: database.concurrentTransactionsMax > 1 ? reconcileWriteSizeMax : reconcilePageSizeMax,
       events,
       // Gitpod mode: the instances of Gitpod's database are stored before each run, then booked alike.
       ...(gitpod ? { source: gitpod.source } : {}),
