@@ -155,13 +155,13 @@ describe("query plans without statistics", () => {
     );
   });
 
-  it("each reconcile stream pages through its own index and finds entries by source key", async () => {
+  it("each reconcile stream pages through its own index and finds entries by instance id", async () => {
     const window = { from: new Date(now.getTime() - 2 * day), to: now, runningSince: new Date(now.getTime() - 10 * day) };
     const expected: Record<CandidateStream, string[]> = {
       drafts: ["usage_drafts_idx", "workspace_instances_pkey"],
-      stopped: ["workspace_instances_stop_idx", "usage_source_key_idx"],
-      running: ["workspace_instances_running_idx", "usage_source_key_idx"],
-      reportedStopped: ["workspace_instances_reported_idx", "usage_source_key_idx"],
+      stopped: ["workspace_instances_stop_idx", "usage_instance_key_idx"],
+      running: ["workspace_instances_running_idx", "usage_instance_key_idx"],
+      reportedStopped: ["workspace_instances_reported_idx", "usage_instance_key_idx"],
     };
     for (const stream of Object.keys(expected) as CandidateStream[]) {
       assertPlans(await plansOf(() => candidatePage(db, stream, window, undefined, 1000)), expected[stream], { noSort: true });

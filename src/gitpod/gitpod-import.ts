@@ -20,7 +20,7 @@ import { insertCostCenterVersions, toCostCenter } from "../store/cost-centers.js
 import type { Database } from "../store/database.js";
 import { insertEntries } from "../store/ledger.js";
 import { rowsOf } from "../store/raw-result.js";
-import { costCenters as costCentersTable } from "../store/schema.js";
+import { costCenters as costCentersTable, instanceKeyedIn } from "../store/schema.js";
 import { getStripeCustomerByAttributionId, insertStripeCustomer } from "../store/stripe-customers.js";
 import { inTransaction } from "../store/transactions.js";
 import type { GitpodDatabase } from "./gitpod-database.js";
@@ -383,10 +383,14 @@ async function assignSourceKeys(
   entries: readonly LedgerEntry[],
   refuse: (entry: LedgerEntry, reason: string) => void,
 ): Promise<LedgerEntry[]> {
-  const instanceKeys = entries.filter((entry) => entry.sourceKey.startsWith("instance:")).map((entry) => entry.sourceKey);
+  // An instance's own entry is found by its instance id (usage_instance_key_idx), not by its key's text.
+  const instanceIds = entries.filter((entry) => entry.sourceKey.startsWith("instance:")).map((entry) => entry.workspaceInstanceId);
   const takenBy = new Map<string, string>();
-  if (instanceKeys.length > 0) {
-    const result = await db.execute(sql`SELECT source_key, id::text AS id FROM usage WHERE source_key = ANY(${sql.param(instanceKeys)}::text[])`);
+  if (instanceIds.length > 0) {
+    const result = await db.execute(sql`
+      SELECT u.source_key, u.id::text AS id FROM usage u
+      WHERE u.workspace_instance_id = ANY(${sql.param(instanceIds)}::uuid[])
+        AND ${instanceKeyedIn("u")}`);
     for (const row of rowsOf<{ source_key: string; id: string }>(result)) takenBy.set(row.source_key, row.id);
   }
   const holders = [...new Set(takenBy.values())];

@@ -8,6 +8,7 @@
 // - a run that fails half-way (Gitpod's database gone) has stored some pages; the next run reads the
 //   window again from the last success, and storing a page twice changes nothing.
 import { sql } from "drizzle-orm";
+import { instanceKeyedIn } from "../store/schema.js";
 import type { Logger } from "../logger.js";
 import { mergeReports, type InstanceReport } from "../domain/workspace-instance.js";
 import type { Database } from "../store/database.js";
@@ -111,7 +112,8 @@ async function draftInstanceIds(db: Database, after: string | undefined, limit: 
 /** Of these instances, those whose ledger entry is final: nothing about them changes any more. */
 async function finalInstanceIds(db: Database, ids: readonly string[]): Promise<Set<string>> {
   const result = await db.execute(sql`
-    SELECT workspace_instance_id::text AS id FROM usage
-    WHERE source_key = ANY(${sql.param(ids.map((id) => `instance:${id}`))}::text[]) AND NOT draft`);
+    SELECT u.workspace_instance_id::text AS id FROM usage u
+    WHERE u.workspace_instance_id = ANY(${sql.param(ids)}::uuid[])
+      AND ${instanceKeyedIn("u")} AND NOT u.draft`);
   return new Set(rowsOf<{ id: string }>(result).map((row) => row.id));
 }

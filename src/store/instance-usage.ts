@@ -2,17 +2,18 @@
 // and what they move (balances and usage totals), all in ONE statement with one array parameter per
 // column (unnest): a reconcile page costs one round trip, and the entries never travel back to Tally.
 //
-// Correctness does not depend on what the plan saw still being true: inserts skip source keys that
-// exist (one entry per instance, even with two replicas at once), and a draft is updated only if it
+// Correctness does not depend on what the plan saw still being true: inserts skip instances that
+// have an entry (usage_instance_key_idx: one entry per instance, even with two replicas at once), and a draft is updated only if it
 // still holds what the plan expected. The balances and totals move by exactly what was written:
 // they are summed (int8, exact) from the rows the INSERT and UPDATE return, in the same statement,
 // by the rules of domain/ledger-totals.ts (balanceDeltas, totalsDeltas), which
 // test/ledger-property.test.ts and test/list-usage-oracle.test.ts check against the ledger.
 //
 // Lock order (so concurrent reconciles and cost-center changes do not deadlock): draft rows in id
-// order, then new source keys sorted, then daily totals rows, then user monthly totals rows (each
-// sorted by key in code-point order, as totalsDeltas sorts them), then balance rows last (sorted as
-// addToBalances sorts them); the statement's final SELECT reads its sub-statements in that order.
+// order, then new entries by instance id, then daily totals rows, then user monthly totals rows
+// (each sorted by key in code-point order, as totalsDeltas sorts them), then balance rows last
+// (sorted as addToBalances sorts them); the statement's final SELECT reads its sub-statements in
+// that order.
 // Balance rows last: nearly every page moves most teams' balances, so two pages written at once
 // queue on those rows, and only for the end of the statement and the commit. moveLedgerTotals (the
 // Gitpod import's entries) takes the same order; writers that lock a balance row first (credit
@@ -26,6 +27,7 @@ import { sql } from "drizzle-orm";
 import { instanceUsageDescription, type DraftUpdate, type InstanceUsage } from "../domain/reconciliation.js";
 import { boolArray, epochMsArray, epochMsTime, plainArray, textArray } from "./pg-arrays.js";
 import { rowsOf } from "./raw-result.js";
+import { instanceKeyedIn } from "./schema.js";
 import { uuidV7 } from "./uuid-v7.js";
 import type { Database } from "./database.js";
 import type { Transaction } from "./transactions.js";
@@ -121,8 +123,8 @@ export async function applyInstanceUsage(
         ${bools(inserts, (i) => i.draft)}::bool[],
         ${jsonArray(inserts, (i) => i.metadata)}
       ) AS x(id, source_key, attribution_id, workspace_instance_id, credit_cents, effective_ms, draft, metadata)
-      ORDER BY x.source_key
-      ON CONFLICT (source_key) DO NOTHING
+      ORDER BY x.workspace_instance_id
+      ON CONFLICT (workspace_instance_id) WHERE ${instanceKeyedIn()} DO NOTHING
       RETURNING attribution_id, credit_cents, effective_time, metadata ->> 'workspaceClass' AS workspace_class,
         metadata ->> 'userId' AS user_id, draft
     ), changes AS (

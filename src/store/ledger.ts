@@ -30,7 +30,9 @@ export async function insertEntries(tx: Transaction, entries: readonly LedgerEnt
   const inserted = await tx
     .insert(usage)
     .values(entries.map((entry) => ({ ...entry, createdAt: now, updatedAt: now })))
-    .onConflictDoNothing({ target: usage.sourceKey })
+    // No target: an entry is unique by its source key or, for an instance's own entry, by its
+    // instance id (usage_instance_key_idx), and a conflict on either leaves it out.
+    .onConflictDoNothing()
     .returning({ sourceKey: usage.sourceKey, ...totalsColumns });
   await moveLedgerTotals(tx, inserted.map((row) => ({ after: row })), now);
   return new Set(inserted.map((row) => row.sourceKey));

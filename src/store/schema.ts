@@ -60,6 +60,22 @@ export function userListingKey(attributionId: SQLWrapper, userId: SQLWrapper): S
   return sql`hashtextextended(${attributionId} || '/' || ${userId}, 0)`;
 }
 
+/**
+ * A workspace instance's own entry, keyed "instance:<its id>" (sourceKeys.workspaceInstance): unique
+ * by usage_instance_key_idx. Queries that look such an entry up name this predicate (the planner
+ * matches it to the partial index) and the instance id.
+ */
+export function instanceKeyed(t: { kind: SQLWrapper; sourceKey: SQLWrapper; workspaceInstanceId: SQLWrapper }): SQL {
+  // Never NULL (no entry falls out of both indexes): the id is tested first.
+  return sql`${t.kind} = 'workspaceinstance' AND ${t.workspaceInstanceId} IS NOT NULL AND ${t.sourceKey} = 'instance:' || ${t.workspaceInstanceId}::text`;
+}
+
+/** instanceKeyed on the usage columns of `alias` (or unqualified, as ON CONFLICT names them). */
+export function instanceKeyedIn(alias?: string): SQL {
+  const column = (name: string) => sql.raw(alias ? `${alias}.${name}` : name);
+  return instanceKeyed({ kind: column("kind"), sourceKey: column("source_key"), workspaceInstanceId: column("workspace_instance_id") });
+}
+
 /** The ledger. Entries are immutable except drafts, which grow until final. */
 export const usage = pgTable(
   "usage",
@@ -79,7 +95,15 @@ export const usage = pgTable(
     updatedAt: timestamptz("updated_at").notNull(),
   },
   (t) => [
-    uniqueIndex("usage_source_key_idx").on(t.sourceKey),
+    // One entry per source. A workspace instance's entry (source key "instance:<id>", the id also in
+    // workspace_instance_id) is unique by its 16-byte id: reconcile probes and writes this index at a
+    // random place per instance, and keyed by the 45 characters of text it was twice the size (at 1M
+    // instances it no longer fitted in shared buffers beside the listing indexes). Every other entry
+    // is unique by its source key; the check keeps "instance:" keys to the first kind, so the two
+    // together keep every source key unique.
+    uniqueIndex("usage_instance_key_idx").on(t.workspaceInstanceId).where(instanceKeyed(t)),
+    uniqueIndex("usage_source_key_idx").on(t.sourceKey).where(sql`NOT (${instanceKeyed(t)})`),
+    check("usage_instance_key_check", sql`NOT starts_with(${t.sourceKey}, 'instance:') OR (${instanceKeyed(t)})`),
     // ListUsage pages, daily usage edges: walked in (effective time, id) order, so no sort and no
     // OFFSET beyond one day's entries (the day comes from usage_daily_totals).
     index("usage_instance_listing_idx")

@@ -10,7 +10,7 @@ import type { Database } from "./database.js";
 import { dateFromEpochSeconds, epochMicros, epochMsArray, epochMsTime, plainArray, textArray, timestamptzLiteral } from "./pg-arrays.js";
 import { affectedRows, rowsOf } from "./raw-result.js";
 import { inTransaction } from "./transactions.js";
-import { workspaceInstances } from "./schema.js";
+import { instanceKeyedIn, workspaceInstances } from "./schema.js";
 
 /**
  * Upserts reports (one per id, sorted by id so concurrent batches lock rows in the same order) in
@@ -109,7 +109,7 @@ export const candidateScanPagesMax = 10;
 
 /**
  * Which scanned instances a stream passes over, by the entry joined to each (an instance has at most
- * one: usage_source_key_idx is unique). Stopped instances whose entry is final need nothing more
+ * one: usage_instance_key_idx is unique). Stopped instances whose entry is final need nothing more
  * (overlapping windows meet them again); running instances with an entry have a draft, which the
  * drafts stream (run first) took care of.
  */
@@ -183,7 +183,7 @@ export async function candidatePage(
         ORDER BY ${orderBy}
         LIMIT ${scanLimit}
       ) p
-      LEFT JOIN usage u ON u.source_key = 'instance:' || p.id::text
+      LEFT JOIN usage u ON u.workspace_instance_id = p.id AND ${instanceKeyedIn("u")}
       WINDOW w AS (ORDER BY ${order})
     ) j
     WHERE NOT j.passed_over OR j.scanned_last
