@@ -183,7 +183,15 @@ export async function candidatePage(
         ORDER BY ${orderBy}
         LIMIT ${scanLimit}
       ) p
-      LEFT JOIN usage u ON u.workspace_instance_id = p.id AND ${instanceKeyedIn("u")}
+      -- A probe of usage_instance_key_idx per instance, whatever the statistics: LATERAL with LIMIT 1
+      -- (at most one entry matches) is never flattened into a join. A plain join let the planner,
+      -- taking the partial index for nearly empty before ANALYZE, read all of it into a Materialize
+      -- and filter it for every instance (seconds a page in a 100,000-instance reconcile).
+      LEFT JOIN LATERAL (
+        SELECT u.id, u.attribution_id, u.credit_cents, u.draft, u.effective_time, u.metadata FROM usage u
+        WHERE u.workspace_instance_id = p.id AND ${instanceKeyedIn("u")}
+        LIMIT 1
+      ) u ON true
       WINDOW w AS (ORDER BY ${order})
     ) j
     WHERE NOT j.passed_over OR j.scanned_last
