@@ -1,6 +1,6 @@
 // ReconcileUsage: pages through the instances SPEC.md Part B names, plans each page in the domain
 // and applies the plans of consecutive pages together, one transaction per write. Safe to run
-// concurrently and repeatedly: the ledger's unique source key allows one entry per instance, and
+// concurrently and repeatedly: the ledger's unique instance key allows one entry per instance, and
 // drafts change only from what was read.
 import type { Clock } from "../domain/clock.js";
 import type { EventRecorder } from "../events/event-recorder.js";
@@ -32,7 +32,7 @@ export const reconcilePageSizeMax = 1000;
  * 11 % less database CPU per instance at 100,000 instances, 13 % less wall time).
  */
 export const reconcileWriteSizeMax = 4000;
-/** Pages written at once, each in its own transaction on its own connection. */
+/** Writes at once, each in its own transaction on its own connection. */
 export const reconcileWritesInFlightMax = 4;
 
 export interface UsageReconcilerDeps {
@@ -157,7 +157,7 @@ export class UsageReconciler {
 
   private async write(plan: WritePlan, now: Date, totals: Totals): Promise<void> {
     const events = this.deps.events;
-    // The page's write is one statement; a transaction around it is needed only when limit events
+    // A write is one statement; a transaction around it is needed only when limit events
     // may be recorded with it. Otherwise one round trip instead of three (BEGIN, write, COMMIT).
     const applied =
       !events || events.nothingSubscribed()
