@@ -3,8 +3,8 @@
 // column (unnest): a reconcile page costs one round trip, and the entries never travel back to Tally.
 //
 // Correctness does not depend on what the plan saw still being true: inserts skip instances that
-// have an entry (usage_instance_key_idx: one entry per instance, even with two replicas at once), and a draft is updated only if it
-// still holds what the plan expected. The balances and totals move by exactly what was written:
+// have an entry (usage_instance_key_idx: one entry per instance, even with two replicas at once),
+// and a draft is updated only if it still holds what the plan expected. The balances and totals move by exactly what was written:
 // they are summed (int8, exact) from the rows the INSERT and UPDATE return, in the same statement,
 // by the rules of domain/ledger-totals.ts (balanceDeltas, totalsDeltas), which
 // test/ledger-property.test.ts and test/list-usage-oracle.test.ts check against the ledger.
@@ -25,7 +25,8 @@
 import assert from "node:assert/strict";
 import { sql } from "drizzle-orm";
 import { instanceUsageDescription, type DraftUpdate, type InstanceUsage } from "../domain/reconciliation.js";
-import { boolArray, epochMsArray, epochMsTime, plainArray, textArray } from "./pg-arrays.js";
+import { epochMsArray, epochMsTime } from "./epoch-time.js";
+import { boolArray, plainArray, textArray } from "./pg-arrays.js";
 import { rowsOf } from "./raw-result.js";
 import { instanceKeyedIn } from "./schema.js";
 import { uuidV7 } from "./uuid-v7.js";

@@ -7,7 +7,8 @@ import { eq, sql, type SQL } from "drizzle-orm";
 import type { ExistingInstanceEntry, ReconciliationCandidate } from "../domain/reconciliation.js";
 import type { InstanceReport, WorkspaceInstance, WorkspaceType } from "../domain/workspace-instance.js";
 import type { Database } from "./database.js";
-import { dateFromEpochSeconds, epochMicros, epochMsArray, epochMsTime, plainArray, textArray, timestamptzLiteral } from "./pg-arrays.js";
+import { dateFromEpochSeconds, epochMicros, epochMsArray, epochMsTime, timestamptzLiteral } from "./epoch-time.js";
+import { plainArray, textArray } from "./pg-arrays.js";
 import { affectedRows, rowsOf } from "./raw-result.js";
 import { inTransaction } from "./transactions.js";
 import { instanceKeyedIn, workspaceInstances } from "./schema.js";
@@ -349,11 +350,6 @@ function toInstance(row: typeof workspaceInstances.$inferSelect): WorkspaceInsta
     userName: row.userName,
     userAvatarUrl: row.userAvatarUrl,
   };
-}
-
-// Raw queries return timestamptz as Date from both drivers; strings are accepted defensively.
-function toDate(value: Date | string): Date {
-  return value instanceof Date ? value : new Date(value);
 }
 
 function optionalEpochDate(seconds: number | null): Date | undefined {
