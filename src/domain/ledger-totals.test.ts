@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { balanceDeltas, locateOffset, planRange, totalsDeltas, type TotalsEntry } from "./ledger-totals.js";
+import { balanceDeltas, locatePage, monthsOverlapping, planRange, totalsDeltas, type TotalsEntry } from "./ledger-totals.js";
 
 const at = (iso: string) => new Date(iso);
 const entry = (overrides: Partial<TotalsEntry> = {}): TotalsEntry => ({
@@ -141,16 +141,47 @@ describe("ledger totals", () => {
       { period: "2026-03-03", entries: 2 },
     ];
 
-    it("finds the period an offset falls in and the entries before it, in either order", () => {
-      assert.deepEqual(locateOffset(periods, 0, "ascending"), { period: "2026-03-01", before: 0 });
-      assert.deepEqual(locateOffset(periods, 3, "ascending"), { period: "2026-03-03", before: 3 });
-      assert.deepEqual(locateOffset(periods, 1, "descending"), { period: "2026-03-03", before: 0 });
-      assert.deepEqual(locateOffset(periods, 2, "descending"), { period: "2026-03-01", before: 2 });
+    it("finds the periods a page spans and the entries before them, in either order", () => {
+      assert.deepEqual(locatePage(periods, 0, 2, "ascending"), { periods: ["2026-03-01"], before: 0 });
+      assert.deepEqual(locatePage(periods, 0, 3, "ascending"), { periods: ["2026-03-01"], before: 0 });
+      assert.deepEqual(locatePage(periods, 2, 2, "ascending"), { periods: ["2026-03-01", "2026-03-03"], before: 0 });
+      assert.deepEqual(locatePage(periods, 3, 50, "ascending"), { periods: ["2026-03-03"], before: 3 });
+      assert.deepEqual(locatePage(periods, 1, 1, "descending"), { periods: ["2026-03-03"], before: 0 });
+      assert.deepEqual(locatePage(periods, 1, 2, "descending"), { periods: ["2026-03-03", "2026-03-01"], before: 0 });
+      assert.deepEqual(locatePage(periods, 2, 9, "descending"), { periods: ["2026-03-01"], before: 2 });
     });
 
     it("says there is nothing at or past the end", () => {
-      assert.equal(locateOffset(periods, 5, "descending"), undefined);
-      assert.equal(locateOffset([], 0, "ascending"), undefined);
+      assert.equal(locatePage(periods, 5, 1, "descending"), undefined);
+      assert.equal(locatePage([], 0, 1, "ascending"), undefined);
+    });
+
+    it("agrees with a listing laid out entry by entry", () => {
+      const counts = [0, 4, 1, 0, 0, 7, 2, 3];
+      const many = counts.map((entries, i) => ({ period: `2026-${String(i + 1).padStart(2, "0")}-01`, entries }));
+      for (const order of ["ascending", "descending"] as const) {
+        const listing = (order === "ascending" ? many : [...many].reverse()).flatMap((p) => Array.from({ length: p.entries }, () => p.period));
+        for (let offset = 0; offset <= listing.length + 1; offset++) {
+          for (const count of [1, 2, 3, 5, 20]) {
+            const page = listing.slice(offset, offset + count);
+            const located = locatePage([...many].reverse(), offset, count, order);
+            if (page.length === 0) {
+              assert.equal(located, undefined);
+              continue;
+            }
+            assert.deepEqual(located?.periods, [...new Set(page)], `${order} ${offset}+${count}`);
+            assert.equal(located.before, listing.indexOf(page[0]!), `${order} ${offset}+${count}`);
+          }
+        }
+      }
+    });
+  });
+
+  describe("months of a range", () => {
+    it("names each UTC month the range overlaps", () => {
+      assert.deepEqual(monthsOverlapping(at("2025-11-30T23:00:00Z"), at("2026-02-01T00:00:00Z")), ["2025-11-01", "2025-12-01", "2026-01-01"]);
+      assert.deepEqual(monthsOverlapping(at("2026-01-31T23:59:59Z"), at("2026-02-01T00:00:00.001Z")), ["2026-01-01", "2026-02-01"]);
+      assert.deepEqual(monthsOverlapping(at("2026-01-05T00:00:00Z"), at("2026-01-05T00:00:00Z")), []);
     });
   });
 });

@@ -213,21 +213,41 @@ export interface PeriodCount {
 }
 
 /**
- * Where the entry at position `offset` (0-based) of a listing ordered by effective time lies: in
- * which period, and how many entries of the listing come before that period. Undefined when the
- * listing has no entry at `offset`. `periods` may come in any order and may hold empty periods.
+ * Where the page of `count` entries at position `offset` (0-based) of a listing ordered by effective
+ * time lies: the periods holding its entries, in listing order (the first holds the entry at
+ * `offset`, the last the page's last entry or the listing's last), and how many entries of the
+ * listing come before the first. Undefined when the listing has no entry at `offset`. `periods` may
+ * come in any order and may hold empty periods, which are never named.
  */
-export function locateOffset(
+export function locatePage(
   periods: readonly PeriodCount[],
   offset: number,
+  count: number,
   order: "ascending" | "descending",
-): { period: string; before: number } | undefined {
+): { periods: string[]; before: number } | undefined {
   const sorted = periods.filter((p) => p.entries > 0).sort((a, b) => (a.period < b.period ? -1 : a.period > b.period ? 1 : 0));
   if (order === "descending") sorted.reverse();
+  const end = offset + Math.max(1, count);
   let before = 0;
+  let seen = 0;
+  const held: string[] = [];
   for (const p of sorted) {
-    if (offset < before + p.entries) return { period: p.period, before };
-    before += p.entries;
+    if (held.length === 0 && offset >= seen + p.entries) {
+      seen += p.entries;
+      before = seen;
+      continue;
+    }
+    held.push(p.period);
+    seen += p.entries;
+    if (seen >= end) break;
   }
-  return undefined;
+  return held.length === 0 ? undefined : { periods: held, before };
+}
+
+/** The UTC months (YYYY-MM-01) that [from, to) overlaps, in order; none for an empty range. */
+export function monthsOverlapping(from: Date, to: Date): string[] {
+  const months: string[] = [];
+  if (from >= to) return months;
+  for (let start = periodStart(from, "month"); start < to; start = shiftPeriod(start, "month", 1)) months.push(utcDay(start));
+  return months;
 }

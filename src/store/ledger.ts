@@ -1,13 +1,14 @@
 // The usage ledger: inserting entries (with their balance change) and querying them.
 import assert from "node:assert/strict";
 import { and, asc, desc, eq, gte, lt, ne, sql, type SQL } from "drizzle-orm";
+import { unionAll } from "drizzle-orm/pg-core";
 import type { LedgerEntry } from "../domain/ledger-entry.js";
-import { locateOffset, periodStart, planRange, shiftPeriod, totalsPeriodOf, utcDay, type Interval, type TotalsPeriod } from "../domain/ledger-totals.js";
+import { locatePage, monthsOverlapping, periodStart, planRange, shiftPeriod, totalsPeriodOf, utcDay, type Interval, type TotalsPeriod } from "../domain/ledger-totals.js";
 import { pageOffset, type UsageQuery } from "../domain/usage-query.js";
 import type { Database } from "./database.js";
 import { moveLedgerTotals } from "./ledger-totals.js";
 import { rowsOf } from "./raw-result.js";
-import { usage, userListingKey } from "./schema.js";
+import { listingMonth, usage, userListingKey } from "./schema.js";
 import { inReadSnapshot, type Transaction } from "./transactions.js";
 
 /** What an entry's totals depend on (domain/ledger-totals.ts TotalsEntry), as RETURNING columns. */
@@ -46,8 +47,10 @@ export interface UsagePage {
 
 /**
  * Workspace-instance entries of one attribution id in [from, to), of one user if given; the
- * conditions usage_instance_listing_idx and usage_instance_user_listing_idx are made for (the
- * latter's hashed key, and the ids themselves, which decide).
+ * conditions usage_instance_listing_idx and usage_instance_user_listing_idx are made for. One user's
+ * range must lie in one UTC month (userMonths splits a longer one): the latter index's keys are the
+ * month, the hashed ids and the time, and a query that names one month and both ids is planned on it
+ * and walks it in time order, statistics or not. The ids themselves decide (the hash may collide).
  */
 export function workspaceUsageFilter(query: UsageFilter): SQL {
   const conditions = [
@@ -57,7 +60,10 @@ export function workspaceUsageFilter(query: UsageFilter): SQL {
     lt(usage.effectiveTime, query.to),
   ];
   if (query.userId !== undefined) {
+    const month = periodStart(query.from, "month");
+    assert(query.from >= query.to || query.to <= shiftPeriod(month, "month", 1), "one user's entries are read a month at a time");
     conditions.push(
+      sql`${listingMonth(usage.effectiveTime)} = ${utcDay(month)}::timestamp`,
       sql`${userListingKey(usage.attributionId, sql`(${usage.metadata} ->> 'userId')`)} = ${userListingKey(sql`${query.attributionId}::text`, sql`${query.userId}::text`)}`,
       sql`(${usage.metadata} ->> 'userId') = ${query.userId}`,
     );
@@ -65,13 +71,23 @@ export function workspaceUsageFilter(query: UsageFilter): SQL {
   return and(...conditions)!;
 }
 
+/** [from, to) cut at UTC month starts, in order: the ranges workspaceUsageFilter takes for one user. */
+function userMonths(range: Interval): Interval[] {
+  return monthsOverlapping(range.from, range.to).map((month) => {
+    const start = new Date(`${month}T00:00:00.000Z`);
+    const end = shiftPeriod(start, "month", 1);
+    return { from: start > range.from ? start : range.from, to: end < range.to ? end : range.to };
+  });
+}
+
 /**
  * One page of workspace-instance entries, plus count and sum over all matching entries, on one
  * snapshot. The totals come per period (UTC day; UTC month when filtered by user) from the stored
- * totals plus the range's partial edge periods (rangeParts); the page is read in index order
- * (usage_instance_listing_idx, or the user one) from the period it starts in, so OFFSET skips at
- * most that period's earlier entries (a day of the attribution id's, a month of the user's): the
- * cost is set by the page and the range's periods, not by the history.
+ * totals plus the range's partial edge periods (rangeParts); they also tell which periods the page
+ * spans (locatePage). The page is read in index order (usage_instance_listing_idx, or the user one
+ * a month at a time) over those periods only, so OFFSET skips at most the first one's earlier
+ * entries (a day of the attribution id's, a month of the user's): the cost is set by the page and
+ * the range's periods, not by the history.
  */
 export async function listUsage(db: Database, query: UsageQuery): Promise<UsagePage> {
   return inReadSnapshot(db, async (tx) => {
@@ -80,22 +96,38 @@ export async function listUsage(db: Database, query: UsageQuery): Promise<UsageP
     const total = periods.reduce((sum, p) => sum + p.entries, 0);
     const creditCentsSum = periods.reduce((sum, p) => sum + p.creditCents, 0n);
     const offset = pageOffset(query);
-    const start = locateOffset(periods, offset, query.order);
-    if (!start) return { entries: [], total, creditCentsSum };
-    const periodBegin = new Date(`${start.period}T00:00:00.000Z`);
-    const periodEnd = shiftPeriod(periodBegin, period, 1);
-    const bounds =
-      query.order === "descending"
-        ? { from: query.from, to: periodEnd < query.to ? periodEnd : query.to }
-        : { from: periodBegin > query.from ? periodBegin : query.from, to: query.to };
+    const page = locatePage(periods, offset, query.perPage, query.order);
+    if (!page) return { entries: [], total, creditCentsSum };
     const direction = query.order === "ascending" ? asc : desc;
-    const rows = await tx
-      .select(entryColumns)
-      .from(usage)
-      .where(workspaceUsageFilter({ ...query, ...bounds }))
-      .orderBy(direction(usage.effectiveTime), direction(usage.id))
-      .limit(query.perPage)
-      .offset(offset - start.before);
+    const read = (range: Interval, limit: number, skip: number) =>
+      tx
+        .select(entryColumns)
+        .from(usage)
+        .where(workspaceUsageFilter({ ...query, ...range }))
+        .orderBy(direction(usage.effectiveTime), direction(usage.id))
+        .limit(limit)
+        .offset(skip);
+    const inRange = (start: Date, end: Date): Interval => ({ from: start > query.from ? start : query.from, to: end < query.to ? end : query.to });
+    const periodRange = (start: string) => {
+      const begin = new Date(`${start}T00:00:00.000Z`);
+      return inRange(begin, shiftPeriod(begin, period, 1));
+    };
+    let rows: Awaited<ReturnType<typeof read>>;
+    if (period === "day") {
+      // All users: one walk of the listing index over the page's days.
+      const [first, last] = [periodRange(page.periods[0]!), periodRange(page.periods.at(-1)!)];
+      const range = query.order === "ascending" ? inRange(first.from, last.to) : inRange(last.from, first.to);
+      rows = await read(range, query.perPage, offset - page.before);
+    } else {
+      // One user: a walk of the user listing index per month of the page, merged in listing order
+      // (the months do not overlap, so the merge drains one walk after the other).
+      const [first, second, ...rest] = page.periods.map((month, i) => read(periodRange(month), query.perPage, i === 0 ? offset - page.before : 0));
+      rows = await (second
+        ? unionAll(first!, second, ...rest)
+            .orderBy(direction(usage.effectiveTime), direction(usage.id))
+            .limit(query.perPage)
+        : first!);
+    }
     return { entries: rows.map(toEntry), total, creditCentsSum };
   });
 }
@@ -166,18 +198,20 @@ export type UsageFilter = Pick<UsageQuery, "attributionId" | "from" | "to" | "us
  * workspace-instance usage of `query`'s range. For all users: the stored daily totals of the days
  * planRange names, plus (+1) or minus (-1) the ledger entries of its edge intervals. For one user,
  * whose totals are kept per month, not per day: that user's entries of the range, read from the
- * ledger (usage_instance_user_listing_idx), bounded by what the user did in the range. Undefined
+ * ledger (usage_instance_user_listing_idx, a month at a time), bounded by what the user did in the range. Undefined
  * for an empty range. Without `byClass`, workspace_class is '' throughout.
  */
 export function rangeTotals(query: UsageFilter, options: { byClass: boolean }): SQL | undefined {
   const workspaceClass = options.byClass ? sql`coalesce(${usage.metadata} ->> 'workspaceClass', '')` : sql`''`;
   if (query.userId !== undefined) {
-    if (query.from >= query.to) return undefined;
-    return sql`
+    const months = userMonths(query).map(
+      (month) => sql`
       SELECT (${usage.effectiveTime} AT TIME ZONE 'UTC')::date AS day, ${workspaceClass} AS workspace_class,
         1::int8 AS entries, ${usage.creditCents} AS credit_cents
       FROM ${usage}
-      WHERE ${workspaceUsageFilter(query)}`;
+      WHERE ${workspaceUsageFilter({ ...query, ...month })}`,
+    );
+    return months.length === 0 ? undefined : sql.join(months, sql` UNION ALL `);
   }
   const parts = rangeParts(
     query,

@@ -61,6 +61,14 @@ export function userListingKey(attributionId: SQLWrapper, userId: SQLWrapper): S
 }
 
 /**
+ * The first key of usage_instance_user_listing_idx: the UTC month of an entry's effective time (a
+ * timestamp without time zone, its first instant). Spelled the same way by the index and its queries.
+ */
+export function listingMonth(effectiveTime: SQLWrapper): SQL {
+  return sql`date_trunc('month', ${effectiveTime} AT TIME ZONE 'UTC')`;
+}
+
+/**
  * A workspace instance's own entry, keyed "instance:<its id>" (sourceKeys.workspaceInstance): unique
  * by usage_instance_key_idx. Queries that look such an entry up name this predicate (the planner
  * matches it to the partial index) and the instance id.
@@ -110,15 +118,19 @@ export const usage = pgTable(
       .on(t.attributionId, t.effectiveTime, t.id)
       .where(sql`${t.kind} = 'workspaceinstance'`),
     // The same, filtered by user id (ListUsage user_id, daily usage user_id), with no OFFSET beyond
-    // one month of the user's entries (usage_user_monthly_totals). Keyed by a 64-bit hash of the
-    // attribution id and user id (userListingKey) instead of their 78 characters of text: the index
-    // takes a third of the space, so the pages where reconcile writes (one per team and user) stay in
-    // shared buffers at millions of entries. A query names the key and the ids themselves, so a
-    // collision costs a filtered row, never a wrong answer. Only entries with a user id: a query
-    // without the filter cannot prove that, so it is never planned on this index (without statistics
-    // the planner otherwise took it for unfiltered ranges, reading the attribution id's whole history).
+    // one month of the user's entries (usage_user_monthly_totals). Keyed by UTC month first
+    // (listingMonth), then a 64-bit hash of the attribution id and user id (userListingKey) instead
+    // of their 78 characters of text, then time: a query reads one month of one user in time order,
+    // and a longer range a month at a time. Month first, because reconcile writes this index at one
+    // place per team and user: keyed by user first, those places spread over the whole index, which
+    // at a million entries no longer stayed in shared buffers; keyed by month, they lie in the
+    // current month's part, whose size is set by a month's entries, not by the history. A query
+    // names the keys and the ids themselves, so a collision costs a filtered row, never a wrong
+    // answer. Only entries with a user id: a query without the filter cannot prove that, so it is
+    // never planned on this index (without statistics the planner otherwise took it for unfiltered
+    // ranges, reading the attribution id's whole history).
     index("usage_instance_user_listing_idx")
-      .on(userListingKey(t.attributionId, sql`(${t.metadata} ->> 'userId')`), t.effectiveTime, t.id)
+      .on(listingMonth(t.effectiveTime), userListingKey(t.attributionId, sql`(${t.metadata} ->> 'userId')`), t.effectiveTime, t.id)
       .where(sql`${t.kind} = 'workspaceinstance' AND (${t.metadata} ->> 'userId') IS NOT NULL`),
     index("usage_drafts_idx").on(t.workspaceInstanceId).where(sql`${t.draft}`),
     // Dashboard and CLI: an attribution id's credit notes and invoices without scanning its usage.
